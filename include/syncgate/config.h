@@ -1,0 +1,176 @@
+/*
+ * config: the one resolved configuration of a run.
+ *
+ * Built from, in increasing precedence: built-in defaults, the YAML profile,
+ * the environment, and the command line (--set PATH=VALUE and the options).
+ * Every value is validated here, before anything is sent: a bad value is
+ * reported through struct diag naming where it came from (file:line:col and
+ * key, or the environment variable, or the --set argument).
+ *
+ * The profile is read into a small document tree (libyaml; STAGES through
+ * cJSON), environment and --set edits are applied to that tree, and the tree
+ * is converted into struct config by one schema table, so every source gets
+ * the same checks and the same messages.
+ */
+#ifndef SYNCGATE_CONFIG_H
+#define SYNCGATE_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "syncgate/threshold.h"
+
+#define CONFIG_MAX_SERVICES 64
+#define CONFIG_MAX_STAGES 64
+#define CONFIG_MAX_THRESHOLDS 64
+#define CONFIG_MAX_LABELS 16
+#define CONFIG_MAX_HEADERS 32
+#define CONFIG_MAX_PROFILE_BYTES (1024 * 1024)
+
+/* A diagnostic for user input: where and what. */
+struct diag {
+    char where[512]; /* "profiles/x.yaml:12:5", "env STAGES", "--set load.think_time=x" */
+    char key[256];   /* "load.stages[1].duration" */
+    char msg[512];   /* "invalid duration \"3x\"" */
+};
+
+/* "where: key: msg" in buf; returns buf. */
+const char *diag_format(const struct diag *d, char *buf, size_t n);
+
+struct kv {
+    char *key;
+    char *value;
+};
+
+struct service {
+    char *name;       /* [a-z0-9_-]+, unique */
+    char *smoke_path; /* appended to gateway.url for smoke; NULL: not smoke-checked */
+    char *url;        /* direct load URL; NULL: not load-tested */
+    char *method;     /* "GET" */
+    int expect_status;
+    int64_t max_latency; /* usec */
+};
+
+struct stage {
+    int64_t duration; /* usec */
+    int target;       /* VUs */
+};
+
+struct threshold_set {
+    size_t n;
+    struct threshold t[CONFIG_MAX_THRESHOLDS];
+};
+
+struct rw_config {
+    char *server_url; /* NULL: no push */
+    int64_t push_interval;
+    char *trend_stats; /* "p(95),p(99),min,max" */
+    bool native_histogram;
+    bool stale_markers;
+    bool insecure_skip_tls_verify;
+    char *username;
+    char *password; /* secret */
+    char *bearer_token; /* secret */
+    char *client_cert, *client_key;
+    size_t nheaders;
+    struct kv headers[CONFIG_MAX_HEADERS]; /* values are secret in output */
+};
+
+enum log_format { LOG_FORMAT_AUTO, LOG_FORMAT_JSON, LOG_FORMAT_TEXT };
+
+struct config {
+    char *profile_path; /* NULL: built-in defaults only */
+    char *environment;  /* label value */
+    char *test_type;    /* NULL: the phase ("smoke"/"load") */
+    char *testid;       /* generated when not given */
+    char *instance;     /* host name by default */
+
+    struct {
+        char *url;
+        char *consumer_header; /* "X-Consumer-Username" */
+        char *consumer;        /* "test-runner" */
+        char *key_file;
+        char *key_header; /* "apikey" */
+        char *key;        /* secret read from key_file at resolve time */
+        char *ready_path; /* "/health"; NULL disables the readiness wait */
+        int64_t ready_timeout;
+        int ready_status; /* 200 */
+    } gateway;
+
+    size_t nservices;
+    struct service services[CONFIG_MAX_SERVICES];
+
+    struct {
+        int64_t duration;
+        int iterations; /* 0: run for duration; else exactly this many */
+        int retries;
+        int64_t think_time;
+        int64_t request_timeout;
+        struct threshold_set thresholds;
+    } smoke;
+
+    struct {
+        size_t nstages;
+        struct stage stages[CONFIG_MAX_STAGES];
+        int64_t think_time;
+        int64_t graceful_ramp_down;
+        int64_t request_timeout;
+        int threads; /* 0: one per available CPU */
+        struct threshold_set thresholds;
+    } load;
+
+    struct {
+        size_t nlabels;
+        struct kv labels[CONFIG_MAX_LABELS];
+        bool require_delivery;
+        struct rw_config rw;
+    } metrics;
+
+    /* outputs (command line, or profile "output:" section) */
+    char *summary_export;
+    char *junit;
+    enum log_format log_format;
+    bool quiet;
+};
+
+/* Command-line inputs that take part in resolution (main.c parses argv). */
+struct config_cli {
+    const char *profile;
+    const char *summary_export;
+    const char *junit;
+    const char *log_format;
+    bool quiet;
+    size_t nsets;
+    const char *const *sets; /* "PATH=VALUE" strings */
+};
+
+/* Built-in defaults (the KubeStock services). Returns 0 or -ENOMEM. */
+int config_init(struct config *c);
+/* Free everything; safe on a zeroed or half-built config. */
+void config_clear(struct config *c);
+
+/*
+ * Resolve the whole configuration: defaults, the profile (cli->profile, else
+ * SYNCGATE_PROFILE in envp, else none), environment, command line. envp is a
+ * NULL-terminated "NAME=value" array (the process environment in main, a
+ * literal in tests). Reads the profile and gateway.key_file from disk. Returns
+ * 0, or a negative errno with d filled.
+ */
+int config_resolve(struct config *c, const struct config_cli *cli, char *const *envp,
+                   struct diag *d);
+
+/*
+ * Apply a profile held in memory (name is used in diagnostics only) on top of
+ * what c holds. For unit tests and config_resolve. Returns 0 or -EINVAL with d.
+ */
+int config_apply_profile(struct config *c, const char *buf, size_t len, const char *name,
+                         struct diag *d);
+
+/*
+ * Write the effective configuration as YAML to buf (secrets as "<redacted>").
+ * Returns the length that the full text needs (like snprintf).
+ */
+size_t config_dump(const struct config *c, char *buf, size_t n);
+
+#endif

@@ -1,0 +1,63 @@
+/*
+ * hist: a log-linear (HDR-style) histogram of non-negative integer values,
+ * used for every k6 trend (values are microseconds).
+ *
+ * Values below 2048 are counted exactly. Above, each power-of-two range
+ * [2^k, 2^(k+1)) is split into 1024 equal sub-buckets, so a reported value
+ * is within 1/1024 (~0.1%, three significant digits) of the true one. The
+ * per-range count arrays are allocated lazily the first time a value falls
+ * in that range and never freed before hist_free(), so memory is bounded by
+ * the value range (at most ~140 KiB for the full 63-bit range, typically
+ * 20-30 KiB for latencies) and is independent of the number of samples.
+ * count, sum, min and max are kept exactly.
+ *
+ * Not thread-safe: one histogram per thread, merged with hist_merge().
+ */
+#ifndef SYNCGATE_HIST_H
+#define SYNCGATE_HIST_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct hist;
+
+/* New empty histogram, or NULL when out of memory. */
+struct hist *hist_new(void);
+/* Free; NULL is a no-op. */
+void hist_free(struct hist *h);
+/* Forget all samples, keep allocated ranges for reuse. */
+void hist_reset(struct hist *h);
+
+/*
+ * Record one value (negative values are clamped to 0). Returns 0, or -ENOMEM
+ * when a new range could not be allocated (the sample is then counted in
+ * count/sum/min/max but not in the buckets).
+ */
+int hist_record(struct hist *h, int64_t value);
+
+/* Add every sample of src into dst. Returns 0 or -ENOMEM. */
+int hist_merge(struct hist *dst, const struct hist *src);
+
+uint64_t hist_count(const struct hist *h);
+/* Exact sum, min and max; min/max are 0 when empty. */
+double hist_sum(const struct hist *h);
+int64_t hist_min(const struct hist *h);
+int64_t hist_max(const struct hist *h);
+double hist_mean(const struct hist *h);
+
+/*
+ * Value at percentile p (0..100), k6's definition: the value below which p%
+ * of samples fall, linearly interpolated between neighbouring ranks like
+ * k6's trend sink. Clamped to [min, max]. Returns 0 when empty.
+ */
+double hist_percentile(const struct hist *h, double p);
+
+/*
+ * Iterate the non-empty buckets in ascending order: *lo/*hi are the bucket's
+ * value bounds [lo, hi), *n its count. Start with *cursor = 0; returns false
+ * when done. Used by remote write to build native histograms.
+ */
+bool hist_next_bucket(const struct hist *h, uint64_t *cursor, int64_t *lo, int64_t *hi,
+                      uint64_t *n);
+
+#endif

@@ -1,0 +1,62 @@
+/*
+ * http: one finished HTTP request, as k6 would record it.
+ *
+ * Both smoke (easy interface) and load (multi interface) describe a finished
+ * transfer with struct http_result, filled from libcurl's timing infos, and
+ * record it with http_record(), so every phase produces the same k6 metrics
+ * and tags. Failures are classified into kinds with k6's error codes.
+ */
+#ifndef SYNCGATE_HTTP_H
+#define SYNCGATE_HTTP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <curl/curl.h>
+
+#include "syncgate/metrics.h"
+
+enum http_error {
+    HTTP_ERR_NONE,
+    HTTP_ERR_DNS,       /* k6 1101: host not found */
+    HTTP_ERR_REFUSED,   /* k6 1212 */
+    HTTP_ERR_RESET,     /* k6 1220 */
+    HTTP_ERR_CONNECT,   /* k6 1200: other dial errors */
+    HTTP_ERR_TIMEOUT,   /* k6 1050: request timeout */
+    HTTP_ERR_TLS,       /* k6 1300 family */
+    HTTP_ERR_PROTOCOL,  /* k6 1000: malformed response, too large, closed early */
+    HTTP_ERR_ABORTED,   /* stopped by us (signal, ramp-down bound): not recorded */
+    HTTP_ERR__COUNT
+};
+
+struct http_result {
+    int status; /* 0 when no response was received */
+    enum http_error error;
+    /* k6 timing parts in microseconds; duration = sending + waiting + receiving */
+    int64_t blocked, connecting, tls_handshaking, sending, waiting, receiving, duration;
+    uint64_t bytes_sent, bytes_received;
+};
+
+/* Short kind name ("refused", "timeout", ...) and k6 error code (0 for none). */
+const char *http_error_name(enum http_error e);
+int http_error_code(enum http_error e);
+
+/* Classify a libcurl result code. */
+enum http_error http_error_from_curl(CURLcode rc);
+
+/* Fill r from a finished easy handle and its result code. */
+void http_result_from_curl(struct http_result *r, CURL *easy, CURLcode rc);
+
+/*
+ * Record r into m the way k6 does: http_reqs, http_req_failed (failed =
+ * status not in expect), data_sent/received, and the duration trends.
+ * base holds the request's tags (name, method, scenario); status,
+ * expected_response and error_code are added here. Unlike k6, a request that
+ * got no response records no http_req_duration (and parts), so duration
+ * thresholds can never pass on an unreachable target.
+ * Returns whether the response was the expected one.
+ */
+bool http_record(struct metrics *m, const struct tagset *base, const struct http_result *r,
+                 int expect_status);
+
+#endif

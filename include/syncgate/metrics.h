@@ -1,0 +1,148 @@
+/*
+ * metrics: k6's built-in metrics, their tagged series, and aggregate views.
+ *
+ * A registry holds one series per (metric, tag set). Counters sum, rates count
+ * passes/total, gauges keep their last value (with min/max), trends feed a
+ * histogram (values in microseconds for time trends). Series are created on
+ * first use and live until the registry is freed; their number is capped
+ * (METRICS_MAX_SERIES) so a misbehaving target that invents status codes cannot
+ * grow memory without bound. Tag strings are copied (interned) on creation.
+ *
+ * A registry is single-threaded: the load engine gives every thread its own
+ * and merges them for reporting (metrics_merge). Pure module: no I/O.
+ */
+#ifndef SYNCGATE_METRICS_H
+#define SYNCGATE_METRICS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "syncgate/hist.h"
+
+enum metric_type { METRIC_COUNTER, METRIC_GAUGE, METRIC_RATE, METRIC_TREND };
+enum metric_unit { UNIT_NONE, UNIT_TIME, UNIT_DATA };
+
+enum metric_id {
+    M_CHECKS,
+    M_DATA_RECEIVED,
+    M_DATA_SENT,
+    M_DROPPED_ITERATIONS,
+    M_HTTP_REQ_BLOCKED,
+    M_HTTP_REQ_CONNECTING,
+    M_HTTP_REQ_DURATION,
+    M_HTTP_REQ_FAILED,
+    M_HTTP_REQ_RECEIVING,
+    M_HTTP_REQ_SENDING,
+    M_HTTP_REQ_TLS_HANDSHAKING,
+    M_HTTP_REQ_WAITING,
+    M_HTTP_REQS,
+    M_ITERATION_DURATION,
+    M_ITERATIONS,
+    M_VUS,
+    M_VUS_MAX,
+    M_COUNT
+};
+
+struct metric_def {
+    const char *name; /* k6 name, e.g. "http_req_duration" */
+    enum metric_type type;
+    enum metric_unit unit;
+};
+
+/* Definition of a built-in metric (ids are in name order). */
+const struct metric_def *metric_def(enum metric_id id);
+/* Id of the metric called name (exact k6 name), or -1 when there is none. */
+int metric_lookup(const char *name);
+
+#define TAGS_MAX 8
+#define METRICS_MAX_SERIES 4096
+
+struct tag {
+    const char *key;
+    const char *value;
+};
+
+/* Up to TAGS_MAX tags kept sorted by key (byte order), keys unique. */
+struct tagset {
+    unsigned n;
+    struct tag t[TAGS_MAX];
+};
+
+/* Set key to value (replacing an existing key). Strings are borrowed. -E2BIG when full. */
+int tagset_set(struct tagset *ts, const char *key, const char *value);
+/* Value of key or NULL. */
+const char *tagset_get(const struct tagset *ts, const char *key);
+/* True when every tag of filter is present with the same value in ts. */
+bool tagset_matches(const struct tagset *ts, const struct tagset *filter);
+
+struct series {
+    enum metric_id id;
+    struct tagset tags; /* strings owned by the registry */
+    union {
+        double counter;
+        struct {
+            double value, min, max;
+            bool set;
+        } gauge;
+        struct {
+            uint64_t pass, total;
+        } rate;
+        struct hist *trend;
+    } v;
+    uint64_t version; /* bumped by every update; lets outputs send only what changed */
+    struct series *hnext, *next; /* hash chain; creation order */
+};
+
+struct metrics;
+
+struct metrics *metrics_new(void);
+void metrics_free(struct metrics *m);
+
+/*
+ * Find or create the series of metric id with exactly these tags. Returns
+ * NULL when memory ran out or METRICS_MAX_SERIES was reached; callers count
+ * that as a dropped sample and go on.
+ */
+struct series *metrics_series(struct metrics *m, enum metric_id id, const struct tagset *tags);
+
+void series_add(struct series *s, double v);     /* counter */
+void series_set(struct series *s, double v);     /* gauge */
+void series_rate(struct series *s, bool pass);   /* rate */
+void series_trend(struct series *s, int64_t v);  /* trend */
+
+/* First series in creation order (then s->next), or NULL. */
+struct series *metrics_first(const struct metrics *m);
+/* Number of series, and samples dropped because a series could not be made. */
+size_t metrics_nseries(const struct metrics *m);
+uint64_t metrics_dropped(const struct metrics *m);
+
+/*
+ * Add every series of src into dst (counters and rates add, trends merge,
+ * gauges take src's value and widen min/max). Returns 0 or -ENOMEM.
+ */
+int metrics_merge(struct metrics *dst, const struct metrics *src);
+
+/* Aggregate over every series of one metric whose tags match a filter. */
+struct metric_view {
+    enum metric_id id;
+    size_t nseries;
+    double counter;
+    double gauge_value, gauge_min, gauge_max;
+    bool gauge_set;
+    uint64_t pass, total;
+    struct hist *trend; /* owned by the view; NULL unless a trend */
+};
+
+/*
+ * Fill v with the aggregate of metric id over the series matching filter
+ * (NULL or empty filter: all). Returns 0 or -ENOMEM. Release with
+ * metric_view_clear().
+ */
+int metrics_view(const struct metrics *m, enum metric_id id, const struct tagset *filter,
+                 struct metric_view *v);
+void metric_view_clear(struct metric_view *v);
+/* True when the view saw at least one sample (a gauge counts once set). */
+bool metric_view_has_samples(const struct metric_view *v);
+
+#endif

@@ -1,0 +1,1 @@
+/* hist: to be written */

@@ -1,0 +1,6 @@
+#include <stdio.h>
+int main(void)
+{
+    puts("syncgate " SYNCGATE_VERSION);
+    return 0;
+}

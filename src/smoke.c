@@ -1,0 +1,1 @@
+/* smoke: to be written */

@@ -1,0 +1,1 @@
+/* threshold: to be written */

@@ -1,0 +1,33 @@
+/*
+ * tap: the smallest TAP producer for unit tests (meson test protocol 'tap').
+ * ok(cond, fmt, ...) prints one test line; tap_done() prints the plan and
+ * returns the exit status.
+ */
+#ifndef SYNCGATE_TAP_H
+#define SYNCGATE_TAP_H
+
+#include <stdarg.h>
+#include <stdio.h>
+
+static int tap_n, tap_failed;
+
+__attribute__((format(printf, 2, 3))) static int ok(int cond, const char *fmt, ...)
+{
+    va_list ap;
+    printf("%sok %d - ", cond ? "" : "not ", ++tap_n);
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    putchar('\n');
+    if (!cond)
+        tap_failed++;
+    return cond;
+}
+
+static int tap_done(void)
+{
+    printf("1..%d\n", tap_n);
+    return tap_failed ? 1 : 0;
+}
+
+#endif

@@ -1,0 +1,67 @@
+/*
+ * run: the shared state of one invocation, owned by main.c and handed to the
+ * phases (smoke, load) and the outputs (remote write, reports).
+ *
+ * Producers of metrics (the smoke VU, every load-engine thread) each own a
+ * registry guarded by their own mutex and register it as a source;
+ * run_snapshot() merges all sources into a fresh registry for whoever needs a
+ * consistent view (periodic remote write, abortOnFail checks, the final
+ * report). Producers never wait for consumers longer than one merge.
+ */
+#ifndef SYNCGATE_RUN_H
+#define SYNCGATE_RUN_H
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "syncgate/config.h"
+#include "syncgate/log.h"
+#include "syncgate/metrics.h"
+
+#define RUN_MAX_SOURCES 256
+
+struct run_source {
+    struct metrics *m;
+    pthread_mutex_t *lock;
+};
+
+struct run {
+    const struct config *cfg;
+    struct log *log;
+    volatile sig_atomic_t *stop; /* nonzero once SIGTERM/SIGINT arrived */
+    volatile int aborted;        /* set when an abortOnFail threshold fired */
+    int64_t start_mono;          /* usec, units_now_mono() at start */
+
+    pthread_mutex_t lock; /* guards the source list */
+    size_t nsources;
+    struct run_source sources[RUN_MAX_SOURCES];
+};
+
+/* Initialise r (cfg, log and stop are borrowed). Returns 0. */
+int run_init(struct run *r, const struct config *cfg, struct log *log,
+             volatile sig_atomic_t *stop);
+void run_clear(struct run *r);
+
+/* Register a producer's registry and its lock. Returns 0 or -E2BIG. */
+int run_add_source(struct run *r, struct metrics *m, pthread_mutex_t *lock);
+/* Unregister (the producer is about to free m). */
+void run_remove_source(struct run *r, struct metrics *m);
+
+/* Merge every source into dst (normally fresh). Returns 0 or -ENOMEM. */
+int run_snapshot(struct run *r, struct metrics *dst);
+
+/* True when the run should stop: a signal or an abort. */
+bool run_should_stop(const struct run *r);
+
+/*
+ * Evaluate the abortOnFail thresholds of ts on snap, restricted to series
+ * whose scenario tag equals scenario, at elapsed usec since the phase began
+ * (delayAbortEval respected). Returns true (and logs a "threshold" event with
+ * abort=true, and sets r->aborted) when one of them failed.
+ */
+bool run_check_aborts(struct run *r, const struct threshold_set *ts, const struct metrics *snap,
+                      const char *scenario, int64_t elapsed);
+
+#endif

@@ -1,6 +1,326 @@
+/*
+ * main: the program layer. Parses the command line, resolves the
+ * configuration, runs the phases, prints the outputs and decides the exit
+ * code (the only place that does).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <signal.h>
 #include <stdio.h>
-int main(void)
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "syncgate/config.h"
+#include "syncgate/load.h"
+#include "syncgate/log.h"
+#include "syncgate/report.h"
+#include "syncgate/run.h"
+#include "syncgate/smoke.h"
+#include "syncgate/units.h"
+
+/* Exit codes, k6's where the meaning is the same. */
+enum {
+    EXIT_OK = 0,
+    EXIT_THRESHOLDS = 99,
+    EXIT_INVALID_CONFIG = 104,
+    EXIT_INTERRUPTED = 105,
+    EXIT_NOT_READY = 112,
+    EXIT_UNDELIVERED = 113,
+    EXIT_INTERNAL = 1,
+};
+
+static volatile sig_atomic_t stop_flag;
+
+static void on_signal(int sig)
 {
-    puts("syncgate " SYNCGATE_VERSION);
+    (void)sig;
+    /* The first signal stops the run gracefully; a second one means now. */
+    if (stop_flag)
+        _exit(EXIT_INTERRUPTED);
+    stop_flag = 1;
+}
+
+static void usage(FILE *out)
+{
+    fputs("usage: syncgate <command> [options]\n"
+          "commands:\n"
+          "  run        smoke, then load if smoke passed\n"
+          "  smoke      smoke checks through the gateway only\n"
+          "  load       ramping load against services directly only\n"
+          "  validate   print the effective configuration, send nothing\n"
+          "  version    print the version\n"
+          "options:\n"
+          "  -p, --profile FILE        YAML profile (env SYNCGATE_PROFILE)\n"
+          "      --summary-export FILE k6-compatible JSON summary\n"
+          "      --junit FILE          JUnit XML report\n"
+          "      --log-format json|text\n"
+          "      --set PATH=VALUE      override one profile value (repeatable)\n"
+          "  -q, --quiet               only warnings and errors in the log\n",
+          out);
+}
+
+enum command { CMD_RUN, CMD_SMOKE, CMD_LOAD, CMD_VALIDATE, CMD_VERSION };
+
+static const char *const command_names[] = {"run", "smoke", "load", "validate", "version"};
+
+struct args {
+    enum command cmd;
+    struct config_cli cli;
+    const char *sets[256];
+};
+
+/* Returns 0, or EXIT_INVALID_CONFIG after printing why (or -1 after --help). */
+static int parse_args(int argc, char **argv, struct args *a)
+{
+    static const struct option opts[] = {
+        {"profile", required_argument, NULL, 'p'},
+        {"summary-export", required_argument, NULL, 'S'},
+        {"junit", required_argument, NULL, 'J'},
+        {"log-format", required_argument, NULL, 'L'},
+        {"set", required_argument, NULL, 's'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    int c, have_cmd = 0;
+
+    memset(a, 0, sizeof(*a));
+    a->cli.sets = a->sets;
+    while ((c = getopt_long(argc, argv, "p:qh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'p': a->cli.profile = optarg; break;
+        case 'S': a->cli.summary_export = optarg; break;
+        case 'J': a->cli.junit = optarg; break;
+        case 'L': a->cli.log_format = optarg; break;
+        case 'q': a->cli.quiet = true; break;
+        case 's':
+            if (a->cli.nsets == sizeof(a->sets) / sizeof(a->sets[0])) {
+                fputs("syncgate: --set: too many overrides\n", stderr);
+                return EXIT_INVALID_CONFIG;
+            }
+            a->sets[a->cli.nsets++] = optarg;
+            break;
+        case 'V': a->cmd = CMD_VERSION; have_cmd = 1; break;
+        case 'h': usage(stdout); return -1;
+        default: usage(stderr); return EXIT_INVALID_CONFIG;
+        }
+    }
+    if (optind < argc) {
+        for (size_t i = 0; i < sizeof(command_names) / sizeof(command_names[0]); i++)
+            if (strcmp(argv[optind], command_names[i]) == 0) {
+                a->cmd = (enum command)i;
+                have_cmd = 1;
+            }
+        if (!have_cmd || optind + 1 < argc) {
+            fprintf(stderr, "syncgate: unknown command or extra argument \"%s\"\n",
+                    have_cmd ? argv[optind + 1] : argv[optind]);
+            usage(stderr);
+            return EXIT_INVALID_CONFIG;
+        }
+    }
+    if (!have_cmd) {
+        usage(stderr);
+        return EXIT_INVALID_CONFIG;
+    }
     return 0;
+}
+
+static void log_test_start(struct log *log, const struct config *c, enum command cmd)
+{
+    cJSON *ev = log_begin(log, "test_start");
+    cJSON_AddStringToObject(ev, "command", command_names[cmd]);
+    cJSON_AddStringToObject(ev, "version", SYNCGATE_VERSION);
+    if (c->profile_path)
+        cJSON_AddStringToObject(ev, "profile", c->profile_path);
+    cJSON_AddStringToObject(ev, "instance", c->instance);
+    cJSON_AddNumberToObject(ev, "services", (double)c->nservices);
+    log_emit(log, LOG_INFO, ev);
+}
+
+static void log_verdict(struct log *log, const struct verdict *v)
+{
+    for (size_t i = 0; i < v->n; i++) {
+        const struct verdict_item *it = &v->items[i];
+        cJSON *ev = log_begin(log, "threshold");
+        cJSON_AddStringToObject(ev, "scenario", it->scenario);
+        cJSON_AddStringToObject(ev, "metric", it->t->metric_key);
+        cJSON_AddStringToObject(ev, "threshold", it->t->source);
+        cJSON_AddBoolToObject(ev, "passed", it->passed);
+        if (isnan(it->observed))
+            cJSON_AddStringToObject(ev, "observed", "no samples");
+        else
+            cJSON_AddNumberToObject(ev, "observed", it->observed);
+        log_emit(log, it->passed ? LOG_INFO : LOG_ERROR, ev);
+    }
+}
+
+/* Smoke's own verdict, so `run` starts load only after a passing smoke. */
+static bool smoke_passed(struct run *r)
+{
+    struct metrics *snap = metrics_new();
+    struct report_ctx ctx = {.cfg = r->cfg, .m = snap, .smoke_ran = true,
+                             .elapsed = units_now_mono() - r->start_mono};
+    struct verdict v;
+    bool ok = snap && run_snapshot(r, snap) == 0 && report_verdict(&ctx, &v) == 0 && !v.failed;
+    metrics_free(snap);
+    return ok;
+}
+
+static void set_phase(struct log *log, const struct config *c, const char *phase)
+{
+    log_set_test_type(log, c->test_type ? c->test_type : phase);
+}
+
+/* Run the phases; returns the exit code before outputs are considered. */
+static int run_phases(struct run *r, enum command cmd, bool *smoke_ran, bool *load_ran)
+{
+    const struct config *c = r->cfg;
+    int rc;
+
+    if (cmd == CMD_RUN || cmd == CMD_SMOKE) {
+        set_phase(r->log, c, "smoke");
+        rc = smoke_wait_ready(r);
+        if (rc == -EINTR || *r->stop)
+            return EXIT_INTERRUPTED;
+        if (rc == -ETIMEDOUT)
+            return EXIT_NOT_READY;
+        if (rc < 0)
+            return EXIT_INTERNAL;
+        *smoke_ran = true;
+        rc = smoke_run(r);
+        if (rc == -EINTR)
+            return EXIT_INTERRUPTED;
+        if (rc < 0)
+            return EXIT_INTERNAL;
+        if (cmd == CMD_RUN && !smoke_passed(r)) {
+            log_msg(r->log, LOG_ERROR, "phase_skipped",
+                    "smoke failed: load phase not started");
+            return EXIT_THRESHOLDS;
+        }
+    }
+    if (cmd == CMD_RUN || cmd == CMD_LOAD) {
+        set_phase(r->log, c, "load");
+        *load_ran = true;
+        rc = load_run(r);
+        if (*r->stop)
+            return EXIT_INTERRUPTED;
+        if (rc < 0)
+            return EXIT_INTERNAL;
+    }
+    return EXIT_OK;
+}
+
+static int finish(struct run *r, int code, bool smoke_ran, bool load_ran)
+{
+    const struct config *c = r->cfg;
+    struct metrics *final = metrics_new();
+    struct verdict v;
+    struct report_ctx ctx = {.cfg = c, .m = final, .smoke_ran = smoke_ran, .load_ran = load_ran,
+                             .elapsed = units_now_mono() - r->start_mono};
+
+    if (!final || run_snapshot(r, final) < 0 || report_verdict(&ctx, &v) < 0) {
+        metrics_free(final);
+        log_msg(r->log, LOG_ERROR, "test_finish", "out of memory while reporting");
+        return EXIT_INTERNAL;
+    }
+    log_verdict(r->log, &v);
+    /* A signal wins over thresholds (as in k6); an abort is a threshold failure. */
+    if (code == EXIT_OK && (v.failed || r->aborted))
+        code = EXIT_THRESHOLDS;
+    ctx.exit_code = code;
+
+    if (!c->quiet || code != EXIT_OK)
+        report_text(stdout, &ctx, &v, isatty(STDOUT_FILENO));
+    fflush(stdout);
+    if (c->summary_export && report_json(c->summary_export, &ctx, &v) < 0)
+        log_msg(r->log, LOG_ERROR, "output_error", "cannot write %s: %s", c->summary_export,
+                strerror(errno));
+    if (c->junit && report_junit(c->junit, &ctx, &v) < 0)
+        log_msg(r->log, LOG_ERROR, "output_error", "cannot write %s: %s", c->junit,
+                strerror(errno));
+
+    cJSON *ev = log_begin(r->log, "test_finish");
+    cJSON_AddNumberToObject(ev, "exit_code", code);
+    cJSON_AddStringToObject(ev, "result", code == EXIT_OK ? "passed" : "failed");
+    cJSON_AddNumberToObject(ev, "checks_failed", (double)v.checks_failed);
+    cJSON_AddNumberToObject(ev, "checks_total", (double)v.checks_total);
+    cJSON_AddNumberToObject(ev, "duration_ms", (double)ctx.elapsed / 1000.0);
+    if (r->aborted)
+        cJSON_AddBoolToObject(ev, "aborted", true);
+    if (*r->stop)
+        cJSON_AddBoolToObject(ev, "interrupted", true);
+    log_emit(r->log, code == EXIT_OK ? LOG_INFO : LOG_ERROR, ev);
+    metrics_free(final);
+    return code;
+}
+
+int main(int argc, char **argv)
+{
+    extern char **environ;
+    struct args a;
+    struct config cfg;
+    struct diag d;
+    int code = parse_args(argc, argv, &a);
+
+    if (code)
+        return code < 0 ? EXIT_OK : code;
+    if (a.cmd == CMD_VERSION) {
+        printf("syncgate %s (%s)\n", SYNCGATE_VERSION, curl_version());
+        return EXIT_OK;
+    }
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        fputs("syncgate: libcurl initialisation failed\n", stderr);
+        return EXIT_INTERNAL;
+    }
+    memset(&d, 0, sizeof(d));
+    if (config_init(&cfg) < 0 || config_resolve(&cfg, &a.cli, environ, &d) < 0) {
+        char msg[1400];
+        fprintf(stderr, "syncgate: %s\n", diag_format(&d, msg, sizeof(msg)));
+        config_clear(&cfg);
+        curl_global_cleanup();
+        return EXIT_INVALID_CONFIG;
+    }
+    if (a.cmd == CMD_VALIDATE) {
+        size_t n = config_dump(&cfg, NULL, 0) + 1;
+        char *text = malloc(n);
+        if (text) {
+            config_dump(&cfg, text, n);
+            fputs(text, stdout);
+        }
+        free(text);
+        config_clear(&cfg);
+        curl_global_cleanup();
+        return text ? EXIT_OK : EXIT_INTERNAL;
+    }
+
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    struct log *log = log_new(stderr, cfg.log_format, cfg.quiet, cfg.environment, cfg.testid);
+    struct run r;
+    if (!log) {
+        config_clear(&cfg);
+        return EXIT_INTERNAL;
+    }
+    run_init(&r, &cfg, log, &stop_flag);
+    set_phase(log, &cfg, a.cmd == CMD_LOAD ? "load" : "smoke");
+    log_test_start(log, &cfg, a.cmd);
+
+    bool smoke_ran = false, load_ran = false;
+    code = run_phases(&r, a.cmd, &smoke_ran, &load_ran);
+    code = finish(&r, code, smoke_ran, load_ran);
+
+    run_clear(&r);
+    log_free(log);
+    config_clear(&cfg);
+    curl_global_cleanup();
+    return code;
 }

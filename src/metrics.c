@@ -1,1 +1,340 @@
-/* metrics: to be written */
+/* metrics: built-in k6 metrics and their tagged series. */
+#include "syncgate/metrics.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Kept in enum metric_id order, which is name order. */
+static const struct metric_def defs[M_COUNT] = {
+    [M_CHECKS] = {"checks", METRIC_RATE, UNIT_NONE},
+    [M_DATA_RECEIVED] = {"data_received", METRIC_COUNTER, UNIT_DATA},
+    [M_DATA_SENT] = {"data_sent", METRIC_COUNTER, UNIT_DATA},
+    [M_DROPPED_ITERATIONS] = {"dropped_iterations", METRIC_COUNTER, UNIT_NONE},
+    [M_HTTP_REQ_BLOCKED] = {"http_req_blocked", METRIC_TREND, UNIT_TIME},
+    [M_HTTP_REQ_CONNECTING] = {"http_req_connecting", METRIC_TREND, UNIT_TIME},
+    [M_HTTP_REQ_DURATION] = {"http_req_duration", METRIC_TREND, UNIT_TIME},
+    [M_HTTP_REQ_FAILED] = {"http_req_failed", METRIC_RATE, UNIT_NONE},
+    [M_HTTP_REQ_RECEIVING] = {"http_req_receiving", METRIC_TREND, UNIT_TIME},
+    [M_HTTP_REQ_SENDING] = {"http_req_sending", METRIC_TREND, UNIT_TIME},
+    [M_HTTP_REQ_TLS_HANDSHAKING] = {"http_req_tls_handshaking", METRIC_TREND, UNIT_TIME},
+    [M_HTTP_REQ_WAITING] = {"http_req_waiting", METRIC_TREND, UNIT_TIME},
+    [M_HTTP_REQS] = {"http_reqs", METRIC_COUNTER, UNIT_NONE},
+    [M_ITERATION_DURATION] = {"iteration_duration", METRIC_TREND, UNIT_TIME},
+    [M_ITERATIONS] = {"iterations", METRIC_COUNTER, UNIT_NONE},
+    [M_VUS] = {"vus", METRIC_GAUGE, UNIT_NONE},
+    [M_VUS_MAX] = {"vus_max", METRIC_GAUGE, UNIT_NONE},
+};
+
+const struct metric_def *metric_def(enum metric_id id)
+{
+    return (unsigned)id < M_COUNT ? &defs[id] : NULL;
+}
+
+int metric_lookup(const char *name)
+{
+    for (int i = 0; i < M_COUNT; i++)
+        if (strcmp(defs[i].name, name) == 0)
+            return i;
+    return -1;
+}
+
+int tagset_set(struct tagset *ts, const char *key, const char *value)
+{
+    unsigned i = 0;
+    while (i < ts->n && strcmp(ts->t[i].key, key) < 0)
+        i++;
+    if (i < ts->n && strcmp(ts->t[i].key, key) == 0) {
+        ts->t[i].value = value;
+        return 0;
+    }
+    if (ts->n == TAGS_MAX)
+        return -E2BIG;
+    memmove(&ts->t[i + 1], &ts->t[i], (ts->n - i) * sizeof(ts->t[0]));
+    ts->t[i] = (struct tag){key, value};
+    ts->n++;
+    return 0;
+}
+
+const char *tagset_get(const struct tagset *ts, const char *key)
+{
+    for (unsigned i = 0; i < ts->n; i++)
+        if (strcmp(ts->t[i].key, key) == 0)
+            return ts->t[i].value;
+    return NULL;
+}
+
+bool tagset_matches(const struct tagset *ts, const struct tagset *filter)
+{
+    if (!filter)
+        return true;
+    for (unsigned i = 0; i < filter->n; i++) {
+        const char *v = tagset_get(ts, filter->t[i].key);
+        if (!v || strcmp(v, filter->t[i].value) != 0)
+            return false;
+    }
+    return true;
+}
+
+/* Power of two, comfortably above METRICS_MAX_SERIES so chains stay short. */
+#define NBUCKETS 8192
+
+struct metrics {
+    struct series *buckets[NBUCKETS];
+    struct series *first, *last;
+    size_t nseries;
+    uint64_t dropped;
+};
+
+struct metrics *metrics_new(void)
+{
+    return calloc(1, sizeof(struct metrics));
+}
+
+static void series_free(struct series *s)
+{
+    if (!s)
+        return;
+    if (defs[s->id].type == METRIC_TREND)
+        hist_free(s->v.trend);
+    for (unsigned i = 0; i < s->tags.n; i++) {
+        free((char *)s->tags.t[i].key);
+        free((char *)s->tags.t[i].value);
+    }
+    free(s);
+}
+
+void metrics_free(struct metrics *m)
+{
+    if (!m)
+        return;
+    struct series *s = m->first;
+    while (s) {
+        struct series *next = s->next;
+        series_free(s);
+        s = next;
+    }
+    free(m);
+}
+
+static uint64_t fnv(uint64_t h, const char *s)
+{
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * UINT64_C(1099511628211);
+    return (h ^ 0xff) * UINT64_C(1099511628211); /* separator: "ab","c" != "a","bc" */
+}
+
+static uint64_t series_hash(enum metric_id id, const struct tagset *tags)
+{
+    uint64_t h = UINT64_C(14695981039346656037) ^ (uint64_t)id;
+    for (unsigned i = 0; tags && i < tags->n; i++)
+        h = fnv(fnv(h, tags->t[i].key), tags->t[i].value);
+    return h;
+}
+
+static bool tags_equal(const struct tagset *a, const struct tagset *b)
+{
+    unsigned bn = b ? b->n : 0;
+    if (a->n != bn)
+        return false;
+    for (unsigned i = 0; i < bn; i++)
+        if (strcmp(a->t[i].key, b->t[i].key) != 0 || strcmp(a->t[i].value, b->t[i].value) != 0)
+            return false;
+    return true;
+}
+
+static struct series *series_make(enum metric_id id, const struct tagset *tags)
+{
+    struct series *s = calloc(1, sizeof(*s));
+    if (!s)
+        return NULL;
+    s->id = id;
+    for (unsigned i = 0; tags && i < tags->n; i++) {
+        s->tags.t[i].key = strdup(tags->t[i].key);
+        s->tags.t[i].value = strdup(tags->t[i].value);
+        s->tags.n = i + 1;
+        if (!s->tags.t[i].key || !s->tags.t[i].value)
+            goto fail;
+    }
+    if (defs[id].type == METRIC_TREND && !(s->v.trend = hist_new()))
+        goto fail;
+    return s;
+fail:
+    series_free(s);
+    return NULL;
+}
+
+struct series *metrics_series(struct metrics *m, enum metric_id id, const struct tagset *tags)
+{
+    uint64_t h = series_hash(id, tags);
+    struct series **b = &m->buckets[h & (NBUCKETS - 1)];
+    for (struct series *s = *b; s; s = s->hnext)
+        if (s->id == id && tags_equal(&s->tags, tags))
+            return s;
+    struct series *s = m->nseries < METRICS_MAX_SERIES ? series_make(id, tags) : NULL;
+    if (!s) {
+        m->dropped++;
+        return NULL;
+    }
+    s->hnext = *b;
+    *b = s;
+    if (m->last)
+        m->last->next = s;
+    else
+        m->first = s;
+    m->last = s;
+    m->nseries++;
+    return s;
+}
+
+void series_add(struct series *s, double v)
+{
+    s->v.counter += v;
+    s->version++;
+}
+
+void series_set(struct series *s, double v)
+{
+    if (!s->v.gauge.set || v < s->v.gauge.min)
+        s->v.gauge.min = v;
+    if (!s->v.gauge.set || v > s->v.gauge.max)
+        s->v.gauge.max = v;
+    s->v.gauge.value = v;
+    s->v.gauge.set = true;
+    s->version++;
+}
+
+void series_rate(struct series *s, bool pass)
+{
+    s->v.rate.pass += pass;
+    s->v.rate.total++;
+    s->version++;
+}
+
+void series_trend(struct series *s, int64_t v)
+{
+    hist_record(s->v.trend, v);
+    s->version++;
+}
+
+struct series *metrics_first(const struct metrics *m)
+{
+    return m->first;
+}
+
+size_t metrics_nseries(const struct metrics *m)
+{
+    return m->nseries;
+}
+
+uint64_t metrics_dropped(const struct metrics *m)
+{
+    return m->dropped;
+}
+
+/* Fold src's value into dst (same metric); shared by merge and views. */
+static int series_fold(struct series *dst, const struct series *src)
+{
+    switch (defs[src->id].type) {
+    case METRIC_COUNTER:
+        dst->v.counter += src->v.counter;
+        break;
+    case METRIC_RATE:
+        dst->v.rate.pass += src->v.rate.pass;
+        dst->v.rate.total += src->v.rate.total;
+        break;
+    case METRIC_GAUGE:
+        /* Gauges have one writer; merging takes the latest value and widens the range. */
+        if (!src->v.gauge.set)
+            break;
+        if (dst->v.gauge.set) {
+            dst->v.gauge.value = src->v.gauge.value;
+            dst->v.gauge.min = fmin(dst->v.gauge.min, src->v.gauge.min);
+            dst->v.gauge.max = fmax(dst->v.gauge.max, src->v.gauge.max);
+        } else {
+            dst->v.gauge = src->v.gauge;
+        }
+        break;
+    case METRIC_TREND:
+        if (hist_merge(dst->v.trend, src->v.trend) < 0)
+            return -ENOMEM;
+        break;
+    }
+    /* Versions add up so a merged snapshot changes whenever any source did. */
+    dst->version += src->version;
+    return 0;
+}
+
+int metrics_merge(struct metrics *dst, const struct metrics *src)
+{
+    dst->dropped += src->dropped;
+    for (const struct series *s = src->first; s; s = s->next) {
+        struct series *d = metrics_series(dst, s->id, &s->tags);
+        if (!d)
+            return -ENOMEM;
+        int rc = series_fold(d, s);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+int metrics_view(const struct metrics *m, enum metric_id id, const struct tagset *filter,
+                 struct metric_view *v)
+{
+    memset(v, 0, sizeof(*v));
+    v->id = id;
+    struct series acc = {.id = id};
+    if (defs[id].type == METRIC_TREND && !(acc.v.trend = hist_new()))
+        return -ENOMEM;
+    for (const struct series *s = m->first; s; s = s->next) {
+        if (s->id != id || !tagset_matches(&s->tags, filter))
+            continue;
+        if (series_fold(&acc, s) < 0) {
+            hist_free(acc.v.trend);
+            return -ENOMEM;
+        }
+        v->nseries++;
+    }
+    switch (defs[id].type) {
+    case METRIC_COUNTER:
+        v->counter = acc.v.counter;
+        break;
+    case METRIC_RATE:
+        v->pass = acc.v.rate.pass;
+        v->total = acc.v.rate.total;
+        break;
+    case METRIC_GAUGE:
+        v->gauge_set = acc.v.gauge.set;
+        v->gauge_value = acc.v.gauge.value;
+        v->gauge_min = acc.v.gauge.min;
+        v->gauge_max = acc.v.gauge.max;
+        break;
+    case METRIC_TREND:
+        v->trend = acc.v.trend;
+        break;
+    }
+    return 0;
+}
+
+void metric_view_clear(struct metric_view *v)
+{
+    hist_free(v->trend);
+    v->trend = NULL;
+}
+
+bool metric_view_has_samples(const struct metric_view *v)
+{
+    switch (defs[v->id].type) {
+    case METRIC_COUNTER:
+        return v->nseries > 0;
+    case METRIC_RATE:
+        return v->total > 0;
+    case METRIC_GAUGE:
+        return v->gauge_set;
+    case METRIC_TREND:
+        return v->trend && hist_count(v->trend) > 0;
+    }
+    return false;
+}

@@ -1,1 +1,403 @@
-/* report: to be written */
+/* report: verdict over thresholds, text summary, JSON summary, JUnit. */
+#include "syncgate/report.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "syncgate/threshold.h"
+#include "syncgate/units.h"
+
+#define MAX_CHECKS 256
+
+struct check_sum {
+    const char *name;
+    uint64_t pass, fail;
+};
+
+/* Checks grouped by name, in the order they first ran. */
+static size_t collect_checks(const struct metrics *m, struct check_sum *out, size_t max)
+{
+    size_t n = 0;
+    for (const struct series *s = metrics_first(m); s; s = s->next) {
+        const char *name = s->id == M_CHECKS ? tagset_get(&s->tags, "check") : NULL;
+        if (!name)
+            continue;
+        size_t i = 0;
+        while (i < n && strcmp(out[i].name, name) != 0)
+            i++;
+        if (i == n) {
+            if (n == max)
+                continue;
+            out[n++] = (struct check_sum){name, 0, 0};
+        }
+        out[i].pass += s->v.rate.pass;
+        out[i].fail += s->v.rate.total - s->v.rate.pass;
+    }
+    return n;
+}
+
+static int judge(struct verdict *v, const struct report_ctx *ctx, const struct threshold_set *ts,
+                 const char *scenario)
+{
+    for (size_t i = 0; i < ts->n && v->n < sizeof(v->items) / sizeof(v->items[0]); i++) {
+        const struct threshold *t = &ts->t[i];
+        struct tagset filter = t->filter;
+        struct metric_view mv;
+        struct verdict_item *it = &v->items[v->n++];
+
+        tagset_set(&filter, "scenario", scenario);
+        if (metrics_view(ctx->m, t->metric, &filter, &mv) < 0)
+            return -ENOMEM;
+        it->t = t;
+        it->scenario = scenario;
+        it->passed = threshold_eval(t, &mv, ctx->elapsed, &it->observed);
+        metric_view_clear(&mv);
+        v->failed |= !it->passed;
+    }
+    return 0;
+}
+
+int report_verdict(const struct report_ctx *ctx, struct verdict *v)
+{
+    struct check_sum checks[MAX_CHECKS];
+    size_t n = collect_checks(ctx->m, checks, MAX_CHECKS);
+    int rc = 0;
+
+    memset(v, 0, sizeof(*v));
+    for (size_t i = 0; i < n; i++) {
+        v->checks_total += checks[i].pass + checks[i].fail;
+        v->checks_failed += checks[i].fail;
+    }
+    if (ctx->smoke_ran)
+        rc = judge(v, ctx, &ctx->cfg->smoke.thresholds, "smoke");
+    if (rc == 0 && ctx->load_ran)
+        rc = judge(v, ctx, &ctx->cfg->load.thresholds, "load");
+    return rc;
+}
+
+/* ---- text summary ---- */
+
+static char *fmt_bytes(double b, char *buf, size_t n)
+{
+    static const char *units[] = {"B", "kB", "MB", "GB", "TB"};
+    int u = 0;
+    while (b >= 1000 && u < 4) {
+        b /= 1000;
+        u++;
+    }
+    snprintf(buf, n, u ? "%.1f %s" : "%.0f %s", b, units[u]);
+    return buf;
+}
+
+static void metric_label(FILE *out, const char *label, const char *mark)
+{
+    int dots = 32 - (int)strlen(label);
+    fprintf(out, "   %s %s", mark, label);
+    for (int i = 0; i < dots; i++)
+        fputc('.', out);
+    fputs(": ", out);
+}
+
+static void print_view(FILE *out, const struct metric_view *mv, double secs)
+{
+    const struct metric_def *d = metric_def(mv->id);
+    char a[32], b[32];
+    switch (d->type) {
+    case METRIC_COUNTER:
+        if (d->unit == UNIT_DATA)
+            fprintf(out, "%-10s %s/s\n", fmt_bytes(mv->counter, a, sizeof(a)),
+                    fmt_bytes(mv->counter / secs, b, sizeof(b)));
+        else
+            fprintf(out, "%-10.0f %.6g/s\n", mv->counter, mv->counter / secs);
+        break;
+    case METRIC_RATE:
+        fprintf(out, "%.2f%%  ✓ %-8llu ✗ %llu\n",
+                mv->total ? 100.0 * (double)mv->pass / (double)mv->total : 0.0,
+                (unsigned long long)mv->pass, (unsigned long long)(mv->total - mv->pass));
+        break;
+    case METRIC_GAUGE:
+        fprintf(out, "%-10g min=%-8g max=%g\n", mv->gauge_value, mv->gauge_min, mv->gauge_max);
+        break;
+    case METRIC_TREND: {
+        static const char *names[] = {"avg", "min", "med", "max", "p(90)", "p(95)"};
+        const struct hist *h = mv->trend;
+        double vals[] = {hist_mean(h), (double)hist_min(h), hist_percentile(h, 50),
+                         (double)hist_max(h), hist_percentile(h, 90), hist_percentile(h, 95)};
+        for (size_t i = 0; i < 6; i++)
+            fprintf(out, "%s%s=%s", i ? " " : "", names[i],
+                    units_format_latency(vals[i], a, sizeof(a)));
+        fputc('\n', out);
+        break;
+    }
+    }
+}
+
+/* A metric's own line mark: ✓/✗ when thresholds judge exactly this key. */
+static const char *mark_for(const struct verdict *v, const char *key)
+{
+    const char *mark = " ";
+    for (size_t i = 0; i < v->n; i++)
+        if (strcmp(v->items[i].t->metric_key, key) == 0) {
+            if (!v->items[i].passed)
+                return "✗";
+            mark = "✓";
+        }
+    return mark;
+}
+
+void report_text(FILE *out, const struct report_ctx *ctx, const struct verdict *v, bool color)
+{
+    const char *green = color ? "\033[32m" : "", *red = color ? "\033[31m" : "",
+               *reset = color ? "\033[0m" : "";
+    struct check_sum checks[MAX_CHECKS];
+    size_t nchecks = collect_checks(ctx->m, checks, MAX_CHECKS);
+    double secs = ctx->elapsed > 0 ? (double)ctx->elapsed / USEC_PER_SEC : 1e-6;
+    char key[512];
+
+    fputc('\n', out);
+    for (size_t i = 0; i < nchecks; i++) {
+        const struct check_sum *c = &checks[i];
+        if (!c->fail) {
+            fprintf(out, "     %s✓ %s%s\n", green, c->name, reset);
+            continue;
+        }
+        uint64_t total = c->pass + c->fail;
+        fprintf(out, "     %s✗ %s%s\n      ↳  %.0f%% — ✓ %llu / ✗ %llu\n", red, c->name, reset,
+                100.0 * (double)c->pass / (double)total, (unsigned long long)c->pass,
+                (unsigned long long)c->fail);
+    }
+    if (nchecks)
+        fputc('\n', out);
+
+    for (int id = 0; id < M_COUNT; id++) {
+        struct metric_view mv;
+        if (metrics_view(ctx->m, id, NULL, &mv) < 0)
+            continue;
+        if (metric_view_has_samples(&mv)) {
+            metric_label(out, metric_def(id)->name, mark_for(v, metric_def(id)->name));
+            print_view(out, &mv, secs);
+        }
+        metric_view_clear(&mv);
+        /* Sub-metrics named by thresholds, like k6 prints them. */
+        for (size_t i = 0; i < v->n; i++) {
+            const struct threshold *t = v->items[i].t;
+            bool seen = false;
+            for (size_t j = 0; j < i; j++)
+                seen |= !strcmp(v->items[j].t->metric_key, t->metric_key);
+            if ((int)t->metric != id || !t->filter.n || seen)
+                continue;
+            if (metrics_view(ctx->m, id, &t->filter, &mv) < 0)
+                continue;
+            snprintf(key, sizeof(key), "{ %s }", strchr(t->metric_key, '{') + 1);
+            key[strlen(key) - 1] = '\0';
+            strcat(key, " }");
+            metric_label(out, key, mark_for(v, t->metric_key));
+            if (metric_view_has_samples(&mv))
+                print_view(out, &mv, secs);
+            else
+                fputs("no samples\n", out);
+            metric_view_clear(&mv);
+        }
+    }
+
+    if (v->n) {
+        fputs("\n   thresholds:\n", out);
+        for (size_t i = 0; i < v->n; i++) {
+            const struct verdict_item *it = &v->items[i];
+            char obs[48] = "no samples";
+            if (!isnan(it->observed))
+                snprintf(obs, sizeof(obs), "observed %.6g", it->observed);
+            fprintf(out, "     %s%s %-6s %s %s%s (%s)\n", it->passed ? green : red,
+                    it->passed ? "✓" : "✗", it->scenario, it->t->metric_key, it->t->source, reset,
+                    obs);
+        }
+    }
+    if (ctx->rw_status)
+        fprintf(out, "\n   remote write: %s\n", ctx->rw_status);
+    fprintf(out, "\n   result: %s%s%s (exit code %d)\n\n", ctx->exit_code ? red : green,
+            ctx->exit_code ? "FAILED" : "PASSED", reset, ctx->exit_code);
+}
+
+/* ---- JSON summary (k6 --summary-export shape) ---- */
+
+static double ms(double usec)
+{
+    return usec / 1000.0;
+}
+
+static cJSON *view_json(const struct metric_view *mv, double secs)
+{
+    const struct metric_def *d = metric_def(mv->id);
+    cJSON *o = cJSON_CreateObject();
+    switch (d->type) {
+    case METRIC_COUNTER:
+        cJSON_AddNumberToObject(o, "count", mv->counter);
+        cJSON_AddNumberToObject(o, "rate", mv->counter / secs);
+        break;
+    case METRIC_RATE:
+        cJSON_AddNumberToObject(o, "passes", (double)mv->pass);
+        cJSON_AddNumberToObject(o, "fails", (double)(mv->total - mv->pass));
+        cJSON_AddNumberToObject(o, "value",
+                                mv->total ? (double)mv->pass / (double)mv->total : 0.0);
+        break;
+    case METRIC_GAUGE:
+        cJSON_AddNumberToObject(o, "value", mv->gauge_value);
+        cJSON_AddNumberToObject(o, "min", mv->gauge_min);
+        cJSON_AddNumberToObject(o, "max", mv->gauge_max);
+        break;
+    case METRIC_TREND: {
+        const struct hist *h = mv->trend;
+        cJSON_AddNumberToObject(o, "avg", ms(hist_mean(h)));
+        cJSON_AddNumberToObject(o, "min", ms((double)hist_min(h)));
+        cJSON_AddNumberToObject(o, "med", ms(hist_percentile(h, 50)));
+        cJSON_AddNumberToObject(o, "max", ms((double)hist_max(h)));
+        cJSON_AddNumberToObject(o, "p(90)", ms(hist_percentile(h, 90)));
+        cJSON_AddNumberToObject(o, "p(95)", ms(hist_percentile(h, 95)));
+        cJSON_AddNumberToObject(o, "p(99)", ms(hist_percentile(h, 99)));
+        break;
+    }
+    }
+    return o;
+}
+
+static int write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return -errno;
+    fputs(text, f);
+    return fclose(f) == 0 ? 0 : -errno;
+}
+
+int report_json(const char *path, const struct report_ctx *ctx, const struct verdict *v)
+{
+    struct check_sum checks[MAX_CHECKS];
+    size_t nchecks = collect_checks(ctx->m, checks, MAX_CHECKS);
+    double secs = ctx->elapsed > 0 ? (double)ctx->elapsed / USEC_PER_SEC : 1e-6;
+    cJSON *root = cJSON_CreateObject();
+    cJSON *group = cJSON_AddObjectToObject(root, "root_group");
+    cJSON *metrics = cJSON_AddObjectToObject(root, "metrics");
+    char buf[512];
+
+    cJSON_AddStringToObject(group, "name", "");
+    cJSON_AddStringToObject(group, "path", "");
+    cJSON_AddStringToObject(group, "id", "d41d8cd98f00b204e9800998ecf8427e");
+    cJSON_AddObjectToObject(group, "groups");
+    cJSON *cj = cJSON_AddObjectToObject(group, "checks");
+    for (size_t i = 0; i < nchecks; i++) {
+        cJSON *c = cJSON_AddObjectToObject(cj, checks[i].name);
+        snprintf(buf, sizeof(buf), "::%s", checks[i].name);
+        cJSON_AddStringToObject(c, "name", checks[i].name);
+        cJSON_AddStringToObject(c, "path", buf);
+        cJSON_AddNumberToObject(c, "passes", (double)checks[i].pass);
+        cJSON_AddNumberToObject(c, "fails", (double)checks[i].fail);
+    }
+
+    for (int id = 0; id < M_COUNT; id++) {
+        struct metric_view mv;
+        if (metrics_view(ctx->m, id, NULL, &mv) < 0)
+            continue;
+        if (metric_view_has_samples(&mv))
+            cJSON_AddItemToObject(metrics, metric_def(id)->name, view_json(&mv, secs));
+        metric_view_clear(&mv);
+    }
+    /* Thresholds under their metric key, true meaning failed (k6's convention). */
+    for (size_t i = 0; i < v->n; i++) {
+        const struct threshold *t = v->items[i].t;
+        cJSON *m = cJSON_GetObjectItemCaseSensitive(metrics, t->metric_key);
+        if (!m) {
+            struct metric_view mv;
+            if (metrics_view(ctx->m, t->metric, &t->filter, &mv) < 0)
+                continue;
+            m = view_json(&mv, secs);
+            metric_view_clear(&mv);
+            cJSON_AddItemToObject(metrics, t->metric_key, m);
+        }
+        cJSON *th = cJSON_GetObjectItemCaseSensitive(m, "thresholds");
+        if (!th)
+            th = cJSON_AddObjectToObject(m, "thresholds");
+        cJSON *prev = cJSON_GetObjectItemCaseSensitive(th, t->source);
+        bool failed = !v->items[i].passed || (prev && cJSON_IsTrue(prev));
+        cJSON_DeleteItemFromObjectCaseSensitive(th, t->source);
+        cJSON_AddBoolToObject(th, t->source, failed);
+    }
+
+    char *text = cJSON_Print(root);
+    cJSON_Delete(root);
+    if (!text)
+        return -ENOMEM;
+    int rc = write_file(path, text);
+    free(text);
+    return rc;
+}
+
+/* ---- JUnit ---- */
+
+static void xml_escaped(FILE *f, const char *s)
+{
+    for (; *s; s++) {
+        switch (*s) {
+        case '<': fputs("&lt;", f); break;
+        case '>': fputs("&gt;", f); break;
+        case '&': fputs("&amp;", f); break;
+        case '"': fputs("&quot;", f); break;
+        case '\'': fputs("&apos;", f); break;
+        default:
+            /* Control characters are not allowed in XML 1.0. */
+            fputc((unsigned char)*s < 0x20 && *s != '\t' && *s != '\n' ? '?' : *s, f);
+        }
+    }
+}
+
+int report_junit(const char *path, const struct report_ctx *ctx, const struct verdict *v)
+{
+    struct check_sum checks[MAX_CHECKS];
+    size_t nchecks = collect_checks(ctx->m, checks, MAX_CHECKS), nfail = 0;
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return -errno;
+    for (size_t i = 0; i < nchecks; i++)
+        nfail += checks[i].fail > 0;
+    size_t tfail = 0;
+    for (size_t i = 0; i < v->n; i++)
+        tfail += !v->items[i].passed;
+
+    fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+               "<testsuites name=\"syncgate\" tests=\"%zu\" failures=\"%zu\" time=\"%.3f\">\n",
+            nchecks + v->n, nfail + tfail, (double)ctx->elapsed / USEC_PER_SEC);
+    fprintf(f, "  <testsuite name=\"checks\" tests=\"%zu\" failures=\"%zu\">\n", nchecks, nfail);
+    for (size_t i = 0; i < nchecks; i++) {
+        fputs("    <testcase classname=\"syncgate.checks\" name=\"", f);
+        xml_escaped(f, checks[i].name);
+        if (!checks[i].fail) {
+            fputs("\"/>\n", f);
+            continue;
+        }
+        fprintf(f, "\"><failure message=\"%llu of %llu failed\"/></testcase>\n",
+                (unsigned long long)checks[i].fail,
+                (unsigned long long)(checks[i].pass + checks[i].fail));
+    }
+    fprintf(f, "  </testsuite>\n  <testsuite name=\"thresholds\" tests=\"%zu\" failures=\"%zu\">\n",
+            v->n, tfail);
+    for (size_t i = 0; i < v->n; i++) {
+        const struct verdict_item *it = &v->items[i];
+        fprintf(f, "    <testcase classname=\"syncgate.thresholds.%s\" name=\"", it->scenario);
+        xml_escaped(f, it->t->metric_key);
+        fputc(' ', f);
+        xml_escaped(f, it->t->source);
+        if (it->passed) {
+            fputs("\"/>\n", f);
+            continue;
+        }
+        if (isnan(it->observed))
+            fputs("\"><failure message=\"no samples\"/></testcase>\n", f);
+        else
+            fprintf(f, "\"><failure message=\"observed %.6g\"/></testcase>\n", it->observed);
+    }
+    fputs("  </testsuite>\n</testsuites>\n", f);
+    return fclose(f) == 0 ? 0 : -errno;
+}

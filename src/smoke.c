@@ -1,1 +1,334 @@
-/* smoke: to be written */
+/* smoke: readiness wait and one VU checking every service through the gateway. */
+#include "syncgate/smoke.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "syncgate/http.h"
+#include "syncgate/units.h"
+
+#define RL_HEADERS_MAX 1024 /* rate-limit headers kept per response */
+
+struct smoke {
+    struct run *r;
+    const struct config *c;
+    CURL *easy;
+    struct curl_slist *headers;
+    char ratelimit[RL_HEADERS_MAX]; /* "RateLimit-Limit: 5; Retry-After: 1" */
+    size_t rl_len;
+};
+
+/* Sleep up to usec, waking early when the run stops. Returns false if stopped. */
+static bool nap(struct run *r, int64_t usec)
+{
+    int64_t end = units_now_mono() + usec;
+    while (!run_should_stop(r)) {
+        int64_t left = end - units_now_mono();
+        if (left <= 0)
+            return true;
+        if (left > 50 * USEC_PER_MSEC)
+            left = 50 * USEC_PER_MSEC;
+        struct timespec ts = {0, (long)left * 1000};
+        nanosleep(&ts, NULL);
+    }
+    return false;
+}
+
+static int progress_cb(void *ud, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)
+{
+    (void)a, (void)b, (void)c, (void)d;
+    return run_should_stop(ud) ? 1 : 0;
+}
+
+static size_t discard_cb(char *p, size_t size, size_t n, void *ud)
+{
+    (void)p, (void)ud;
+    return size * n;
+}
+
+/* Keep Kong's rate-limit headers (and Retry-After) for the rate_limited event. */
+static size_t header_cb(char *p, size_t size, size_t n, void *ud)
+{
+    struct smoke *s = ud;
+    size_t len = size * n;
+    if ((len > 9 && !strncasecmp(p, "RateLimit", 9)) ||
+        (len > 11 && !strncasecmp(p, "X-RateLimit", 11)) ||
+        (len > 11 && !strncasecmp(p, "Retry-After", 11))) {
+        while (len && (p[len - 1] == '\r' || p[len - 1] == '\n'))
+            len--;
+        int w = snprintf(s->ratelimit + s->rl_len, sizeof(s->ratelimit) - s->rl_len, "%s%.*s",
+                         s->rl_len ? "; " : "", (int)len, p);
+        if (w > 0 && s->rl_len + (size_t)w < sizeof(s->ratelimit))
+            s->rl_len += (size_t)w;
+    }
+    return size * n;
+}
+
+static int smoke_init(struct smoke *s, struct run *r)
+{
+    const struct config *c = r->cfg;
+    char line[1024];
+
+    memset(s, 0, sizeof(*s));
+    s->r = r;
+    s->c = c;
+    if (!(s->easy = curl_easy_init()))
+        return -ENOMEM;
+    snprintf(line, sizeof(line), "%s: %s", c->gateway.consumer_header, c->gateway.consumer);
+    s->headers = curl_slist_append(NULL, line);
+    if (c->gateway.key && s->headers) {
+        snprintf(line, sizeof(line), "%s: %s", c->gateway.key_header, c->gateway.key);
+        struct curl_slist *h = curl_slist_append(s->headers, line);
+        explicit_bzero(line, sizeof(line));
+        if (!h)
+            return -ENOMEM;
+    }
+    if (!s->headers)
+        return -ENOMEM;
+    curl_easy_setopt(s->easy, CURLOPT_HTTPHEADER, s->headers);
+    curl_easy_setopt(s->easy, CURLOPT_USERAGENT, "syncgate/" SYNCGATE_VERSION);
+    curl_easy_setopt(s->easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(s->easy, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(s->easy, CURLOPT_XFERINFOFUNCTION, progress_cb);
+    curl_easy_setopt(s->easy, CURLOPT_XFERINFODATA, r);
+    curl_easy_setopt(s->easy, CURLOPT_WRITEFUNCTION, discard_cb);
+    curl_easy_setopt(s->easy, CURLOPT_HEADERFUNCTION, header_cb);
+    curl_easy_setopt(s->easy, CURLOPT_HEADERDATA, s);
+    curl_easy_setopt(s->easy, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)64 << 20);
+    return 0;
+}
+
+static void smoke_clear(struct smoke *s)
+{
+    curl_slist_free_all(s->headers);
+    curl_easy_cleanup(s->easy);
+}
+
+/* One request to the gateway. */
+static void smoke_fetch(struct smoke *s, const char *path, const char *method, int64_t timeout,
+                        struct http_result *res)
+{
+    char url[4096];
+    snprintf(url, sizeof(url), "%s%s", s->c->gateway.url, path);
+    s->rl_len = 0;
+    s->ratelimit[0] = '\0';
+    curl_easy_setopt(s->easy, CURLOPT_URL, url);
+    curl_easy_setopt(s->easy, CURLOPT_CUSTOMREQUEST, strcmp(method, "GET") ? method : NULL);
+    curl_easy_setopt(s->easy, CURLOPT_TIMEOUT_MS, (long)(timeout / USEC_PER_MSEC));
+    CURLcode rc = curl_easy_perform(s->easy);
+    http_result_from_curl(res, s->easy, rc);
+}
+
+int smoke_wait_ready(struct run *r)
+{
+    const struct config *c = r->cfg;
+    if (!c->gateway.ready_path)
+        return 0;
+    struct smoke s;
+    int rc = smoke_init(&s, r);
+    int64_t start = units_now_mono(), backoff = 100 * USEC_PER_MSEC;
+    struct http_result res;
+    int attempts = 0;
+
+    while (rc == 0) {
+        int64_t left = c->gateway.ready_timeout - (units_now_mono() - start);
+        if (left <= 0) {
+            rc = -ETIMEDOUT;
+            break;
+        }
+        smoke_fetch(&s, c->gateway.ready_path, "GET", left < 5 * USEC_PER_SEC ? left : 5 * USEC_PER_SEC,
+                    &res);
+        attempts++;
+        if (res.error == HTTP_ERR_NONE && res.status == c->gateway.ready_status)
+            break;
+        if (run_should_stop(r)) {
+            rc = -EINTR;
+            break;
+        }
+        cJSON *ev = log_begin(r->log, "not_ready");
+        cJSON_AddStringToObject(ev, "url", c->gateway.url);
+        cJSON_AddStringToObject(ev, "path", c->gateway.ready_path);
+        cJSON_AddNumberToObject(ev, "attempt", attempts);
+        cJSON_AddNumberToObject(ev, "status", res.status);
+        if (res.error != HTTP_ERR_NONE)
+            cJSON_AddStringToObject(ev, "error", http_error_name(res.error));
+        log_emit(r->log, LOG_DEBUG, ev);
+        /* Jitter keeps a fleet of gates from polling in lockstep. */
+        int64_t sleep = backoff / 2 + (int64_t)(random() % (backoff / 2 + 1));
+        left = c->gateway.ready_timeout - (units_now_mono() - start);
+        if (!nap(r, sleep < left ? sleep : left)) {
+            rc = -EINTR;
+            break;
+        }
+        backoff = backoff * 2 > 2 * USEC_PER_SEC ? 2 * USEC_PER_SEC : backoff * 2;
+    }
+    cJSON *ev = log_begin(r->log, rc == 0 ? "ready" : "ready_timeout");
+    cJSON_AddStringToObject(ev, "url", c->gateway.url);
+    cJSON_AddStringToObject(ev, "path", c->gateway.ready_path);
+    cJSON_AddNumberToObject(ev, "attempts", attempts);
+    cJSON_AddNumberToObject(ev, "elapsed_ms", (double)(units_now_mono() - start) / 1000.0);
+    log_emit(r->log, rc == 0 ? LOG_INFO : LOG_ERROR, ev);
+    smoke_clear(&s);
+    return rc;
+}
+
+static bool retryable(const struct http_result *res)
+{
+    switch (res->error) {
+    case HTTP_ERR_DNS:
+    case HTTP_ERR_REFUSED:
+    case HTTP_ERR_CONNECT:
+        return true;
+    case HTTP_ERR_NONE:
+        return res->status == 502 || res->status == 503 || res->status == 504;
+    default:
+        return false;
+    }
+}
+
+static void record_check(struct smoke *s, struct metrics *m, const char *name, const char *check,
+                         bool pass, const struct http_result *res, int attempts)
+{
+    struct tagset t = {0};
+    struct series *se;
+    tagset_set(&t, "check", check);
+    tagset_set(&t, "name", name);
+    tagset_set(&t, "scenario", "smoke");
+    if ((se = metrics_series(m, M_CHECKS, &t)))
+        series_rate(se, pass);
+    if (pass)
+        return;
+    cJSON *ev = log_begin(s->r->log, "check");
+    cJSON_AddStringToObject(ev, "check", check);
+    cJSON_AddStringToObject(ev, "name", name);
+    cJSON_AddBoolToObject(ev, "passed", false);
+    cJSON_AddNumberToObject(ev, "status", res->status);
+    if (res->error != HTTP_ERR_NONE)
+        cJSON_AddStringToObject(ev, "error", http_error_name(res->error));
+    cJSON_AddNumberToObject(ev, "duration_ms", (double)res->duration / 1000.0);
+    cJSON_AddNumberToObject(ev, "attempts", attempts);
+    log_emit(s->r->log, LOG_WARN, ev);
+}
+
+/* Request one target with bounded retries, then record its two checks. */
+static void smoke_target(struct smoke *s, struct metrics *m, pthread_mutex_t *lock,
+                         const char *name, const char *path, const char *method, int expect,
+                         int64_t max_latency)
+{
+    struct tagset base = {0};
+    struct http_result res;
+    int attempts = 0;
+    int64_t backoff = 200 * USEC_PER_MSEC;
+
+    tagset_set(&base, "name", name);
+    tagset_set(&base, "method", method);
+    tagset_set(&base, "scenario", "smoke");
+    for (;;) {
+        smoke_fetch(s, path, method, s->c->smoke.request_timeout, &res);
+        if (res.error == HTTP_ERR_ABORTED)
+            return; /* stopped by a signal: neither a request nor a check */
+        attempts++;
+        pthread_mutex_lock(lock);
+        http_record(m, &base, &res, expect);
+        pthread_mutex_unlock(lock);
+        if (res.status == 429 || s->rl_len) {
+            cJSON *ev = log_begin(s->r->log, "rate_limited");
+            cJSON_AddStringToObject(ev, "name", name);
+            cJSON_AddStringToObject(ev, "path", path);
+            cJSON_AddNumberToObject(ev, "status", res.status);
+            cJSON_AddStringToObject(ev, "headers", s->ratelimit);
+            if (res.status == 429)
+                cJSON_AddStringToObject(ev, "message",
+                                        "429 during smoke: the test-runner rate-limit "
+                                        "exemption is not in effect");
+            log_emit(s->r->log, res.status == 429 ? LOG_WARN : LOG_DEBUG, ev);
+        }
+        if (!retryable(&res) || attempts > s->c->smoke.retries)
+            break;
+        cJSON *ev = log_begin(s->r->log, "retry");
+        cJSON_AddStringToObject(ev, "name", name);
+        cJSON_AddNumberToObject(ev, "attempt", attempts);
+        cJSON_AddNumberToObject(ev, "status", res.status);
+        if (res.error != HTTP_ERR_NONE)
+            cJSON_AddStringToObject(ev, "error", http_error_name(res.error));
+        log_emit(s->r->log, LOG_WARN, ev);
+        if (!nap(s->r, backoff))
+            return;
+        backoff *= 2;
+    }
+
+    char check[256], lat[32];
+    pthread_mutex_lock(lock);
+    snprintf(check, sizeof(check), "%s status %d", name, expect);
+    record_check(s, m, name, check, res.error == HTTP_ERR_NONE && res.status == expect, &res,
+                 attempts);
+    snprintf(check, sizeof(check), "%s latency < %s", name,
+             units_format_duration(max_latency, lat, sizeof(lat)));
+    record_check(s, m, name, check, res.status > 0 && res.duration < max_latency, &res,
+                 attempts);
+    pthread_mutex_unlock(lock);
+}
+
+int smoke_run(struct run *r)
+{
+    const struct config *c = r->cfg;
+    struct smoke s;
+    pthread_mutex_t *lock;
+    struct metrics *m = run_new_source(r, &lock);
+    struct tagset t = {0};
+    struct series *se;
+    int rc;
+
+    if (!m)
+        return -ENOMEM;
+    if ((rc = smoke_init(&s, r)) < 0) {
+        smoke_clear(&s);
+        return rc;
+    }
+    tagset_set(&t, "scenario", "smoke");
+    pthread_mutex_lock(lock);
+    if ((se = metrics_series(m, M_VUS, NULL)))
+        series_set(se, 1);
+    if ((se = metrics_series(m, M_VUS_MAX, NULL)))
+        series_set(se, 1);
+    pthread_mutex_unlock(lock);
+
+    int64_t start = units_now_mono();
+    for (int iter = 0; !run_should_stop(r); iter++) {
+        if (c->smoke.iterations ? iter >= c->smoke.iterations
+                                : iter > 0 && units_now_mono() - start >= c->smoke.duration)
+            break;
+        int64_t t0 = units_now_mono();
+        if (c->gateway.ready_path)
+            smoke_target(&s, m, lock, "gateway", c->gateway.ready_path, "GET",
+                         c->gateway.ready_status, USEC_PER_SEC);
+        for (size_t i = 0; i < c->nservices && !run_should_stop(r); i++) {
+            const struct service *sv = &c->services[i];
+            if (sv->smoke_path)
+                smoke_target(&s, m, lock, sv->name, sv->smoke_path, sv->method,
+                             sv->expect_status, sv->max_latency);
+        }
+        if (run_should_stop(r))
+            break;
+        bool last = c->smoke.iterations
+                        ? iter + 1 >= c->smoke.iterations
+                        : units_now_mono() - start + c->smoke.think_time >= c->smoke.duration;
+        if (!last && !nap(r, c->smoke.think_time))
+            break;
+        pthread_mutex_lock(lock);
+        if ((se = metrics_series(m, M_ITERATIONS, &t)))
+            series_add(se, 1);
+        if ((se = metrics_series(m, M_ITERATION_DURATION, &t)))
+            series_trend(se, units_now_mono() - t0);
+        pthread_mutex_unlock(lock);
+    }
+    pthread_mutex_lock(lock);
+    if ((se = metrics_series(m, M_VUS, NULL)))
+        series_set(se, 0);
+    pthread_mutex_unlock(lock);
+    smoke_clear(&s);
+    return *r->stop ? -EINTR : 0;
+}

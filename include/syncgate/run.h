@@ -25,6 +25,7 @@
 struct run_source {
     struct metrics *m;
     pthread_mutex_t *lock;
+    bool owned; /* made by run_new_source: freed by run_clear */
 };
 
 struct run {
@@ -42,10 +43,18 @@ struct run {
 /* Initialise r (cfg, log and stop are borrowed). Returns 0. */
 int run_init(struct run *r, const struct config *cfg, struct log *log,
              volatile sig_atomic_t *stop);
+/* Free the owned sources. */
 void run_clear(struct run *r);
 
 /* Register a producer's registry and its lock. Returns 0 or -E2BIG. */
 int run_add_source(struct run *r, struct metrics *m, pthread_mutex_t *lock);
+/*
+ * Make a registry and its lock owned by r (freed by run_clear, so it still
+ * counts in the final snapshot after its producer finished). Returns the
+ * registry and stores its lock in *lock, or NULL (ENOMEM, E2BIG).
+ */
+struct metrics *run_new_source(struct run *r, pthread_mutex_t **lock);
+
 /* Unregister (the producer is about to free m). */
 void run_remove_source(struct run *r, struct metrics *m);
 

@@ -1,0 +1,57 @@
+/*
+ * report: the verdict over thresholds and the end-of-test outputs.
+ *
+ * report_verdict() evaluates every threshold of the phases that ran against
+ * the final merged registry (smoke thresholds on scenario "smoke" series, load
+ * thresholds on scenario "load" series); the outputs then render the registry
+ * and that verdict: a k6-style text summary, k6's --summary-export JSON shape,
+ * and JUnit XML (one testcase per check and per threshold).
+ * Pure apart from writing to the FILE it is given.
+ */
+#ifndef SYNCGATE_REPORT_H
+#define SYNCGATE_REPORT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "syncgate/config.h"
+#include "syncgate/metrics.h"
+
+struct verdict_item {
+    const struct threshold *t;
+    const char *scenario; /* "smoke" or "load" */
+    bool passed;
+    double observed; /* NAN without samples */
+};
+
+struct verdict {
+    size_t n;
+    struct verdict_item items[2 * CONFIG_MAX_THRESHOLDS];
+    size_t checks_failed, checks_total; /* over every check sample */
+    bool failed;                        /* some threshold failed */
+};
+
+/* Which phases ran (their thresholds are judged) and for how long. */
+struct report_ctx {
+    const struct config *cfg;
+    const struct metrics *m;
+    bool smoke_ran, load_ran;
+    int64_t elapsed; /* usec, whole run */
+    int exit_code;
+    const char *rw_status; /* one line about metric delivery, or NULL */
+};
+
+/* Evaluate thresholds; returns 0 or -ENOMEM. */
+int report_verdict(const struct report_ctx *ctx, struct verdict *v);
+
+/* The k6-style text summary. */
+void report_text(FILE *out, const struct report_ctx *ctx, const struct verdict *v, bool color);
+
+/* k6's --summary-export JSON. Returns 0 or negative errno. */
+int report_json(const char *path, const struct report_ctx *ctx, const struct verdict *v);
+
+/* JUnit XML. Returns 0 or negative errno. */
+int report_junit(const char *path, const struct report_ctx *ctx, const struct verdict *v);
+
+#endif

@@ -1,0 +1,33 @@
+/*
+ * smoke: the readiness wait and the one-VU smoke pass through the gateway.
+ *
+ * Every request goes to gateway.url + path with the consumer header (and the
+ * Kong key header when a key is configured). Each target gets two named
+ * checks, "<name> status <code>" and "<name> latency < <max>", recorded in
+ * the checks rate with tags check, name and scenario "smoke". Connect errors
+ * and 502/503/504 are retried up to smoke.retries times; every attempt is a
+ * request in http_reqs and a log line. 429s and Kong's rate-limit headers are
+ * logged as "rate_limited" events.
+ */
+#ifndef SYNCGATE_SMOKE_H
+#define SYNCGATE_SMOKE_H
+
+#include "syncgate/run.h"
+
+/*
+ * Wait until gateway.url + gateway.ready_path answers gateway.ready_status,
+ * polling with capped exponential backoff for at most gateway.ready_timeout.
+ * Returns 0 when ready (or no ready path is set), -ETIMEDOUT when the timeout
+ * passed, -EINTR when the run was stopped, or another negative errno.
+ */
+int smoke_wait_ready(struct run *r);
+
+/*
+ * Run the smoke pass, recording into a registry made with run_new_source().
+ * Returns 0 when the pass ran (checks may have failed: thresholds decide),
+ * -EINTR when stopped, or a negative errno for a local failure (out of
+ * memory, libcurl setup).
+ */
+int smoke_run(struct run *r);
+
+#endif

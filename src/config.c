@@ -1,1 +1,2056 @@
-/* config: to be written */
+/*
+ * config: defaults + profile + environment + command line -> struct config.
+ *
+ * Everything goes through one document tree (doc.h): the built-in defaults
+ * are themselves a YAML text, the profile is merged over them, environment
+ * variables and --set arguments replace values in the tree, and only then is
+ * the tree converted, by the schema tables below, into struct config. So a
+ * value gets the same checks and the same message whichever way it came in,
+ * and every message can say where the value came from.
+ */
+#include "syncgate/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "syncgate/doc.h"
+#include "syncgate/threshold.h"
+#include "syncgate/units.h"
+
+#define MS(x) ((int64_t)(x) * USEC_PER_MSEC)
+#define SEC(x) ((int64_t)(x) * USEC_PER_SEC)
+#define MIN(x) (SEC(x) * 60)
+#define HOUR(x) (MIN(x) * 60)
+
+#define MAX_STRING 4096      /* any one string value */
+#define MAX_LABEL_VALUE 256  /* environment, testid, static labels */
+#define MAX_KEY_BYTES 4096   /* gateway.key_file content */
+#define MAX_ENV_VALUE 65536  /* STAGES and friends */
+#define MAX_TREND_STATS 16
+
+/*
+ * Built-in defaults: the KubeStock services, addressed by their in-namespace
+ * service names. Written as YAML so they go through the same converter.
+ */
+static const char defaults_yaml[] =
+    "environment: unknown\n"
+    "test_type: null\n"
+    "testid: null\n"
+    "instance: null\n"
+    "gateway:\n"
+    "  url: http://kong-proxy\n"
+    "  consumer_header: X-Consumer-Username\n"
+    "  consumer: test-runner\n"
+    "  key_file: null\n"
+    "  key_header: apikey\n"
+    "  ready: {path: /health, timeout: 60s, status: 200}\n"
+    "services:\n"
+    "  - {name: product, smoke_path: /api/products/health,"
+    " url: 'http://product-service:3002/health'}\n"
+    "  - {name: inventory, smoke_path: /api/inventory/health,"
+    " url: 'http://inventory-service:3003/health'}\n"
+    "  - {name: supplier, smoke_path: /api/suppliers/health,"
+    " url: 'http://supplier-service:3004/health'}\n"
+    "  - {name: order, smoke_path: /api/orders/health,"
+    " url: 'http://order-service:3005/health'}\n"
+    "  - {name: identity, smoke_path: /api/identity/health,"
+    " url: 'http://identity-service:3006/health'}\n"
+    "smoke:\n"
+    "  duration: 5s\n"
+    "  iterations: 0\n"
+    "  retries: 2\n"
+    "  think_time: 1s\n"
+    "  request_timeout: 10s\n"
+    "  thresholds: {checks: ['rate==1.0']}\n"
+    "load:\n"
+    "  stages:\n"
+    "    - {duration: 30s, target: 10}\n"
+    "    - {duration: 1m, target: 20}\n"
+    "    - {duration: 30s, target: 0}\n"
+    "  think_time: 1s\n"
+    "  graceful_ramp_down: 10s\n"
+    "  request_timeout: 10s\n"
+    "  threads: 0\n"
+    "  thresholds:\n"
+    "    http_req_duration: ['p(95)<500', 'p(99)<1000']\n"
+    "    http_req_failed: ['rate<0.01']\n"
+    "metrics:\n"
+    "  labels: {}\n"
+    "  require_delivery: false\n"
+    "  remote_write:\n"
+    "    server_url: null\n"
+    "    push_interval: 5s\n"
+    "    trend_stats: 'p(95),p(99),min,max'\n"
+    "    trend_as_native_histogram: false\n"
+    "    stale_markers: false\n"
+    "    insecure_skip_tls_verify: false\n"
+    "    username: null\n"
+    "    password: null\n"
+    "    bearer_token: null\n"
+    "    client_certificate: null\n"
+    "    client_certificate_key: null\n"
+    "    headers: {}\n"
+    "output:\n"
+    "  summary_export: null\n"
+    "  junit: null\n"
+    "  log_format: auto\n"
+    "  quiet: false\n";
+
+/* ---- schema -------------------------------------------------------------- */
+
+enum ftype {
+    T_STR,        /* char *, checked by aux (a str_check) */
+    T_INT,        /* int in [min, max] */
+    T_BOOL,       /* bool */
+    T_DUR,        /* int64_t usec in [min, max] */
+    T_URL,        /* char *: http(s) URL with a host */
+    T_HEADER,     /* char *: HTTP header name */
+    T_ENUM,       /* int: index in aux (NULL-terminated names) */
+    T_SECTION,    /* a mapping of more fields on the same base (aux: fields) */
+    T_LIST,       /* services, stages (aux: struct list_spec) */
+    T_KV,         /* labels, remote-write headers (aux: struct kv_spec) */
+    T_THRESHOLDS, /* struct threshold_set */
+    T_STATS,      /* char *: trend stats, a comma list or a YAML list */
+    T_KEYFILE,    /* char * path; also reads the key into gateway.key */
+};
+
+enum {
+    F_NULL = 1 << 0,    /* null (or empty) allowed: stored as NULL */
+    F_SECRET = 1 << 1,  /* never echo the value */
+    F_REQ = 1 << 2,     /* must be present (list items) */
+    F_BASEURL = 1 << 3, /* URL used as a prefix: trailing '/' dropped */
+    F_FILE = 1 << 4,    /* a path that must be readable now */
+};
+
+/* Returns NULL when s is fine, else a message of what is allowed. */
+typedef const char *(*str_check)(const char *s);
+
+struct field {
+    const char *name;
+    enum ftype type;
+    unsigned flags;
+    size_t off;
+    int64_t min, max;
+    const void *aux;
+};
+
+struct cvt;
+
+struct list_spec {
+    size_t arr_off, n_off, item_size, max;
+    const char *what;
+    const struct field *fields;
+    int (*item_init)(void *item);
+    void (*item_clear)(void *item);
+    int (*check)(struct cvt *cv, void *base, const struct doc_node *list, const char *key);
+};
+
+struct kv_spec {
+    size_t arr_off, n_off, max;
+    bool headers; /* else Prometheus labels */
+};
+
+struct cvt {
+    struct diag *d;
+};
+
+static const char *check_label_value(const char *s);
+static const char *check_test_type(const char *s);
+static const char *check_path(const char *s);
+static const char *check_service_name(const char *s);
+static const char *check_method(const char *s);
+static const char *check_header_value(const char *s);
+
+static const char *const log_format_names[] = {"auto", "json", "text", NULL};
+
+#define CFG(m) offsetof(struct config, m)
+
+static const struct field ready_fields[] = {
+    {"path", T_STR, F_NULL, CFG(gateway.ready_path), 0, 0, (const void *)check_path},
+    {"timeout", T_DUR, 0, CFG(gateway.ready_timeout), 0, HOUR(1), NULL},
+    {"status", T_INT, 0, CFG(gateway.ready_status), 100, 599, NULL},
+    {NULL},
+};
+
+static const struct field gateway_fields[] = {
+    {"url", T_URL, F_BASEURL, CFG(gateway.url), 0, 0, NULL},
+    {"consumer_header", T_HEADER, 0, CFG(gateway.consumer_header), 0, 0, NULL},
+    {"consumer", T_STR, 0, CFG(gateway.consumer), 0, 0, (const void *)check_header_value},
+    {"key_file", T_KEYFILE, F_NULL, CFG(gateway.key_file), 0, 0, NULL},
+    {"key_header", T_HEADER, 0, CFG(gateway.key_header), 0, 0, NULL},
+    {"ready", T_SECTION, 0, 0, 0, 0, ready_fields},
+    {NULL},
+};
+
+#define SVC(m) offsetof(struct service, m)
+static const struct field service_fields[] = {
+    {"name", T_STR, F_REQ, SVC(name), 0, 0, (const void *)check_service_name},
+    {"smoke_path", T_STR, F_NULL, SVC(smoke_path), 0, 0, (const void *)check_path},
+    {"url", T_URL, F_NULL, SVC(url), 0, 0, NULL},
+    {"method", T_STR, 0, SVC(method), 0, 0, (const void *)check_method},
+    {"expect_status", T_INT, 0, SVC(expect_status), 100, 599, NULL},
+    {"max_latency", T_DUR, 0, SVC(max_latency), MS(1), MIN(10), NULL},
+    {NULL},
+};
+
+#define STG(m) offsetof(struct stage, m)
+static const struct field stage_fields[] = {
+    {"duration", T_DUR, F_REQ, STG(duration), 0, HOUR(24), NULL},
+    {"target", T_INT, F_REQ, STG(target), 0, 100000, NULL},
+    {NULL},
+};
+
+static int service_init(void *item);
+static void service_clear(void *item);
+static int services_check(struct cvt *cv, void *base, const struct doc_node *list,
+                          const char *key);
+static int stage_init(void *item);
+static int stages_check(struct cvt *cv, void *base, const struct doc_node *list,
+                        const char *key);
+
+static const struct list_spec services_spec = {
+    CFG(services), CFG(nservices), sizeof(struct service), CONFIG_MAX_SERVICES, "services",
+    service_fields, service_init, service_clear, services_check,
+};
+
+static const struct list_spec stages_spec = {
+    CFG(load.stages), CFG(load.nstages), sizeof(struct stage), CONFIG_MAX_STAGES, "stages",
+    stage_fields, stage_init, NULL, stages_check,
+};
+
+static const struct field smoke_fields[] = {
+    {"duration", T_DUR, 0, CFG(smoke.duration), 0, HOUR(1), NULL},
+    {"iterations", T_INT, 0, CFG(smoke.iterations), 0, 1000000, NULL},
+    {"retries", T_INT, 0, CFG(smoke.retries), 0, 10, NULL},
+    {"think_time", T_DUR, 0, CFG(smoke.think_time), 0, MIN(10), NULL},
+    {"request_timeout", T_DUR, 0, CFG(smoke.request_timeout), MS(1), MIN(10), NULL},
+    {"thresholds", T_THRESHOLDS, 0, CFG(smoke.thresholds), 0, 0, NULL},
+    {NULL},
+};
+
+static const struct field load_fields[] = {
+    {"stages", T_LIST, 0, 0, 0, 0, &stages_spec},
+    {"think_time", T_DUR, 0, CFG(load.think_time), 0, MIN(10), NULL},
+    {"graceful_ramp_down", T_DUR, 0, CFG(load.graceful_ramp_down), 0, HOUR(1), NULL},
+    {"request_timeout", T_DUR, 0, CFG(load.request_timeout), MS(1), MIN(10), NULL},
+    {"threads", T_INT, 0, CFG(load.threads), 0, 1024, NULL},
+    {"thresholds", T_THRESHOLDS, 0, CFG(load.thresholds), 0, 0, NULL},
+    {NULL},
+};
+
+static const struct kv_spec labels_spec = {CFG(metrics.labels), CFG(metrics.nlabels),
+                                           CONFIG_MAX_LABELS, false};
+static const struct kv_spec headers_spec = {CFG(metrics.rw.headers), CFG(metrics.rw.nheaders),
+                                            CONFIG_MAX_HEADERS, true};
+
+static const struct field rw_fields[] = {
+    {"server_url", T_URL, F_NULL, CFG(metrics.rw.server_url), 0, 0, NULL},
+    {"push_interval", T_DUR, 0, CFG(metrics.rw.push_interval), MS(100), HOUR(1), NULL},
+    {"trend_stats", T_STATS, 0, CFG(metrics.rw.trend_stats), 0, 0, NULL},
+    {"trend_as_native_histogram", T_BOOL, 0, CFG(metrics.rw.native_histogram), 0, 0, NULL},
+    {"stale_markers", T_BOOL, 0, CFG(metrics.rw.stale_markers), 0, 0, NULL},
+    {"insecure_skip_tls_verify", T_BOOL, 0, CFG(metrics.rw.insecure_skip_tls_verify), 0, 0,
+     NULL},
+    {"username", T_STR, F_NULL, CFG(metrics.rw.username), 0, 0, NULL},
+    {"password", T_STR, F_NULL | F_SECRET, CFG(metrics.rw.password), 0, 0, NULL},
+    {"bearer_token", T_STR, F_NULL | F_SECRET, CFG(metrics.rw.bearer_token), 0, 0, NULL},
+    {"client_certificate", T_STR, F_NULL | F_FILE, CFG(metrics.rw.client_cert), 0, 0, NULL},
+    {"client_certificate_key", T_STR, F_NULL | F_FILE, CFG(metrics.rw.client_key), 0, 0, NULL},
+    {"headers", T_KV, 0, 0, 0, 0, &headers_spec},
+    {NULL},
+};
+
+static const struct field metrics_fields[] = {
+    {"labels", T_KV, 0, 0, 0, 0, &labels_spec},
+    {"require_delivery", T_BOOL, 0, CFG(metrics.require_delivery), 0, 0, NULL},
+    {"remote_write", T_SECTION, 0, 0, 0, 0, rw_fields},
+    {NULL},
+};
+
+static const struct field output_fields[] = {
+    {"summary_export", T_STR, F_NULL, CFG(summary_export), 0, 0, NULL},
+    {"junit", T_STR, F_NULL, CFG(junit), 0, 0, NULL},
+    {"log_format", T_ENUM, 0, CFG(log_format), 0, 0, log_format_names},
+    {"quiet", T_BOOL, 0, CFG(quiet), 0, 0, NULL},
+    {NULL},
+};
+
+static const struct field root_fields[] = {
+    {"environment", T_STR, 0, CFG(environment), 0, 0, (const void *)check_label_value},
+    {"test_type", T_STR, F_NULL, CFG(test_type), 0, 0, (const void *)check_test_type},
+    {"testid", T_STR, F_NULL, CFG(testid), 0, 0, (const void *)check_label_value},
+    {"instance", T_STR, F_NULL, CFG(instance), 0, 0, (const void *)check_label_value},
+    {"gateway", T_SECTION, 0, 0, 0, 0, gateway_fields},
+    {"services", T_LIST, 0, 0, 0, 0, &services_spec},
+    {"smoke", T_SECTION, 0, 0, 0, 0, smoke_fields},
+    {"load", T_SECTION, 0, 0, 0, 0, load_fields},
+    {"metrics", T_SECTION, 0, 0, 0, 0, metrics_fields},
+    {"output", T_SECTION, 0, 0, 0, 0, output_fields},
+    {NULL},
+};
+
+static const struct field *field_find(const struct field *fields, const char *name)
+{
+    for (const struct field *f = fields; f->name; f++)
+        if (!strcmp(f->name, name))
+            return f;
+    return NULL;
+}
+
+/* ---- messages ------------------------------------------------------------ */
+
+const char *diag_format(const struct diag *d, char *buf, size_t n)
+{
+    if (d->key[0])
+        snprintf(buf, n, "%s: %s: %s", d->where, d->key, d->msg);
+    else
+        snprintf(buf, n, "%s: %s", d->where, d->msg);
+    return buf;
+}
+
+__attribute__((format(printf, 4, 5))) static int fail(struct diag *d, const struct doc_origin *at,
+                                                      const char *key, const char *fmt, ...)
+{
+    memset(d, 0, sizeof(*d));
+    if (at)
+        doc_where(at, d->where, sizeof(d->where));
+    snprintf(d->key, sizeof(d->key), "%s", key ? key : "");
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(d->msg, sizeof(d->msg), fmt, ap);
+    va_end(ap);
+    return -EINVAL;
+}
+
+/* A value quoted for a message: escaped, cut at 80 bytes, or hidden. */
+static const char *quote(const char *s, bool secret, char *buf, size_t n)
+{
+    if (secret) {
+        snprintf(buf, n, "(secret value not shown)");
+        return buf;
+    }
+    size_t k = 0;
+    buf[k++] = '"';
+    for (size_t i = 0; s[i] && k + 8 < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (i >= 80) {
+            k += (size_t)snprintf(buf + k, n - k, "...");
+            break;
+        }
+        if (ch == '"' || ch == '\\')
+            k += (size_t)snprintf(buf + k, n - k, "\\%c", ch);
+        else if (ch < 0x20 || ch == 0x7f)
+            k += (size_t)snprintf(buf + k, n - k, "\\x%02x", ch);
+        else
+            buf[k++] = (char)ch;
+    }
+    if (k + 2 > n)
+        k = n - 2;
+    buf[k++] = '"';
+    buf[k] = '\0';
+    return buf;
+}
+
+static const char *kind_name(const struct doc_node *n)
+{
+    if (n->kind == DOC_MAP)
+        return "a mapping";
+    if (n->kind == DOC_SEQ)
+        return "a list";
+    return doc_is_null(n) ? "nothing (null)" : "a scalar";
+}
+
+static const char *type_name(const struct field *f)
+{
+    switch (f->type) {
+    case T_INT: return "an integer";
+    case T_BOOL: return "true or false";
+    case T_DUR: return "a duration (like 500ms, 30s, 1m30s)";
+    case T_URL: return "a URL (http:// or https://)";
+    case T_HEADER: return "an HTTP header name";
+    case T_ENUM: return "a name";
+    case T_SECTION: return "a mapping";
+    case T_LIST: return "a list";
+    case T_KV: return "a mapping of names to values";
+    case T_THRESHOLDS: return "a mapping of metric names to lists of thresholds";
+    case T_STATS: return "a list of trend stats";
+    default: return "a string";
+    }
+}
+
+/* ---- string checks ------------------------------------------------------- */
+
+static bool utf8_valid(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        unsigned char c = *p;
+        size_t len;
+        unsigned cp;
+        if (c < 0x80) {
+            p++;
+            continue;
+        } else if ((c & 0xe0) == 0xc0) {
+            len = 2;
+            cp = c & 0x1f;
+        } else if ((c & 0xf0) == 0xe0) {
+            len = 3;
+            cp = c & 0x0f;
+        } else if ((c & 0xf8) == 0xf0) {
+            len = 4;
+            cp = c & 0x07;
+        } else {
+            return false;
+        }
+        for (size_t i = 1; i < len; i++) {
+            if ((p[i] & 0xc0) != 0x80)
+                return false;
+            cp = (cp << 6) | (p[i] & 0x3f);
+        }
+        if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+            cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+            return false;
+        p += len;
+    }
+    return true;
+}
+
+static bool has_control(const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            return true;
+    return false;
+}
+
+static const char *check_label_value(const char *s)
+{
+    if (!*s)
+        return "must not be empty (it is a metric label value)";
+    if (strlen(s) > MAX_LABEL_VALUE)
+        return "is too long for a label value (at most 256 bytes)";
+    return NULL;
+}
+
+static const char *check_test_type(const char *s)
+{
+    if (strcmp(s, "smoke") && strcmp(s, "load"))
+        return "is not a test type; allowed: smoke, load (or null: the phase)";
+    return NULL;
+}
+
+static const char *check_path(const char *s)
+{
+    if (s[0] != '/')
+        return "is not a path; it must start with '/'";
+    for (const char *p = s; *p; p++)
+        if (*p == ' ' || *p == '#')
+            return "is not a path; spaces and '#' are not allowed";
+    return NULL;
+}
+
+static const char *check_service_name(const char *s)
+{
+    static const char msg[] = "is not a service name; allowed: a lower-case letter or digit, "
+                              "then lower-case letters, digits, '_' and '-' (at most 63)";
+    if (!((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= '0' && s[0] <= '9')) || strlen(s) > 63)
+        return msg;
+    for (const char *p = s; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_' || *p == '-'))
+            return msg;
+    return NULL;
+}
+
+static const char *check_method(const char *s)
+{
+    static const char *const methods[] = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE",
+                                          "OPTIONS"};
+    for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
+        if (!strcmp(s, methods[i]))
+            return NULL;
+    return "is not a method; allowed: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS";
+}
+
+static const char *check_header_value(const char *s)
+{
+    if (strlen(s) > 1024)
+        return "is too long for a header value (at most 1024 bytes)";
+    return NULL;
+}
+
+static bool header_name_ok(const char *s)
+{
+    if (!*s || strlen(s) > 256)
+        return false;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (!(isalnum(*p) || strchr("!#$%&'*+-.^_`|~", *p)))
+            return false;
+    return true;
+}
+
+static bool label_name_ok(const char *s)
+{
+    if (!((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z') || s[0] == '_'))
+        return false;
+    for (const char *p = s; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '_'))
+            return false;
+    return true;
+}
+
+static const char *const reserved_labels[] = {
+    "testid", "instance", "environment", "test_type", "name", "method",
+    "status", "expected_response", "scenario", "check", NULL,
+};
+
+/* Headers the remote-write client sets itself; users may add, not override. */
+static const char *const reserved_headers[] = {
+    "Content-Encoding", "Content-Type", "Content-Length", "X-Prometheus-Remote-Write-Version",
+    NULL,
+};
+
+/* ---- scalar conversion --------------------------------------------------- */
+
+static int set_str(char **dst, const char *s, bool secret)
+{
+    char *v = s ? strdup(s) : NULL;
+    if (s && !v)
+        return -ENOMEM;
+    if (*dst && secret)
+        explicit_bzero(*dst, strlen(*dst));
+    free(*dst);
+    *dst = v;
+    return 0;
+}
+
+/* The scalar text of n, or a type error naming what was expected. */
+static int want_scalar(struct cvt *cv, const struct doc_node *n, const char *key,
+                       const char *expected, const char **out)
+{
+    if (n->kind != DOC_SCALAR)
+        return fail(cv->d, &n->at, key, "expected %s, got %s", expected, kind_name(n));
+    *out = n->str;
+    return 0;
+}
+
+/* Checks every string value gets, whatever its field. */
+static int check_string(struct cvt *cv, const struct doc_node *n, const char *key, bool secret)
+{
+    char q[128];
+    if (!utf8_valid(n->str))
+        return fail(cv->d, &n->at, key, "value is not valid UTF-8");
+    if (has_control(n->str))
+        return fail(cv->d, &n->at, key, "%s contains control characters, which are not allowed",
+                    quote(n->str, secret, q, sizeof(q)));
+    if (n->len > MAX_STRING)
+        return fail(cv->d, &n->at, key, "value is too long (%zu bytes, at most %d)", n->len,
+                    MAX_STRING);
+    return 0;
+}
+
+static int parse_int(struct cvt *cv, const struct doc_node *n, const char *key, int64_t min,
+                     int64_t max, int64_t *out)
+{
+    const char *s = NULL;
+    char q[128];
+    int rc = want_scalar(cv, n, key, "an integer", &s);
+    if (rc)
+        return rc;
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    bool digits = (s[0] >= '0' && s[0] <= '9') ||
+                  ((s[0] == '-' || s[0] == '+') && s[1] >= '0' && s[1] <= '9');
+    if (!digits || *end || errno == ERANGE)
+        return fail(cv->d, &n->at, key, "expected an integer from %lld to %lld, got %s",
+                    (long long)min, (long long)max, quote(s, false, q, sizeof(q)));
+    if (v < min || v > max)
+        return fail(cv->d, &n->at, key, "%lld is out of range; allowed: %lld to %lld", v,
+                    (long long)min, (long long)max);
+    *out = v;
+    return 0;
+}
+
+static int parse_bool(struct cvt *cv, const struct doc_node *n, const char *key, bool *out)
+{
+    const char *s = NULL;
+    char q[128];
+    bool env = n->at.src == DOC_SRC_ENV;
+    int rc = want_scalar(cv, n, key, "true or false", &s);
+    if (rc)
+        return rc;
+    if (!strcmp(s, "true") || !strcmp(s, "True") || !strcmp(s, "TRUE") || (env && !strcmp(s, "1")))
+        *out = true;
+    else if (!strcmp(s, "false") || !strcmp(s, "False") || !strcmp(s, "FALSE") ||
+             (env && !strcmp(s, "0")))
+        *out = false;
+    else
+        return fail(cv->d, &n->at, key, "expected %s, got %s",
+                    env ? "true, false, 1 or 0" : "true or false", quote(s, false, q, sizeof(q)));
+    return 0;
+}
+
+static int parse_dur(struct cvt *cv, const struct doc_node *n, const char *key, int64_t min,
+                     int64_t max, int64_t *out)
+{
+    const char *s = NULL;
+    char q[128], a[32], b[32];
+    int rc = want_scalar(cv, n, key, "a duration (like 500ms, 30s, 1m30s)", &s);
+    if (rc)
+        return rc;
+    int64_t v;
+    rc = units_parse_duration(s, &v);
+    if (rc == -ERANGE)
+        return fail(cv->d, &n->at, key,
+                    "duration %s is out of range; allowed: %s to %s", quote(s, false, q, sizeof(q)),
+                    units_format_duration(min, a, sizeof(a)),
+                    units_format_duration(max, b, sizeof(b)));
+    if (rc)
+        return fail(cv->d, &n->at, key,
+                    "invalid duration %s; expected a number with a unit: 500ms, 30s, 1m30s, 2h",
+                    quote(s, false, q, sizeof(q)));
+    if (v < min || v > max)
+        return fail(cv->d, &n->at, key, "duration %s is out of range; allowed: %s to %s",
+                    quote(s, false, q, sizeof(q)), units_format_duration(min, a, sizeof(a)),
+                    units_format_duration(max, b, sizeof(b)));
+    *out = v;
+    return 0;
+}
+
+/* url with the password of any user info replaced, for messages and the dump. */
+static const char *redact_url(const char *url, char *buf, size_t n)
+{
+    const char *scheme_end = strstr(url, "://");
+    const char *auth = scheme_end ? scheme_end + 3 : NULL;
+    size_t alen = auth ? strcspn(auth, "/?#") : 0;
+    const char *at = auth ? memrchr(auth, '@', alen) : NULL;
+    const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+    if (!colon)
+        snprintf(buf, n, "%s", url);
+    else
+        snprintf(buf, n, "%.*s<redacted>%s", (int)(colon + 1 - url), url, at);
+    return buf;
+}
+
+static int check_url(struct cvt *cv, const struct doc_node *n, const char *key, const char *s)
+{
+    char q[160], red[MAX_STRING + 16];
+    const char *why = NULL;
+    char *scheme = NULL, *host = NULL;
+    CURLU *u = curl_url();
+    if (!u)
+        return -ENOMEM;
+    CURLUcode uc = curl_url_set(u, CURLUPART_URL, s, 0);
+    /* libcurl forgives "http:///host"; a profile should not rely on that. */
+    const char *sep = strstr(s, "://");
+    if (uc)
+        why = curl_url_strerror(uc);
+    else if (sep && sep[3] == '/')
+        why = "too many slashes after the scheme";
+    else if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) ||
+             (strcmp(scheme, "http") && strcmp(scheme, "https")))
+        why = "the scheme must be http or https";
+    else if (curl_url_get(u, CURLUPART_HOST, &host, 0) || !host || !*host)
+        why = "it has no host";
+    curl_free(scheme);
+    curl_free(host);
+    curl_url_cleanup(u);
+    if (why)
+        return fail(cv->d, &n->at, key,
+                    "invalid URL %s (%s); expected http://host[:port][/path] or https://...",
+                    quote(redact_url(s, red, sizeof(red)), false, q, sizeof(q)), why);
+    return 0;
+}
+
+/* Read the gateway key: a secret, so its content never reaches a message. */
+static int read_key_file(struct cvt *cv, const struct doc_node *n, const char *key,
+                         struct config *c)
+{
+    char q[160], buf[MAX_KEY_BYTES + 2];
+    quote(n->str, false, q, sizeof(q));
+    int fd = open(n->str, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return fail(cv->d, &n->at, key, "cannot read key file %s: %s", q, strerror(errno));
+    size_t len = 0;
+    int err = 0;
+    while (len < sizeof(buf) - 1) {
+        ssize_t r = read(fd, buf + len, sizeof(buf) - 1 - len);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            err = errno;
+            break;
+        }
+        if (r == 0)
+            break;
+        len += (size_t)r;
+    }
+    close(fd);
+    int rc = 0;
+    if (err) {
+        rc = fail(cv->d, &n->at, key, "cannot read key file %s: %s", q, strerror(err));
+        goto out;
+    }
+    if (len > MAX_KEY_BYTES) {
+        rc = fail(cv->d, &n->at, key, "key file %s is larger than %d bytes", q, MAX_KEY_BYTES);
+        goto out;
+    }
+    while (len && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+        len--;
+    buf[len] = '\0';
+    if (!len) {
+        rc = fail(cv->d, &n->at, key, "key file %s is empty", q);
+        goto out;
+    }
+    if (strlen(buf) != len || has_control(buf)) {
+        rc = fail(cv->d, &n->at, key,
+                  "key file %s contains control characters; it must hold one header value", q);
+        goto out;
+    }
+    rc = set_str(&c->gateway.key, buf, true);
+    if (!rc)
+        rc = set_str(&c->gateway.key_file, n->str, false);
+out:
+    explicit_bzero(buf, sizeof(buf));
+    return rc;
+}
+
+/* Trend stats: "p(95),p(99),min" or a YAML list; stored as a normalised comma list. */
+static int cvt_stats(struct cvt *cv, const struct doc_node *n, const char *key, char **dst)
+{
+    char out[512] = "", item[64], q[128];
+    const char *items[MAX_TREND_STATS + 1];
+    const struct doc_node *at[MAX_TREND_STATS + 1];
+    char scratch[MAX_STRING + 1];
+    size_t nitems = 0;
+
+    if (n->kind == DOC_SEQ) {
+        for (const struct doc_node *e = n->head; e; e = e->next) {
+            if (e->kind != DOC_SCALAR || doc_is_null(e))
+                return fail(cv->d, &e->at, key, "expected a trend stat name, got %s",
+                            kind_name(e));
+            if (nitems > MAX_TREND_STATS)
+                break;
+            at[nitems] = e;
+            items[nitems++] = e->str;
+        }
+    } else if (n->kind == DOC_SCALAR && !doc_is_null(n)) {
+        /* Split a copy on commas; items point into scratch. */
+        snprintf(scratch, sizeof(scratch), "%s", n->str);
+        char *save = NULL;
+        for (char *t = strtok_r(scratch, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+            while (*t == ' ')
+                t++;
+            char *e = t + strlen(t);
+            while (e > t && e[-1] == ' ')
+                *--e = '\0';
+            if (nitems > MAX_TREND_STATS)
+                break;
+            at[nitems] = n;
+            items[nitems++] = t;
+        }
+    } else {
+        return fail(cv->d, &n->at, key, "expected a list of trend stats like \"p(95),p(99),min,max\", "
+                    "got %s", kind_name(n));
+    }
+    if (!nitems)
+        return fail(cv->d, &n->at, key, "needs at least one trend stat, like \"p(95),min,max\"");
+    if (nitems > MAX_TREND_STATS)
+        return fail(cv->d, &n->at, key, "too many trend stats (at most %d)", MAX_TREND_STATS);
+
+    for (size_t i = 0; i < nitems; i++) {
+        const char *s = items[i];
+        bool good = !strcmp(s, "min") || !strcmp(s, "max") || !strcmp(s, "avg") ||
+                    !strcmp(s, "med") || !strcmp(s, "count") || !strcmp(s, "sum");
+        if (!good && !strncmp(s, "p(", 2) && s[strlen(s) - 1] == ')' && strlen(s) < 24) {
+            char num[24], *end;
+            snprintf(num, sizeof(num), "%.*s", (int)(strlen(s) - 3), s + 2);
+            errno = 0;
+            double v = strtod(num, &end);
+            good = num[0] >= '0' && num[0] <= '9' && !*end && !errno && v >= 0 && v <= 100;
+        }
+        if (!good)
+            return fail(cv->d, &at[i]->at, key,
+                        "invalid trend stat %s; allowed: p(N) with 0 <= N <= 100, min, max, avg, "
+                        "med, count, sum", quote(s, false, q, sizeof(q)));
+        for (size_t j = 0; j < i; j++)
+            if (!strcmp(items[j], s))
+                return fail(cv->d, &at[i]->at, key, "trend stat %s is listed twice",
+                            quote(s, false, q, sizeof(q)));
+        snprintf(item, sizeof(item), "%s%s", i ? "," : "", s);
+        if (strlen(out) + strlen(item) >= sizeof(out))
+            return fail(cv->d, &n->at, key, "trend stats list is too long");
+        strcat(out, item);
+    }
+    return set_str(dst, out, false);
+}
+
+/* ---- structured conversion ------------------------------------------------ */
+
+static int cvt_section(struct cvt *cv, void *base, const struct field *fields,
+                       const struct doc_node *n, const char *key);
+
+/* Keys only label messages, so a cut-off key is acceptable. */
+static void join_key(char *buf, size_t n, const char *key, const char *name)
+{
+    if (snprintf(buf, n, "%s%s%s", key, *key ? "." : "", name) >= (int)n)
+        buf[n - 1] = '\0';
+}
+
+static void index_key(char *buf, size_t n, const char *key, size_t i)
+{
+    if (snprintf(buf, n, "%s[%zu]", key, i) >= (int)n)
+        buf[n - 1] = '\0';
+}
+
+static int cvt_list(struct cvt *cv, void *base, const struct list_spec *ls,
+                    const struct doc_node *n, const char *key)
+{
+    char k[256];
+    if (n->kind != DOC_SEQ && !doc_is_null(n))
+        return fail(cv->d, &n->at, key, "expected a list of %s, got %s", ls->what, kind_name(n));
+    unsigned char *arr = (unsigned char *)base + ls->arr_off;
+    size_t *count = (size_t *)((unsigned char *)base + ls->n_off);
+    for (size_t i = 0; i < *count; i++)
+        if (ls->item_clear)
+            ls->item_clear(arr + i * ls->item_size);
+    memset(arr, 0, ls->max * ls->item_size);
+    *count = 0;
+    size_t len = n->kind == DOC_SEQ ? n->n : 0;
+    if (len > ls->max)
+        return fail(cv->d, &n->at, key, "too many %s (%zu; at most %zu)", ls->what, len, ls->max);
+    size_t i = 0;
+    for (const struct doc_node *e = n->kind == DOC_SEQ ? n->head : NULL; e; e = e->next, i++) {
+        index_key(k, sizeof(k), key, i);
+        void *item = arr + i * ls->item_size;
+        int rc = ls->item_init ? ls->item_init(item) : 0;
+        if (rc)
+            return rc;
+        (*count)++;
+        if (e->kind != DOC_MAP)
+            return fail(cv->d, &e->at, k, "expected a mapping (one of the %s), got %s", ls->what,
+                        kind_name(e));
+        rc = cvt_section(cv, item, ls->fields, e, k);
+        if (rc)
+            return rc;
+    }
+    return ls->check ? ls->check(cv, base, n, key) : 0;
+}
+
+static void kv_clear(struct kv *arr, size_t *count, bool secret)
+{
+    for (size_t i = 0; i < *count; i++) {
+        free(arr[i].key);
+        if (secret && arr[i].value)
+            explicit_bzero(arr[i].value, strlen(arr[i].value));
+        free(arr[i].value);
+        arr[i].key = arr[i].value = NULL;
+    }
+    *count = 0;
+}
+
+static int cvt_kv(struct cvt *cv, void *base, const struct kv_spec *ks, const struct doc_node *n,
+                  const char *key)
+{
+    char k[256], q[128];
+    struct kv *arr = (struct kv *)((unsigned char *)base + ks->arr_off);
+    size_t *count = (size_t *)((unsigned char *)base + ks->n_off);
+    const char *what = ks->headers ? "headers" : "labels";
+    kv_clear(arr, count, ks->headers);
+    if (doc_is_null(n))
+        return 0;
+    if (n->kind != DOC_MAP)
+        return fail(cv->d, &n->at, key, "expected a mapping of %s, got %s", what, kind_name(n));
+    if (n->n > ks->max)
+        return fail(cv->d, &n->at, key, "too many %s (%zu; at most %zu)", what, n->n, ks->max);
+    for (const struct doc_node *e = n->head; e; e = e->next) {
+        join_key(k, sizeof(k), key, e->key);
+        quote(e->key, false, q, sizeof(q));
+        if (ks->headers) {
+            if (!header_name_ok(e->key))
+                return fail(cv->d, &e->key_at, k,
+                            "invalid header name %s; allowed: letters, digits and "
+                            "!#$%%&'*+-.^_`|~", q);
+            for (size_t i = 0; reserved_headers[i]; i++)
+                if (!strcasecmp(e->key, reserved_headers[i]))
+                    return fail(cv->d, &e->key_at, k,
+                                "header %s is set by syncgate itself and cannot be overridden", q);
+            for (size_t i = 0; i < *count; i++)
+                if (!strcasecmp(arr[i].key, e->key))
+                    return fail(cv->d, &e->key_at, k,
+                                "header %s is given twice (header names ignore case)", q);
+        } else {
+            if (!label_name_ok(e->key))
+                return fail(cv->d, &e->key_at, k,
+                            "invalid label name %s; allowed: [a-zA-Z_][a-zA-Z0-9_]*", q);
+            if (!strncmp(e->key, "__", 2))
+                return fail(cv->d, &e->key_at, k,
+                            "label names starting with \"__\" are reserved by Prometheus");
+            for (size_t i = 0; reserved_labels[i]; i++)
+                if (!strcmp(e->key, reserved_labels[i]))
+                    return fail(cv->d, &e->key_at, k,
+                                "label %s is set by syncgate itself; reserved: testid, instance, "
+                                "environment, test_type, name, method, status, "
+                                "expected_response, scenario, check", q);
+        }
+        if (e->kind != DOC_SCALAR || doc_is_null(e))
+            return fail(cv->d, &e->at, k, "expected a string value, got %s", kind_name(e));
+        int rc = check_string(cv, e, k, ks->headers);
+        if (rc)
+            return rc;
+        if (!*e->str)
+            return fail(cv->d, &e->at, k, "value must not be empty");
+        if (!ks->headers && e->len > MAX_LABEL_VALUE)
+            return fail(cv->d, &e->at, k, "label value is too long (at most %d bytes)",
+                        MAX_LABEL_VALUE);
+        arr[*count].key = strdup(e->key);
+        arr[*count].value = strdup(e->str);
+        (*count)++;
+        if (!arr[*count - 1].key || !arr[*count - 1].value)
+            return -ENOMEM;
+    }
+    return 0;
+}
+
+static void thresholds_clear(struct threshold_set *set)
+{
+    for (size_t i = 0; i < set->n; i++)
+        threshold_clear(&set->t[i]);
+    memset(set, 0, sizeof(*set));
+}
+
+/* One threshold: a string, or {threshold, abortOnFail, delayAbortEval}. */
+static int cvt_threshold(struct cvt *cv, struct threshold_set *set, const char *metric,
+                         const struct doc_node *e, const char *k)
+{
+    char kk[300], q[160], err[256];
+    const struct doc_node *expr = NULL;
+    bool abort_on_fail = false;
+    int64_t delay = 0;
+    int rc;
+
+    if (e->kind == DOC_SCALAR && !doc_is_null(e)) {
+        expr = e;
+    } else if (e->kind == DOC_MAP) {
+        for (const struct doc_node *o = e->head; o; o = o->next) {
+            snprintf(kk, sizeof(kk), "%s.%s", k, o->key);
+            if (!strcmp(o->key, "threshold")) {
+                if (o->kind != DOC_SCALAR || doc_is_null(o))
+                    return fail(cv->d, &o->at, kk, "expected a threshold like \"p(95)<500\", got %s",
+                                kind_name(o));
+                expr = o;
+            } else if (!strcmp(o->key, "abortOnFail")) {
+                rc = parse_bool(cv, o, kk, &abort_on_fail);
+                if (rc)
+                    return rc;
+            } else if (!strcmp(o->key, "delayAbortEval")) {
+                rc = parse_dur(cv, o, kk, 0, HOUR(24), &delay);
+                if (rc)
+                    return rc;
+            } else {
+                return fail(cv->d, &o->key_at, kk,
+                            "unknown key %s; allowed: threshold, abortOnFail, delayAbortEval",
+                            quote(o->key, false, q, sizeof(q)));
+            }
+        }
+        if (!expr)
+            return fail(cv->d, &e->at, k, "missing key \"threshold\" (the expression)");
+    } else {
+        return fail(cv->d, &e->at, k,
+                    "expected a threshold like \"p(95)<500\" or {threshold: ..., abortOnFail: "
+                    "true}, got %s", kind_name(e));
+    }
+    rc = check_string(cv, expr, k, false);
+    if (rc)
+        return rc;
+    if (set->n >= CONFIG_MAX_THRESHOLDS)
+        return fail(cv->d, &e->at, k, "too many thresholds (at most %d per phase)",
+                    CONFIG_MAX_THRESHOLDS);
+    struct threshold *t = &set->t[set->n];
+    memset(t, 0, sizeof(*t));
+    err[0] = '\0';
+    rc = threshold_parse(t, metric, expr->str, err, sizeof(err));
+    if (rc == -ENOMEM)
+        return rc;
+    if (rc)
+        return fail(cv->d, &expr->at, k, "invalid threshold: %s",
+                    err[0] ? err : quote(expr->str, false, q, sizeof(q)));
+    t->abort_on_fail = abort_on_fail;
+    t->delay_abort_eval = delay;
+    set->n++;
+    return 0;
+}
+
+static int cvt_thresholds(struct cvt *cv, struct threshold_set *set, const struct doc_node *n,
+                          const char *key)
+{
+    char k[256], ki[280];
+    thresholds_clear(set);
+    if (doc_is_null(n))
+        return 0;
+    if (n->kind != DOC_MAP)
+        return fail(cv->d, &n->at, key,
+                    "expected a mapping of metric names to lists of thresholds, like "
+                    "{http_req_duration: [\"p(95)<500\"]}, got %s", kind_name(n));
+    for (const struct doc_node *m = n->head; m; m = m->next) {
+        join_key(k, sizeof(k), key, m->key);
+        if (m->kind != DOC_SEQ)
+            return fail(cv->d, &m->at, k,
+                        "expected a list of thresholds, like [\"p(95)<500\"], got %s",
+                        kind_name(m));
+        size_t i = 0;
+        for (const struct doc_node *e = m->head; e; e = e->next, i++) {
+            index_key(ki, sizeof(ki), k, i);
+            int rc = cvt_threshold(cv, set, m->key, e, ki);
+            if (rc)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+static int cvt_field(struct cvt *cv, void *base, const struct field *f, const struct doc_node *n,
+                     const char *key)
+{
+    unsigned char *p = (unsigned char *)base + f->off;
+    char q[160];
+    int64_t v = 0;
+    int rc;
+
+    switch (f->type) {
+    case T_SECTION:
+        if (doc_is_null(n))
+            return 0;
+        return cvt_section(cv, base, f->aux, n, key);
+    case T_LIST:
+        return cvt_list(cv, base, f->aux, n, key);
+    case T_KV:
+        return cvt_kv(cv, base, f->aux, n, key);
+    case T_THRESHOLDS:
+        return cvt_thresholds(cv, (struct threshold_set *)p, n, key);
+    case T_STATS:
+        return cvt_stats(cv, n, key, (char **)p);
+    case T_INT:
+        rc = parse_int(cv, n, key, f->min, f->max, &v);
+        if (!rc)
+            *(int *)p = (int)v;
+        return rc;
+    case T_BOOL:
+        return parse_bool(cv, n, key, (bool *)p);
+    case T_DUR:
+        return parse_dur(cv, n, key, f->min, f->max, (int64_t *)p);
+    case T_ENUM: {
+        const char *const *names = f->aux;
+        const char *s = NULL;
+        char allowed[128] = "";
+        rc = want_scalar(cv, n, key, "a name", &s);
+        if (rc)
+            return rc;
+        for (int i = 0; names[i]; i++) {
+            if (!strcmp(s, names[i])) {
+                *(int *)p = i;
+                return 0;
+            }
+            snprintf(allowed + strlen(allowed), sizeof(allowed) - strlen(allowed), "%s%s",
+                     i ? ", " : "", names[i]);
+        }
+        return fail(cv->d, &n->at, key, "%s is not allowed; allowed: %s",
+                    quote(s, false, q, sizeof(q)), allowed);
+    }
+    default:
+        break;
+    }
+
+    /* The string-valued types. */
+    bool secret = f->flags & F_SECRET;
+    char **dst = (char **)p;
+    if (n->kind != DOC_SCALAR)
+        return fail(cv->d, &n->at, key, "expected %s, got %s", type_name(f), kind_name(n));
+    if (doc_is_null(n) || !*n->str) {
+        if (f->flags & F_NULL) {
+            if (f->type == T_KEYFILE) {
+                struct config *c = base;
+                set_str(&c->gateway.key, NULL, true);
+            }
+            return set_str(dst, NULL, secret);
+        }
+        return fail(cv->d, &n->at, key, "must not be empty; expected %s", type_name(f));
+    }
+    rc = check_string(cv, n, key, secret);
+    if (rc)
+        return rc;
+    const char *s = n->str;
+    switch (f->type) {
+    case T_URL: {
+        if (n->len > 2048)
+            return fail(cv->d, &n->at, key, "URL is too long (at most 2048 bytes)");
+        rc = check_url(cv, n, key, s);
+        if (rc)
+            return rc;
+        rc = set_str(dst, s, false);
+        if (!rc && (f->flags & F_BASEURL)) {
+            /* A base URL gets paths appended: keep "http://h/api" + "/x" single-slashed. */
+            size_t len = strlen(*dst);
+            while (len && (*dst)[len - 1] == '/')
+                (*dst)[--len] = '\0';
+        }
+        return rc;
+    }
+    case T_HEADER:
+        if (!header_name_ok(s))
+            return fail(cv->d, &n->at, key,
+                        "invalid header name %s; allowed: letters, digits and !#$%%&'*+-.^_`|~",
+                        quote(s, false, q, sizeof(q)));
+        return set_str(dst, s, false);
+    case T_KEYFILE:
+        return read_key_file(cv, n, key, base);
+    default: {
+        str_check check = (str_check)f->aux;
+        const char *why = check ? check(s) : NULL;
+        if (why)
+            return fail(cv->d, &n->at, key, "%s %s", quote(s, secret, q, sizeof(q)), why);
+        if ((f->flags & F_FILE) && access(s, R_OK))
+            return fail(cv->d, &n->at, key, "cannot read %s: %s", quote(s, false, q, sizeof(q)),
+                        strerror(errno));
+        return set_str(dst, s, secret);
+    }
+    }
+}
+
+static int cvt_section(struct cvt *cv, void *base, const struct field *fields,
+                       const struct doc_node *n, const char *key)
+{
+    char k[256], q[128], allowed[400];
+    if (n->kind != DOC_MAP)
+        return fail(cv->d, &n->at, key, "expected a mapping, got %s", kind_name(n));
+    for (const struct doc_node *e = n->head; e; e = e->next) {
+        join_key(k, sizeof(k), key, e->key);
+        const struct field *f = field_find(fields, e->key);
+        if (!f) {
+            allowed[0] = '\0';
+            for (const struct field *g = fields; g->name; g++)
+                snprintf(allowed + strlen(allowed), sizeof(allowed) - strlen(allowed), "%s%s",
+                         g == fields ? "" : ", ", g->name);
+            return fail(cv->d, &e->key_at, k, "unknown key %s; allowed: %s",
+                        quote(e->key, false, q, sizeof(q)), allowed);
+        }
+        int rc = cvt_field(cv, base, f, e, k);
+        if (rc)
+            return rc;
+    }
+    for (const struct field *f = fields; f->name; f++) {
+        if ((f->flags & F_REQ) && !doc_map_get(n, f->name)) {
+            join_key(k, sizeof(k), key, f->name);
+            return fail(cv->d, &n->at, k, "missing; every item needs \"%s\"", f->name);
+        }
+    }
+    return 0;
+}
+
+/* ---- list items ------------------------------------------------------------ */
+
+static int service_init(void *item)
+{
+    struct service *s = item;
+    s->method = strdup("GET");
+    s->expect_status = 200;
+    s->max_latency = SEC(1);
+    return s->method ? 0 : -ENOMEM;
+}
+
+static void service_clear(void *item)
+{
+    struct service *s = item;
+    free(s->name);
+    free(s->smoke_path);
+    free(s->url);
+    free(s->method);
+    memset(s, 0, sizeof(*s));
+}
+
+static int services_check(struct cvt *cv, void *base, const struct doc_node *list,
+                          const char *key)
+{
+    struct config *c = base;
+    char k[256], q[128];
+    if (!c->nservices)
+        return fail(cv->d, &list->at, key, "needs at least one service");
+    size_t i = 0;
+    for (const struct doc_node *e = list->head; e; e = e->next, i++) {
+        const struct service *s = &c->services[i];
+        index_key(k, sizeof(k), key, i);
+        if (!s->smoke_path && !s->url)
+            return fail(cv->d, &e->at, k,
+                        "service %s has neither smoke_path nor url, so nothing would request it",
+                        quote(s->name, false, q, sizeof(q)));
+        for (size_t j = 0; j < i; j++) {
+            if (!strcmp(c->services[j].name, s->name)) {
+                const struct doc_node *nm = doc_map_get(e, "name");
+                snprintf(k, sizeof(k), "%s[%zu].name", key, i);
+                return fail(cv->d, &nm->at, k,
+                            "duplicate service name %s (also %s[%zu]); names must be unique",
+                            quote(s->name, false, q, sizeof(q)), key, j);
+            }
+        }
+    }
+    return 0;
+}
+
+static int stage_init(void *item)
+{
+    memset(item, 0, sizeof(struct stage));
+    return 0;
+}
+
+static int stages_check(struct cvt *cv, void *base, const struct doc_node *list,
+                        const char *key)
+{
+    struct config *c = base;
+    if (!c->load.nstages)
+        return fail(cv->d, &list->at, key,
+                    "needs at least one stage, like [{duration: 30s, target: 10}]");
+    for (size_t i = 0; i < c->load.nstages; i++)
+        if (c->load.stages[i].target > 0)
+            return 0;
+    return fail(cv->d, &list->at, key,
+                "needs at least one stage with a target above 0 (all targets are 0)");
+}
+
+/* ---- defaults, clear ------------------------------------------------------ */
+
+void config_clear(struct config *c)
+{
+    if (!c)
+        return;
+    free(c->profile_path);
+    free(c->environment);
+    free(c->test_type);
+    free(c->testid);
+    free(c->instance);
+    free(c->gateway.url);
+    free(c->gateway.consumer_header);
+    free(c->gateway.consumer);
+    free(c->gateway.key_file);
+    free(c->gateway.key_header);
+    if (c->gateway.key)
+        explicit_bzero(c->gateway.key, strlen(c->gateway.key));
+    free(c->gateway.key);
+    free(c->gateway.ready_path);
+    for (size_t i = 0; i < c->nservices && i < CONFIG_MAX_SERVICES; i++)
+        service_clear(&c->services[i]);
+    thresholds_clear(&c->smoke.thresholds);
+    thresholds_clear(&c->load.thresholds);
+    kv_clear(c->metrics.labels, &c->metrics.nlabels, false);
+    struct rw_config *rw = &c->metrics.rw;
+    free(rw->server_url);
+    free(rw->trend_stats);
+    free(rw->username);
+    set_str(&rw->password, NULL, true);
+    set_str(&rw->bearer_token, NULL, true);
+    free(rw->client_cert);
+    free(rw->client_key);
+    kv_clear(rw->headers, &rw->nheaders, true);
+    free(c->summary_export);
+    free(c->junit);
+    memset(c, 0, sizeof(*c));
+}
+
+/* Values that are computed rather than written: a fresh testid, the host name. */
+static int config_finish(struct config *c)
+{
+    if (!c->testid) {
+        unsigned char rnd[8];
+        char hex[2 * sizeof(rnd) + 1];
+        if (getrandom(rnd, sizeof(rnd), GRND_NONBLOCK) != (ssize_t)sizeof(rnd)) {
+            /* No entropy yet (early boot): time and pid still differ per run. */
+            uint64_t x = (uint64_t)units_now_wall() ^ ((uint64_t)getpid() << 40);
+            memcpy(rnd, &x, sizeof(rnd));
+        }
+        for (size_t i = 0; i < sizeof(rnd); i++)
+            snprintf(hex + 2 * i, 3, "%02x", rnd[i]);
+        if (set_str(&c->testid, hex, false))
+            return -ENOMEM;
+    }
+    if (!c->instance) {
+        char host[256];
+        if (gethostname(host, sizeof(host)) || !host[0])
+            snprintf(host, sizeof(host), "unknown");
+        host[sizeof(host) - 1] = '\0';
+        if (set_str(&c->instance, host, false))
+            return -ENOMEM;
+    }
+    return 0;
+}
+
+static int parse_defaults(struct doc *doc, struct doc_node **root, struct diag *d)
+{
+    return doc_parse_yaml(doc, defaults_yaml, sizeof(defaults_yaml) - 1, DOC_SRC_DEFAULT,
+                          "defaults", root, d);
+}
+
+static int convert(struct config *c, const struct doc_node *root, struct diag *d)
+{
+    struct cvt cv = {.d = d};
+    int rc = cvt_section(&cv, c, root_fields, root, "");
+    if (rc)
+        return rc;
+    return config_finish(c);
+}
+
+int config_init(struct config *c)
+{
+    struct diag d;
+    struct doc_node *root;
+    memset(c, 0, sizeof(*c));
+    struct doc *doc = doc_new();
+    if (!doc)
+        return -ENOMEM;
+    int rc = parse_defaults(doc, &root, &d);
+    if (!rc)
+        rc = convert(c, root, &d);
+    doc_free(doc);
+    if (rc)
+        config_clear(c);
+    return rc;
+}
+
+/* ---- profile ------------------------------------------------------------- */
+
+/* Parse a profile into a tree; the top level must be a mapping (or empty). */
+static int profile_parse(struct doc *doc, const char *buf, size_t len, const char *name,
+                         struct doc_node **out, struct diag *d)
+{
+    if (len > CONFIG_MAX_PROFILE_BYTES) {
+        struct doc_origin at = {.name = name, .src = DOC_SRC_FILE};
+        return fail(d, &at, "", "profile is larger than %d bytes", CONFIG_MAX_PROFILE_BYTES);
+    }
+    int rc = doc_parse_yaml(doc, buf, len, DOC_SRC_FILE, name, out, d);
+    if (rc)
+        return rc;
+    if (doc_is_null(*out)) {
+        *out = NULL;
+        return 0;
+    }
+    if ((*out)->kind != DOC_MAP)
+        return fail(d, &(*out)->at, "",
+                    "a profile must be a mapping of sections (environment, gateway, services, "
+                    "smoke, load, metrics, output), got %s", kind_name(*out));
+    return 0;
+}
+
+int config_apply_profile(struct config *c, const char *buf, size_t len, const char *name,
+                         struct diag *d)
+{
+    struct doc_node *root;
+    memset(d, 0, sizeof(*d));
+    struct doc *doc = doc_new();
+    if (!doc)
+        return -ENOMEM;
+    int rc = profile_parse(doc, buf, len, name, &root, d);
+    if (!rc && root)
+        rc = convert(c, root, d);
+    doc_free(doc);
+    return rc;
+}
+
+/*
+ * Lay src (a profile) over dst (the defaults): sections merge key by key,
+ * everything else (lists, label maps, thresholds) is replaced whole, so a
+ * profile that lists its services gets exactly those. src's nodes move.
+ */
+static int merge(struct doc *doc, struct doc_node *dst, struct doc_node *src,
+                 const struct field *fields)
+{
+    struct doc_node *next;
+    for (struct doc_node *e = src->head; e; e = next) {
+        next = e->next;
+        const struct field *f = fields ? field_find(fields, e->key) : NULL;
+        struct doc_node *old = doc_map_get(dst, e->key);
+        if (f && f->type == T_SECTION && old && old->kind == DOC_MAP) {
+            if (doc_is_null(e))
+                continue;
+            if (e->kind == DOC_MAP) {
+                int rc = merge(doc, old, e, f->aux);
+                if (rc)
+                    return rc;
+                continue;
+            }
+        }
+        struct doc_origin key_at = e->key_at;
+        if (doc_map_put(doc, dst, e->key, &key_at, e))
+            return -ENOMEM;
+    }
+    return 0;
+}
+
+static int read_profile(const char *path, char **out, size_t *len, struct diag *d)
+{
+    struct doc_origin at = {.name = path, .src = DOC_SRC_FILE};
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return fail(d, &at, "", "cannot read profile: %s", strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+        close(fd);
+        return fail(d, &at, "", "cannot read profile: it is a directory");
+    }
+    size_t cap = 64 * 1024, n = 0;
+    char *buf = malloc(cap);
+    int rc = 0;
+    if (!buf) {
+        close(fd);
+        return -ENOMEM;
+    }
+    for (;;) {
+        if (n == cap) {
+            if (cap > CONFIG_MAX_PROFILE_BYTES) {
+                rc = fail(d, &at, "", "profile is larger than %d bytes",
+                          CONFIG_MAX_PROFILE_BYTES);
+                break;
+            }
+            cap *= 2;
+            char *nb = realloc(buf, cap);
+            if (!nb) {
+                rc = -ENOMEM;
+                break;
+            }
+            buf = nb;
+        }
+        ssize_t r = read(fd, buf + n, cap - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            rc = fail(d, &at, "", "cannot read profile: %s", strerror(errno));
+            break;
+        }
+        if (r == 0)
+            break;
+        n += (size_t)r;
+    }
+    close(fd);
+    if (!rc && n > CONFIG_MAX_PROFILE_BYTES)
+        rc = fail(d, &at, "", "profile is larger than %d bytes", CONFIG_MAX_PROFILE_BYTES);
+    if (rc) {
+        free(buf);
+        return rc;
+    }
+    *out = buf;
+    *len = n;
+    return 0;
+}
+
+/* ---- environment ----------------------------------------------------------- */
+
+#define RW_PREFIX "K6_PROMETHEUS_RW_"
+
+static const struct {
+    const char *var, *path;
+} env_paths[] = {
+    {"GATEWAY_URL", "gateway.url"},
+    {"KONG_CONSUMER_HEADER", "gateway.consumer"},
+    {"ENVIRONMENT", "environment"},
+    {"TEST_TYPE", "test_type"},
+    {"TESTID", "testid"},
+    {RW_PREFIX "SERVER_URL", "metrics.remote_write.server_url"},
+    {RW_PREFIX "PUSH_INTERVAL", "metrics.remote_write.push_interval"},
+    {RW_PREFIX "TREND_STATS", "metrics.remote_write.trend_stats"},
+    {RW_PREFIX "TREND_AS_NATIVE_HISTOGRAM", "metrics.remote_write.trend_as_native_histogram"},
+    {RW_PREFIX "STALE_MARKERS", "metrics.remote_write.stale_markers"},
+    {RW_PREFIX "INSECURE_SKIP_TLS_VERIFY", "metrics.remote_write.insecure_skip_tls_verify"},
+    {RW_PREFIX "USERNAME", "metrics.remote_write.username"},
+    {RW_PREFIX "PASSWORD", "metrics.remote_write.password"},
+    {RW_PREFIX "BEARER_TOKEN", "metrics.remote_write.bearer_token"},
+    {RW_PREFIX "CLIENT_CERTIFICATE", "metrics.remote_write.client_certificate"},
+    {RW_PREFIX "CLIENT_CERTIFICATE_KEY", "metrics.remote_write.client_certificate_key"},
+};
+
+static const char *env_get(char *const *envp, const char *name)
+{
+    size_t len = strlen(name);
+    for (size_t i = 0; envp && envp[i]; i++)
+        if (!strncmp(envp[i], name, len) && envp[i][len] == '=')
+            return envp[i] + len + 1;
+    return NULL;
+}
+
+struct edit {
+    struct doc *doc;
+    struct doc_node *root;
+    struct diag *d;
+};
+
+/* Put node at a dotted path; a bad path is reported against the edit's source. */
+static int edit_node(struct edit *ed, const char *path, struct doc_node *v,
+                     const struct doc_origin *at)
+{
+    int rc = doc_set_path(ed->doc, ed->root, path, v, at, ed->d);
+    if (rc == -EINVAL) {
+        char msg[sizeof(ed->d->msg)];
+        snprintf(msg, sizeof(msg), "%s", ed->d->msg);
+        return fail(ed->d, at, path, "%s", msg);
+    }
+    return rc;
+}
+
+static int edit_scalar(struct edit *ed, const char *path, const char *value, bool plain,
+                       const struct doc_origin *at)
+{
+    struct doc_node *v = doc_new_scalar(ed->doc, at, value, strlen(value), plain);
+    if (!v)
+        return -ENOMEM;
+    return edit_node(ed, path, v, at);
+}
+
+/* The remote-write headers map, made if missing. */
+static int rw_headers_map(struct edit *ed, const struct doc_origin *at, struct doc_node **out)
+{
+    struct doc_node *rw = doc_map_get(doc_map_get(ed->root, "metrics"), "remote_write");
+    struct doc_node *h = doc_map_get(rw, "headers");
+    if (h && h->kind == DOC_MAP) {
+        *out = h;
+        return 0;
+    }
+    h = doc_new_map(ed->doc, at);
+    if (!h)
+        return -ENOMEM;
+    *out = h;
+    return edit_node(ed, "metrics.remote_write.headers", h, at);
+}
+
+/* Add one header, replacing any of the same name in another case. */
+static int put_header(struct edit *ed, const struct doc_origin *at, const char *name, size_t nlen,
+                      const char *value, size_t vlen)
+{
+    struct doc_node *h;
+    int rc = rw_headers_map(ed, at, &h);
+    if (rc)
+        return rc;
+    char *key = doc_strndup(ed->doc, name, nlen);
+    struct doc_node *v = doc_new_scalar(ed->doc, at, value, vlen, false);
+    if (!key || !v)
+        return -ENOMEM;
+    if (!*key)
+        return fail(ed->d, at, "metrics.remote_write.headers", "empty header name");
+    for (struct doc_node *e = h->head; e; e = e->next) {
+        if (!strcasecmp(e->key, key)) {
+            doc_map_del(h, e->key);
+            break;
+        }
+    }
+    return doc_map_put(ed->doc, h, key, at, v);
+}
+
+static int env_http_headers(struct edit *ed, const struct doc_origin *at, const char *value)
+{
+    const char *p = value;
+    while (*p) {
+        const char *end = strchr(p, ',');
+        if (!end)
+            end = p + strlen(p);
+        const char *colon = memchr(p, ':', (size_t)(end - p));
+        const char *a = p, *b = end;
+        while (a < b && *a == ' ')
+            a++;
+        if (a < b) {
+            if (!colon)
+                return fail(ed->d, at, "metrics.remote_write.headers",
+                            "expected Name:value pairs separated by commas, like "
+                            "\"X-Scope-OrgID:team1,X-Env:staging\"");
+            const char *ne = colon;
+            while (ne > a && ne[-1] == ' ')
+                ne--;
+            const char *vs = colon + 1;
+            while (vs < b && *vs == ' ')
+                vs++;
+            while (b > vs && b[-1] == ' ')
+                b--;
+            int rc = put_header(ed, at, a, (size_t)(ne - a), vs, (size_t)(b - vs));
+            if (rc)
+                return rc;
+        }
+        p = *end ? end + 1 : end;
+    }
+    return 0;
+}
+
+/* NAME_SERVICE_URL: the url of the service whose upper-cased name is NAME. */
+static int env_service_url(struct edit *ed, const struct doc_origin *at, const char *var,
+                           size_t namelen, const char *value)
+{
+    struct doc_node *svcs = doc_map_get(ed->root, "services");
+    struct doc_node *match = NULL;
+    char known[400] = "", envname[128];
+    int nmatch = 0;
+    for (struct doc_node *e = svcs && svcs->kind == DOC_SEQ ? svcs->head : NULL; e; e = e->next) {
+        struct doc_node *nm = doc_map_get(e, "name");
+        if (!nm || nm->kind != DOC_SCALAR || strlen(nm->str) > 64)
+            continue;
+        size_t i = 0;
+        for (; nm->str[i]; i++)
+            envname[i] = nm->str[i] == '-' ? '_' : (char)toupper((unsigned char)nm->str[i]);
+        envname[i] = '\0';
+        snprintf(known + strlen(known), sizeof(known) - strlen(known), "%s%s_SERVICE_URL",
+                 known[0] ? ", " : "", envname);
+        if (i == namelen && !strncmp(var, envname, namelen)) {
+            match = e;
+            nmatch++;
+        }
+    }
+    if (!match)
+        return fail(ed->d, at, "services",
+                    "no service is called %.*s (case-insensitive, '_' for '-'); known: %s",
+                    (int)namelen, var, known[0] ? known : "none");
+    if (nmatch > 1)
+        return fail(ed->d, at, "services", "more than one service matches %.*s", (int)namelen,
+                    var);
+    struct doc_node *v = doc_new_scalar(ed->doc, at, value, strlen(value), false);
+    if (!v)
+        return -ENOMEM;
+    return doc_map_put(ed->doc, match, "url", at, v);
+}
+
+static int apply_env_var(struct edit *ed, const char *name, size_t nlen, const char *value,
+                         int pass)
+{
+    char var[256];
+    if (nlen >= sizeof(var))
+        return 0;
+    memcpy(var, name, nlen);
+    var[nlen] = '\0';
+
+    bool header = !strncmp(var, RW_PREFIX "HEADERS_", strlen(RW_PREFIX "HEADERS_"));
+    /* Pass 0 sets everything but single headers, which pass 1 lays on top of
+     * HTTP_HEADERS so the more specific variable wins. */
+    if (header != (pass == 1))
+        return 0;
+
+    bool known = header || !strcmp(var, "STAGES") || !strcmp(var, RW_PREFIX "HTTP_HEADERS") ||
+                 (nlen > 12 && !strcmp(var + nlen - 12, "_SERVICE_URL"));
+    const char *path = NULL;
+    for (size_t i = 0; i < sizeof(env_paths) / sizeof(env_paths[0]); i++)
+        if (!strcmp(var, env_paths[i].var))
+            path = env_paths[i].path;
+    bool rw = !strncmp(var, RW_PREFIX, strlen(RW_PREFIX));
+    if (!known && !path && !rw)
+        return 0;
+
+    char oname[300];
+    snprintf(oname, sizeof(oname), "env %s", var);
+    struct doc_origin at = doc_origin(ed->doc, DOC_SRC_ENV, oname);
+    if (!at.name)
+        return -ENOMEM;
+    if (!*value)
+        return 0; /* set but empty: treated as unset, like k6's scripts do */
+    if (strlen(value) > MAX_ENV_VALUE)
+        return fail(ed->d, &at, "", "value is too long (at most %d bytes)", MAX_ENV_VALUE);
+
+    if (path)
+        return edit_scalar(ed, path, value, false, &at);
+    if (!strcmp(var, "STAGES")) {
+        struct doc_node *stages;
+        int rc = doc_parse_json(ed->doc, value, DOC_SRC_ENV, oname, &stages, ed->d);
+        if (rc == -EINVAL) {
+            snprintf(ed->d->key, sizeof(ed->d->key), "load.stages");
+            size_t ml = strlen(ed->d->msg);
+            snprintf(ed->d->msg + ml, sizeof(ed->d->msg) - ml,
+                     "; expected [{\"duration\":\"30s\",\"target\":10}, ...]");
+        }
+        if (rc)
+            return rc;
+        if (stages->kind != DOC_SEQ)
+            return fail(ed->d, &at, "load.stages",
+                        "expected a JSON array like [{\"duration\":\"30s\",\"target\":10}]");
+        return edit_node(ed, "load.stages", stages, &at);
+    }
+    if (!strcmp(var, RW_PREFIX "HTTP_HEADERS"))
+        return env_http_headers(ed, &at, value);
+    if (header) {
+        const char *hn = var + strlen(RW_PREFIX "HEADERS_");
+        return put_header(ed, &at, hn, strlen(hn), value, strlen(value));
+    }
+    if (rw)
+        return fail(ed->d, &at, "",
+                    "unknown %s* variable; known: SERVER_URL, PUSH_INTERVAL, TREND_STATS, "
+                    "TREND_AS_NATIVE_HISTOGRAM, STALE_MARKERS, INSECURE_SKIP_TLS_VERIFY, "
+                    "USERNAME, PASSWORD, BEARER_TOKEN, CLIENT_CERTIFICATE, "
+                    "CLIENT_CERTIFICATE_KEY, HEADERS_<Name>, HTTP_HEADERS", RW_PREFIX);
+    return env_service_url(ed, &at, var, nlen - 12, value);
+}
+
+static int apply_env(struct edit *ed, char *const *envp)
+{
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; envp && envp[i]; i++) {
+            const char *eq = strchr(envp[i], '=');
+            if (!eq)
+                continue;
+            int rc = apply_env_var(ed, envp[i], (size_t)(eq - envp[i]), eq + 1, pass);
+            if (rc)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+/* ---- command line ------------------------------------------------------------ */
+
+/* Does a --set of path carry a secret, so its value must not be echoed? */
+static bool secret_path(const char *path, size_t len)
+{
+    static const char *const secrets[] = {"password", "bearer_token", "headers"};
+    for (size_t i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++) {
+        const char *p = path;
+        size_t sl = strlen(secrets[i]);
+        while ((p = memmem(p, len - (size_t)(p - path), secrets[i], sl))) {
+            bool starts = p == path || p[-1] == '.';
+            bool ends = (size_t)(p - path) + sl == len || p[sl] == '.' || p[sl] == '[';
+            if (starts && ends)
+                return true;
+            p += sl;
+        }
+    }
+    return false;
+}
+
+static int apply_set(struct edit *ed, const char *arg)
+{
+    char oname[600], red[MAX_STRING + 16];
+    /* The path ends at the first '=' outside {...} (sub-metric selectors). */
+    const char *eq = NULL;
+    int braces = 0;
+    for (const char *p = arg; *p && !eq; p++) {
+        if (*p == '{')
+            braces++;
+        else if (*p == '}' && braces)
+            braces--;
+        else if (*p == '=' && !braces)
+            eq = p;
+    }
+    if (eq && secret_path(arg, (size_t)(eq - arg)))
+        snprintf(oname, sizeof(oname), "--set %.*s=<redacted>", (int)(eq - arg), arg);
+    else
+        snprintf(oname, sizeof(oname), "--set %s", redact_url(arg, red, sizeof(red)));
+    struct doc_origin at = doc_origin(ed->doc, DOC_SRC_SET, oname);
+    if (!at.name)
+        return -ENOMEM;
+    if (!eq || eq == arg)
+        return fail(ed->d, &at, "", "expected PATH=VALUE, like load.think_time=500ms");
+    const char *value = eq + 1;
+    if (strlen(value) > MAX_ENV_VALUE)
+        return fail(ed->d, &at, "", "value is too long (at most %d bytes)", MAX_ENV_VALUE);
+    char *path = doc_strndup(ed->doc, arg, (size_t)(eq - arg));
+    if (!path)
+        return -ENOMEM;
+    struct doc_node *v;
+    int rc = doc_parse_yaml(ed->doc, value, strlen(value), DOC_SRC_SET, oname, &v, ed->d);
+    if (rc == -EINVAL) {
+        snprintf(ed->d->key, sizeof(ed->d->key), "%s", path);
+        return rc;
+    }
+    if (rc)
+        return rc;
+    return edit_node(ed, path, v, &at);
+}
+
+static int apply_cli(struct edit *ed, const struct config_cli *cli)
+{
+    static const struct {
+        size_t off;
+        const char *opt, *path;
+    } opts[] = {
+        {offsetof(struct config_cli, summary_export), "--summary-export", "output.summary_export"},
+        {offsetof(struct config_cli, junit), "--junit", "output.junit"},
+        {offsetof(struct config_cli, log_format), "--log-format", "output.log_format"},
+    };
+    for (size_t i = 0; i < cli->nsets; i++) {
+        int rc = apply_set(ed, cli->sets[i]);
+        if (rc)
+            return rc;
+    }
+    for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++) {
+        const char *v = *(const char *const *)((const unsigned char *)cli + opts[i].off);
+        if (!v)
+            continue;
+        struct doc_origin at = doc_origin(ed->doc, DOC_SRC_CLI, opts[i].opt);
+        if (!at.name)
+            return -ENOMEM;
+        int rc = edit_scalar(ed, opts[i].path, v, false, &at);
+        if (rc)
+            return rc;
+    }
+    if (cli->quiet) {
+        struct doc_origin at = doc_origin(ed->doc, DOC_SRC_CLI, "--quiet");
+        if (!at.name)
+            return -ENOMEM;
+        return edit_scalar(ed, "output.quiet", "true", true, &at);
+    }
+    return 0;
+}
+
+int config_resolve(struct config *c, const struct config_cli *cli, char *const *envp,
+                   struct diag *d)
+{
+    static const struct config_cli no_cli;
+    struct doc_node *root, *prof = NULL;
+    char *buf = NULL;
+    size_t len = 0;
+
+    memset(d, 0, sizeof(*d));
+    config_clear(c);
+    if (!cli)
+        cli = &no_cli;
+    const char *path = cli->profile;
+    if (!path || !*path)
+        path = env_get(envp, "SYNCGATE_PROFILE");
+    if (path && !*path)
+        path = NULL;
+
+    struct doc *doc = doc_new();
+    if (!doc)
+        return -ENOMEM;
+    int rc = parse_defaults(doc, &root, d);
+    if (!rc && path) {
+        rc = read_profile(path, &buf, &len, d);
+        if (!rc)
+            rc = profile_parse(doc, buf, len, path, &prof, d);
+        free(buf);
+        if (!rc && prof)
+            rc = merge(doc, root, prof, root_fields);
+    }
+    struct edit ed = {.doc = doc, .root = root, .d = d};
+    if (!rc)
+        rc = apply_env(&ed, envp);
+    if (!rc)
+        rc = apply_cli(&ed, cli);
+    if (!rc)
+        rc = config_init(c);
+    if (!rc)
+        rc = convert(c, root, d);
+    if (!rc && path && !(c->profile_path = strdup(path)))
+        rc = -ENOMEM;
+    if (rc == -ENOMEM && !d->msg[0])
+        snprintf(d->msg, sizeof(d->msg), "out of memory");
+    doc_free(doc);
+    return rc;
+}
+
+/* ---- dump ------------------------------------------------------------------ */
+
+struct out {
+    char *buf;
+    size_t n, len;
+};
+
+__attribute__((format(printf, 2, 3))) static void put(struct out *o, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int r = vsnprintf(o->len < o->n ? o->buf + o->len : NULL, o->len < o->n ? o->n - o->len : 0,
+                      fmt, ap);
+    va_end(ap);
+    if (r > 0)
+        o->len += (size_t)r;
+}
+
+static void put_str(struct out *o, const char *s)
+{
+    if (!s) {
+        put(o, "null");
+        return;
+    }
+    put(o, "\"");
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            put(o, "\\%c", *p);
+        else if (*p < 0x20 || *p == 0x7f)
+            put(o, "\\x%02x", *p);
+        else
+            put(o, "%c", *p);
+    }
+    put(o, "\"");
+}
+
+static void put_secret(struct out *o, const char *s)
+{
+    put(o, "%s", s ? "\"<redacted>\"" : "null");
+}
+
+static void put_url(struct out *o, const char *url)
+{
+    char red[MAX_STRING + 16];
+    put_str(o, url ? redact_url(url, red, sizeof(red)) : NULL);
+}
+
+static void put_dur(struct out *o, int64_t usec)
+{
+    char b[64];
+    put(o, "%s", units_format_duration(usec, b, sizeof(b)));
+}
+
+static void put_thresholds(struct out *o, const struct threshold_set *set)
+{
+    char b[64];
+    if (!set->n) {
+        put(o, "  thresholds: {}\n");
+        return;
+    }
+    put(o, "  thresholds:\n");
+    for (size_t i = 0; i < set->n; i++) {
+        const struct threshold *t = &set->t[i];
+        if (!i || strcmp(set->t[i - 1].metric_key, t->metric_key)) {
+            put(o, "    ");
+            put_str(o, t->metric_key);
+            put(o, ":\n");
+        }
+        put(o, "      - ");
+        if (t->abort_on_fail || t->delay_abort_eval) {
+            put(o, "{threshold: ");
+            put_str(o, t->source);
+            put(o, ", abortOnFail: %s, delayAbortEval: %s}\n", t->abort_on_fail ? "true" : "false",
+                units_format_duration(t->delay_abort_eval, b, sizeof(b)));
+        } else {
+            put_str(o, t->source);
+            put(o, "\n");
+        }
+    }
+}
+
+size_t config_dump(const struct config *c, char *buf, size_t n)
+{
+    struct out o = {.buf = buf, .n = n};
+    if (buf && n)
+        buf[0] = '\0';
+    if (!buf)
+        o.n = 0;
+
+    put(&o, "# syncgate effective configuration (%s)\n",
+        c->profile_path ? "profile, environment, command line" : "defaults, environment, "
+                                                                 "command line");
+    if (c->profile_path) {
+        put(&o, "# profile: ");
+        put_str(&o, c->profile_path);
+        put(&o, "\n");
+    }
+    put(&o, "environment: ");
+    put_str(&o, c->environment);
+    put(&o, "\ntest_type: ");
+    put_str(&o, c->test_type);
+    put(&o, "\ntestid: ");
+    put_str(&o, c->testid);
+    put(&o, "\ninstance: ");
+    put_str(&o, c->instance);
+
+    put(&o, "\ngateway:\n  url: ");
+    put_url(&o, c->gateway.url);
+    put(&o, "\n  consumer_header: ");
+    put_str(&o, c->gateway.consumer_header);
+    put(&o, "\n  consumer: ");
+    put_str(&o, c->gateway.consumer);
+    put(&o, "\n  key_file: ");
+    put_str(&o, c->gateway.key_file);
+    if (c->gateway.key)
+        put(&o, "  # key: <redacted>");
+    put(&o, "\n  key_header: ");
+    put_str(&o, c->gateway.key_header);
+    put(&o, "\n  ready:\n    path: ");
+    put_str(&o, c->gateway.ready_path);
+    put(&o, "\n    timeout: ");
+    put_dur(&o, c->gateway.ready_timeout);
+    put(&o, "\n    status: %d\n", c->gateway.ready_status);
+
+    put(&o, "services:\n");
+    for (size_t i = 0; i < c->nservices; i++) {
+        const struct service *s = &c->services[i];
+        put(&o, "  - name: ");
+        put_str(&o, s->name);
+        put(&o, "\n    smoke_path: ");
+        put_str(&o, s->smoke_path);
+        put(&o, "\n    url: ");
+        put_url(&o, s->url);
+        put(&o, "\n    method: ");
+        put_str(&o, s->method);
+        put(&o, "\n    expect_status: %d\n    max_latency: ", s->expect_status);
+        put_dur(&o, s->max_latency);
+        put(&o, "\n");
+    }
+
+    put(&o, "smoke:\n  duration: ");
+    put_dur(&o, c->smoke.duration);
+    put(&o, "\n  iterations: %d\n  retries: %d\n  think_time: ", c->smoke.iterations,
+        c->smoke.retries);
+    put_dur(&o, c->smoke.think_time);
+    put(&o, "\n  request_timeout: ");
+    put_dur(&o, c->smoke.request_timeout);
+    put(&o, "\n");
+    put_thresholds(&o, &c->smoke.thresholds);
+
+    put(&o, "load:\n  stages:\n");
+    for (size_t i = 0; i < c->load.nstages; i++) {
+        put(&o, "    - {duration: ");
+        put_dur(&o, c->load.stages[i].duration);
+        put(&o, ", target: %d}\n", c->load.stages[i].target);
+    }
+    put(&o, "  think_time: ");
+    put_dur(&o, c->load.think_time);
+    put(&o, "\n  graceful_ramp_down: ");
+    put_dur(&o, c->load.graceful_ramp_down);
+    put(&o, "\n  request_timeout: ");
+    put_dur(&o, c->load.request_timeout);
+    put(&o, "\n  threads: %d\n", c->load.threads);
+    put_thresholds(&o, &c->load.thresholds);
+
+    put(&o, "metrics:\n  labels:%s\n", c->metrics.nlabels ? "" : " {}");
+    for (size_t i = 0; i < c->metrics.nlabels; i++) {
+        put(&o, "    %s: ", c->metrics.labels[i].key);
+        put_str(&o, c->metrics.labels[i].value);
+        put(&o, "\n");
+    }
+    const struct rw_config *rw = &c->metrics.rw;
+    put(&o, "  require_delivery: %s\n", c->metrics.require_delivery ? "true" : "false");
+    put(&o, "  remote_write:\n    server_url: ");
+    put_url(&o, rw->server_url);
+    put(&o, "\n    push_interval: ");
+    put_dur(&o, rw->push_interval);
+    put(&o, "\n    trend_stats: ");
+    put_str(&o, rw->trend_stats);
+    put(&o, "\n    trend_as_native_histogram: %s", rw->native_histogram ? "true" : "false");
+    put(&o, "\n    stale_markers: %s", rw->stale_markers ? "true" : "false");
+    put(&o, "\n    insecure_skip_tls_verify: %s", rw->insecure_skip_tls_verify ? "true" : "false");
+    put(&o, "\n    username: ");
+    put_str(&o, rw->username);
+    put(&o, "\n    password: ");
+    put_secret(&o, rw->password);
+    put(&o, "\n    bearer_token: ");
+    put_secret(&o, rw->bearer_token);
+    put(&o, "\n    client_certificate: ");
+    put_str(&o, rw->client_cert);
+    put(&o, "\n    client_certificate_key: ");
+    put_str(&o, rw->client_key);
+    put(&o, "\n    headers:%s\n", rw->nheaders ? "" : " {}");
+    for (size_t i = 0; i < rw->nheaders; i++) {
+        put(&o, "      ");
+        put_str(&o, rw->headers[i].key);
+        put(&o, ": \"<redacted>\"\n");
+    }
+
+    put(&o, "output:\n  summary_export: ");
+    put_str(&o, c->summary_export);
+    put(&o, "\n  junit: ");
+    put_str(&o, c->junit);
+    put(&o, "\n  log_format: %s\n  quiet: %s\n", log_format_names[c->log_format],
+        c->quiet ? "true" : "false");
+    return o.len;
+}

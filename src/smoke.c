@@ -313,10 +313,13 @@ int smoke_run(struct run *r)
         }
         if (run_should_stop(r))
             break;
-        bool last = c->smoke.iterations
-                        ? iter + 1 >= c->smoke.iterations
-                        : units_now_mono() - start + c->smoke.think_time >= c->smoke.duration;
-        if (!last && !nap(r, c->smoke.think_time))
+        /* Think time, cut short where the duration ends; none after the last iteration. */
+        int64_t think = c->smoke.think_time;
+        if (c->smoke.iterations && iter + 1 >= c->smoke.iterations)
+            think = 0;
+        else if (!c->smoke.iterations && c->smoke.duration - (units_now_mono() - start) < think)
+            think = c->smoke.duration - (units_now_mono() - start);
+        if (think > 0 && !nap(r, think))
             break;
         pthread_mutex_lock(lock);
         if ((se = metrics_series(m, M_ITERATIONS, &t)))

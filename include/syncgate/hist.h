@@ -7,8 +7,9 @@
  * is within 1/1024 (~0.1%, three significant digits) of the true one. The
  * per-range count arrays are allocated lazily the first time a value falls
  * in that range and never freed before hist_free(), so memory is bounded by
- * the value range (at most ~140 KiB for the full 63-bit range, typically
- * 20-30 KiB for latencies) and is independent of the number of samples.
+ * the value range (8 KiB per power of two in use: at most ~430 KiB for the
+ * full 63-bit range, typically 50-100 KiB for latencies of 1 ms..1 s) and is
+ * independent of the number of samples.
  * count, sum, min and max are kept exactly.
  *
  * Not thread-safe: one histogram per thread, merged with hist_merge().
@@ -17,6 +18,7 @@
 #define SYNCGATE_HIST_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct hist;
@@ -53,11 +55,14 @@ double hist_mean(const struct hist *h);
 double hist_percentile(const struct hist *h, double p);
 
 /*
- * Iterate the non-empty buckets in ascending order: *lo/*hi are the bucket's
- * value bounds [lo, hi), *n its count. Start with *cursor = 0; returns false
+ * Iterate the non-empty buckets in ascending order: lo and hi receive the
+ * bucket's value bounds [lo, hi), n its count. Start with *cursor = 0; returns false
  * when done. Used by remote write to build native histograms.
  */
 bool hist_next_bucket(const struct hist *h, uint64_t *cursor, int64_t *lo, int64_t *hi,
                       uint64_t *n);
+
+/* Bytes held by h (struct plus allocated ranges); for tests and memory budgets. */
+size_t hist_bytes(const struct hist *h);
 
 #endif

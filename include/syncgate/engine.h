@@ -1,0 +1,107 @@
+/*
+ * engine: the event-driven load engine on libcurl's multi interface.
+ *
+ * A fixed set of worker threads, each with its own epoll loop, its own
+ * metrics registry (the caller's, guarded by its own mutex) and its share of the VU slots
+ * (slot i runs on thread i % nthreads). Each thread follows the ramping-VUs
+ * schedule (sched.h) on its own, from the common start time: no thread ever
+ * waits for another. Inside a thread, VUs are spread over several multi
+ * handles of at most ENGINE_MULTI_SIZE transfers, because libcurl searches a
+ * multi handle's whole connection cache for every request.
+ *
+ * A VU is one reusable easy handle: it sends one request to the next service
+ * (round-robin), records the result, optionally thinks (an engine timer, no
+ * blocking), and loops. Its easy handle is made the first time the slot is
+ * activated and then reused for every request (keep-alive); nothing is
+ * allocated per request. A deactivated VU finishes its in-flight request
+ * (graceful ramp-down), and an abort (stop, end of schedule, ramp-down bound)
+ * drops in-flight requests without recording them.
+ *
+ * Recorded per request (tags name, method, scenario and those http_record
+ * adds): every k6 http_* metric, data_sent/received, the check
+ * "<service> status <expect_status>"; per iteration: iterations and
+ * iteration_duration (request plus think time). The vus/vus_max gauges are
+ * the caller's to record, from engine_vus().
+ */
+#ifndef SYNCGATE_ENGINE_H
+#define SYNCGATE_ENGINE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "syncgate/config.h"
+#include "syncgate/metrics.h"
+
+#define ENGINE_MULTI_SIZE 50
+#define ENGINE_MAX_THREADS 256
+
+struct engine_opts {
+    const struct stage *stages; /* borrowed, must outlive the engine */
+    size_t nstages;
+    const struct service *const *services; /* borrowed; each has a url */
+    size_t nservices;
+    int64_t think_time;         /* usec */
+    int64_t graceful_ramp_down; /* usec */
+    int64_t request_timeout;    /* usec, 0: none */
+    int threads;                /* 0: one per CPU this process may run on */
+    const char *scenario;       /* "scenario" tag value, e.g. "load" */
+    /*
+     * Called once per worker thread by engine_new for the registry that
+     * thread records into and the lock guarding it; both stay the caller's
+     * (they must outlive the engine). NULL means out of memory.
+     */
+    struct metrics *(*new_registry)(void *ud, pthread_mutex_t **lock);
+    void *registry_ud;
+};
+
+struct engine;
+
+/*
+ * Prepare an engine: parse the service URLs, get the per-thread registries
+ * (o->new_registry), make the event loops, raise the open-file limit for the VU count. No thread runs
+ * and no request is sent yet. Returns NULL with *err set to a negative errno
+ * (-EINVAL for a URL libcurl rejects, -ENOMEM, ...).
+ */
+struct engine *engine_new(const struct engine_opts *o, int *err);
+
+/* Free an engine that is not running (joined or never started). NULL is a no-op. */
+void engine_free(struct engine *e);
+
+/* Number of worker threads. */
+int engine_threads(const struct engine *e);
+
+/*
+ * Start the workers; the schedule's time 0 is start (units_now_mono()
+ * clock), which should be "now". Returns 0 or a negative errno (then nothing
+ * runs).
+ */
+int engine_start(struct engine *e, int64_t start);
+
+/* Ask every worker to stop now (in-flight requests are dropped). Thread-safe. */
+void engine_stop(struct engine *e);
+
+/*
+ * Wait until every worker has finished (the schedule ended, or engine_stop)
+ * or the monotonic clock reaches until (usec). Returns true when all finished.
+ */
+bool engine_wait(struct engine *e, int64_t until);
+
+/* Wait for every worker to finish. */
+void engine_join(struct engine *e);
+
+/* The schedule's VU slots (largest target) and total duration (usec). */
+int engine_vus_max(const struct engine *e);
+int64_t engine_duration(const struct engine *e);
+
+/* Live counters for progress, read without locks (they may lag slightly). */
+struct engine_stats {
+    int vus;            /* VUs active or finishing a request */
+    uint64_t requests;  /* finished and recorded */
+    uint64_t failures;  /* of those, not the expected response */
+    uint64_t iterations;
+};
+void engine_stats(const struct engine *e, struct engine_stats *s);
+
+#endif

@@ -1,0 +1,123 @@
+/*
+ * sched: the ramping-VUs schedule. See sched.h for the model.
+ */
+#include <stdint.h>
+
+#include "syncgate/sched.h"
+
+int64_t sched_duration(const struct stage *st, size_t n)
+{
+    int64_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += st[i].duration;
+    return total;
+}
+
+int sched_max_vus(const struct stage *st, size_t n)
+{
+    int max = 0;
+    for (size_t i = 0; i < n; i++)
+        if (st[i].target > max)
+            max = st[i].target;
+    return max;
+}
+
+/*
+ * Products of a VU difference and a time in usec can pass 2^63 for long
+ * stages with many VUs, hence 128-bit intermediates.
+ */
+typedef __int128 wide;
+
+static int64_t div_floor(wide a, wide b)
+{
+    return (int64_t)(a / b); /* a, b >= 0 here */
+}
+
+static int64_t div_ceil(wide a, wide b)
+{
+    return (int64_t)((a + b - 1) / b);
+}
+
+/* Active VUs at e usec into a stage of duration d > 0 ramping from -> to. */
+static int ramp_value(int from, int to, int64_t e, int64_t d)
+{
+    if (to >= from)
+        return from + (int)div_ceil((wide)(to - from) * e, d);
+    return from - (int)div_floor((wide)(from - to) * e, d);
+}
+
+int sched_vus_at(const struct stage *st, size_t n, int64_t t)
+{
+    if (t < 0)
+        return 0;
+    int64_t start = 0;
+    int from = 0;
+    for (size_t i = 0; i < n; i++) {
+        int64_t end = start + st[i].duration;
+        if (t < end)
+            return ramp_value(from, st[i].target, t - start, st[i].duration);
+        from = st[i].target;
+        start = end;
+    }
+    return from;
+}
+
+size_t sched_stage_at(const struct stage *st, size_t n, int64_t t)
+{
+    if (t < 0)
+        return 0;
+    int64_t start = 0;
+    for (size_t i = 0; i < n; i++) {
+        int64_t end = start + st[i].duration;
+        if (t < end)
+            return i;
+        start = end;
+    }
+    return n;
+}
+
+int64_t sched_stage_start(const struct stage *st, size_t n, size_t i)
+{
+    return sched_duration(st, i < n ? i : n);
+}
+
+int64_t sched_next_change(const struct stage *st, size_t n, int64_t t)
+{
+    if (t < 0)
+        return 0;
+    int64_t start = 0;
+    int from = 0;
+    for (size_t i = 0; i < n; i++) {
+        int64_t d = st[i].duration;
+        int64_t end = start + d;
+        if (t < end) {
+            int to = st[i].target;
+            int64_t e = t - start, next = d;
+            if (to > from) {
+                /* value is from + k until (to - from) * e' / d exceeds k */
+                int64_t k = div_ceil((wide)(to - from) * e, d);
+                next = div_floor((wide)k * d, to - from) + 1;
+            } else if (to < from) {
+                /* value is from - k until (from - to) * e' reaches (k + 1) * d */
+                int64_t k = div_floor((wide)(from - to) * e, d);
+                next = div_ceil((wide)(k + 1) * d, from - to);
+            }
+            return start + (next < d ? next : d);
+        }
+        from = st[i].target;
+        start = end;
+    }
+    return INT64_MAX;
+}
+
+int sched_thread_share(int active, int thread, int nthreads)
+{
+    if (nthreads <= 0 || active <= thread)
+        return 0;
+    return (active - thread + nthreads - 1) / nthreads;
+}
+
+bool sched_must_abort(int64_t deactivated, int64_t now, int64_t graceful_ramp_down)
+{
+    return now - deactivated >= graceful_ramp_down;
+}

@@ -26,7 +26,7 @@ struct log *log_new(FILE *out, enum log_format fmt, bool quiet, const char *envi
     if (!l)
         return NULL;
     l->out = out;
-    l->json = fmt == LOG_FORMAT_JSON || (fmt == LOG_FORMAT_AUTO && !isatty(fileno(out)));
+    l->json = fmt == LOG_FORMAT_JSON || (fmt == LOG_FORMAT_AUTO && !isatty(STDOUT_FILENO));
     l->quiet = quiet;
     l->environment = strdup(environment ? environment : "");
     l->testid = strdup(testid ? testid : "");

@@ -25,7 +25,7 @@ enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
 struct log;
 
 /*
- * New logger writing to out. fmt AUTO means JSON unless out is a TTY. The
+ * New logger writing to out. fmt AUTO means JSON unless stdout is a TTY. The
  * strings are copied. quiet drops LOG_INFO and below. NULL on ENOMEM.
  */
 struct log *log_new(FILE *out, enum log_format fmt, bool quiet, const char *environment,

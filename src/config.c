@@ -29,84 +29,83 @@
 #include "syncgate/threshold.h"
 #include "syncgate/units.h"
 
-#define MS(x) ((int64_t)(x) * USEC_PER_MSEC)
-#define SEC(x) ((int64_t)(x) * USEC_PER_SEC)
+#define MS(x) ((int64_t)(x)*USEC_PER_MSEC)
+#define SEC(x) ((int64_t)(x)*USEC_PER_SEC)
 #define MIN(x) (SEC(x) * 60)
 #define HOUR(x) (MIN(x) * 60)
 
-#define MAX_STRING 4096      /* any one string value */
-#define MAX_LABEL_VALUE 256  /* environment, testid, static labels */
-#define MAX_KEY_BYTES 4096   /* gateway.key_file content */
-#define MAX_ENV_VALUE 65536  /* STAGES and friends */
+#define MAX_STRING 4096     /* any one string value */
+#define MAX_LABEL_VALUE 256 /* environment, testid, static labels */
+#define MAX_KEY_BYTES 4096  /* gateway.key_file content */
+#define MAX_ENV_VALUE 65536 /* STAGES and friends */
 #define MAX_TREND_STATS 16
 
 /*
  * Built-in defaults: the KubeStock services, addressed by their in-namespace
  * service names. Written as YAML so they go through the same converter.
  */
-static const char defaults_yaml[] =
-    "environment: unknown\n"
-    "test_type: null\n"
-    "testid: null\n"
-    "instance: null\n"
-    "gateway:\n"
-    "  url: http://kong-proxy\n"
-    "  consumer_header: X-Consumer-Username\n"
-    "  consumer: test-runner\n"
-    "  key_file: null\n"
-    "  key_header: apikey\n"
-    "  ready: {path: /health, timeout: 60s, status: 200}\n"
-    "services:\n"
-    "  - {name: product, smoke_path: /api/products/health,"
-    " url: 'http://product-service:3002/health'}\n"
-    "  - {name: inventory, smoke_path: /api/inventory/health,"
-    " url: 'http://inventory-service:3003/health'}\n"
-    "  - {name: supplier, smoke_path: /api/suppliers/health,"
-    " url: 'http://supplier-service:3004/health'}\n"
-    "  - {name: order, smoke_path: /api/orders/health,"
-    " url: 'http://order-service:3005/health'}\n"
-    "  - {name: identity, smoke_path: /api/identity/health,"
-    " url: 'http://identity-service:3006/health'}\n"
-    "smoke:\n"
-    "  duration: 5s\n"
-    "  iterations: 0\n"
-    "  retries: 2\n"
-    "  think_time: 1s\n"
-    "  request_timeout: 10s\n"
-    "  thresholds: {checks: ['rate==1.0']}\n"
-    "load:\n"
-    "  stages:\n"
-    "    - {duration: 30s, target: 10}\n"
-    "    - {duration: 1m, target: 20}\n"
-    "    - {duration: 30s, target: 0}\n"
-    "  think_time: 1s\n"
-    "  graceful_ramp_down: 10s\n"
-    "  request_timeout: 10s\n"
-    "  threads: 0\n"
-    "  thresholds:\n"
-    "    http_req_duration: ['p(95)<500', 'p(99)<1000']\n"
-    "    http_req_failed: ['rate<0.01']\n"
-    "metrics:\n"
-    "  labels: {}\n"
-    "  require_delivery: false\n"
-    "  remote_write:\n"
-    "    server_url: null\n"
-    "    push_interval: 5s\n"
-    "    trend_stats: 'p(95),p(99),min,max'\n"
-    "    trend_as_native_histogram: false\n"
-    "    stale_markers: false\n"
-    "    insecure_skip_tls_verify: false\n"
-    "    username: null\n"
-    "    password: null\n"
-    "    bearer_token: null\n"
-    "    client_certificate: null\n"
-    "    client_certificate_key: null\n"
-    "    headers: {}\n"
-    "output:\n"
-    "  summary_export: null\n"
-    "  junit: null\n"
-    "  log_format: auto\n"
-    "  quiet: false\n";
+static const char defaults_yaml[] = "environment: unknown\n"
+                                    "test_type: null\n"
+                                    "testid: null\n"
+                                    "instance: null\n"
+                                    "gateway:\n"
+                                    "  url: http://kong-proxy\n"
+                                    "  consumer_header: X-Consumer-Username\n"
+                                    "  consumer: test-runner\n"
+                                    "  key_file: null\n"
+                                    "  key_header: apikey\n"
+                                    "  ready: {path: /health, timeout: 60s, status: 200}\n"
+                                    "services:\n"
+                                    "  - {name: product, smoke_path: /api/products/health,"
+                                    " url: 'http://product-service:3002/health'}\n"
+                                    "  - {name: inventory, smoke_path: /api/inventory/health,"
+                                    " url: 'http://inventory-service:3003/health'}\n"
+                                    "  - {name: supplier, smoke_path: /api/suppliers/health,"
+                                    " url: 'http://supplier-service:3004/health'}\n"
+                                    "  - {name: order, smoke_path: /api/orders/health,"
+                                    " url: 'http://order-service:3005/health'}\n"
+                                    "  - {name: identity, smoke_path: /api/identity/health,"
+                                    " url: 'http://identity-service:3006/health'}\n"
+                                    "smoke:\n"
+                                    "  duration: 5s\n"
+                                    "  iterations: 0\n"
+                                    "  retries: 2\n"
+                                    "  think_time: 1s\n"
+                                    "  request_timeout: 10s\n"
+                                    "  thresholds: {checks: ['rate==1.0']}\n"
+                                    "load:\n"
+                                    "  stages:\n"
+                                    "    - {duration: 30s, target: 10}\n"
+                                    "    - {duration: 1m, target: 20}\n"
+                                    "    - {duration: 30s, target: 0}\n"
+                                    "  think_time: 1s\n"
+                                    "  graceful_ramp_down: 10s\n"
+                                    "  request_timeout: 10s\n"
+                                    "  threads: 0\n"
+                                    "  thresholds:\n"
+                                    "    http_req_duration: ['p(95)<500', 'p(99)<1000']\n"
+                                    "    http_req_failed: ['rate<0.01']\n"
+                                    "metrics:\n"
+                                    "  labels: {}\n"
+                                    "  require_delivery: false\n"
+                                    "  remote_write:\n"
+                                    "    server_url: null\n"
+                                    "    push_interval: 5s\n"
+                                    "    trend_stats: 'p(95),p(99),min,max'\n"
+                                    "    trend_as_native_histogram: false\n"
+                                    "    stale_markers: false\n"
+                                    "    insecure_skip_tls_verify: false\n"
+                                    "    username: null\n"
+                                    "    password: null\n"
+                                    "    bearer_token: null\n"
+                                    "    client_certificate: null\n"
+                                    "    client_certificate_key: null\n"
+                                    "    headers: {}\n"
+                                    "output:\n"
+                                    "  summary_export: null\n"
+                                    "  junit: null\n"
+                                    "  log_format: auto\n"
+                                    "  quiet: false\n";
 
 /* ---- schema -------------------------------------------------------------- */
 
@@ -143,7 +142,8 @@ struct field {
     unsigned flags;
     size_t off;
     int64_t min, max;
-    const void *aux;
+    const void *aux; /* sub-fields, list or map spec, enum names */
+    str_check check; /* T_STR: what the text must look like */
 };
 
 struct cvt;
@@ -178,7 +178,7 @@ static const char *const log_format_names[] = {"auto", "json", "text", NULL};
 #define CFG(m) offsetof(struct config, m)
 
 static const struct field ready_fields[] = {
-    {"path", T_STR, F_NULL, CFG(gateway.ready_path), 0, 0, (const void *)check_path},
+    {"path", T_STR, F_NULL, CFG(gateway.ready_path), 0, 0, NULL, check_path},
     {"timeout", T_DUR, 0, CFG(gateway.ready_timeout), 0, HOUR(1), NULL},
     {"status", T_INT, 0, CFG(gateway.ready_status), 100, 599, NULL},
     {NULL},
@@ -187,7 +187,7 @@ static const struct field ready_fields[] = {
 static const struct field gateway_fields[] = {
     {"url", T_URL, F_BASEURL, CFG(gateway.url), 0, 0, NULL},
     {"consumer_header", T_HEADER, 0, CFG(gateway.consumer_header), 0, 0, NULL},
-    {"consumer", T_STR, 0, CFG(gateway.consumer), 0, 0, (const void *)check_header_value},
+    {"consumer", T_STR, 0, CFG(gateway.consumer), 0, 0, NULL, check_header_value},
     {"key_file", T_KEYFILE, F_NULL, CFG(gateway.key_file), 0, 0, NULL},
     {"key_header", T_HEADER, 0, CFG(gateway.key_header), 0, 0, NULL},
     {"ready", T_SECTION, 0, 0, 0, 0, ready_fields},
@@ -196,10 +196,10 @@ static const struct field gateway_fields[] = {
 
 #define SVC(m) offsetof(struct service, m)
 static const struct field service_fields[] = {
-    {"name", T_STR, F_REQ, SVC(name), 0, 0, (const void *)check_service_name},
-    {"smoke_path", T_STR, F_NULL, SVC(smoke_path), 0, 0, (const void *)check_path},
+    {"name", T_STR, F_REQ, SVC(name), 0, 0, NULL, check_service_name},
+    {"smoke_path", T_STR, F_NULL, SVC(smoke_path), 0, 0, NULL, check_path},
     {"url", T_URL, F_NULL, SVC(url), 0, 0, NULL},
-    {"method", T_STR, 0, SVC(method), 0, 0, (const void *)check_method},
+    {"method", T_STR, 0, SVC(method), 0, 0, NULL, check_method},
     {"expect_status", T_INT, 0, SVC(expect_status), 100, 599, NULL},
     {"max_latency", T_DUR, 0, SVC(max_latency), MS(1), MIN(10), NULL},
     {NULL},
@@ -214,20 +214,19 @@ static const struct field stage_fields[] = {
 
 static int service_init(void *item);
 static void service_clear(void *item);
-static int services_check(struct cvt *cv, void *base, const struct doc_node *list,
-                          const char *key);
+static int services_check(struct cvt *cv, void *base, const struct doc_node *list, const char *key);
 static int stage_init(void *item);
-static int stages_check(struct cvt *cv, void *base, const struct doc_node *list,
-                        const char *key);
+static int stages_check(struct cvt *cv, void *base, const struct doc_node *list, const char *key);
 
 static const struct list_spec services_spec = {
-    CFG(services), CFG(nservices), sizeof(struct service), CONFIG_MAX_SERVICES, "services",
-    service_fields, service_init, service_clear, services_check,
+    CFG(services),  CFG(nservices), sizeof(struct service), CONFIG_MAX_SERVICES, "services",
+    service_fields, service_init,   service_clear,          services_check,
 };
 
 static const struct list_spec stages_spec = {
-    CFG(load.stages), CFG(load.nstages), sizeof(struct stage), CONFIG_MAX_STAGES, "stages",
-    stage_fields, stage_init, NULL, stages_check,
+    CFG(load.stages), CFG(load.nstages), sizeof(struct stage), CONFIG_MAX_STAGES,
+    "stages",         stage_fields,      stage_init,           NULL,
+    stages_check,
 };
 
 static const struct field smoke_fields[] = {
@@ -261,8 +260,7 @@ static const struct field rw_fields[] = {
     {"trend_stats", T_STATS, 0, CFG(metrics.rw.trend_stats), 0, 0, NULL},
     {"trend_as_native_histogram", T_BOOL, 0, CFG(metrics.rw.native_histogram), 0, 0, NULL},
     {"stale_markers", T_BOOL, 0, CFG(metrics.rw.stale_markers), 0, 0, NULL},
-    {"insecure_skip_tls_verify", T_BOOL, 0, CFG(metrics.rw.insecure_skip_tls_verify), 0, 0,
-     NULL},
+    {"insecure_skip_tls_verify", T_BOOL, 0, CFG(metrics.rw.insecure_skip_tls_verify), 0, 0, NULL},
     {"username", T_STR, F_NULL, CFG(metrics.rw.username), 0, 0, NULL},
     {"password", T_STR, F_NULL | F_SECRET, CFG(metrics.rw.password), 0, 0, NULL},
     {"bearer_token", T_STR, F_NULL | F_SECRET, CFG(metrics.rw.bearer_token), 0, 0, NULL},
@@ -288,10 +286,10 @@ static const struct field output_fields[] = {
 };
 
 static const struct field root_fields[] = {
-    {"environment", T_STR, 0, CFG(environment), 0, 0, (const void *)check_label_value},
-    {"test_type", T_STR, F_NULL, CFG(test_type), 0, 0, (const void *)check_test_type},
-    {"testid", T_STR, F_NULL, CFG(testid), 0, 0, (const void *)check_label_value},
-    {"instance", T_STR, F_NULL, CFG(instance), 0, 0, (const void *)check_label_value},
+    {"environment", T_STR, 0, CFG(environment), 0, 0, NULL, check_label_value},
+    {"test_type", T_STR, F_NULL, CFG(test_type), 0, 0, NULL, check_test_type},
+    {"testid", T_STR, F_NULL, CFG(testid), 0, 0, NULL, check_label_value},
+    {"instance", T_STR, F_NULL, CFG(instance), 0, 0, NULL, check_label_value},
     {"gateway", T_SECTION, 0, 0, 0, 0, gateway_fields},
     {"services", T_LIST, 0, 0, 0, 0, &services_spec},
     {"smoke", T_SECTION, 0, 0, 0, 0, smoke_fields},
@@ -375,18 +373,30 @@ static const char *kind_name(const struct doc_node *n)
 static const char *type_name(const struct field *f)
 {
     switch (f->type) {
-    case T_INT: return "an integer";
-    case T_BOOL: return "true or false";
-    case T_DUR: return "a duration (like 500ms, 30s, 1m30s)";
-    case T_URL: return "a URL (http:// or https://)";
-    case T_HEADER: return "an HTTP header name";
-    case T_ENUM: return "a name";
-    case T_SECTION: return "a mapping";
-    case T_LIST: return "a list";
-    case T_KV: return "a mapping of names to values";
-    case T_THRESHOLDS: return "a mapping of metric names to lists of thresholds";
-    case T_STATS: return "a list of trend stats";
-    default: return "a string";
+    case T_INT:
+        return "an integer";
+    case T_BOOL:
+        return "true or false";
+    case T_DUR:
+        return "a duration (like 500ms, 30s, 1m30s)";
+    case T_URL:
+        return "a URL (http:// or https://)";
+    case T_HEADER:
+        return "an HTTP header name";
+    case T_ENUM:
+        return "a name";
+    case T_SECTION:
+        return "a mapping";
+    case T_LIST:
+        return "a list";
+    case T_KV:
+        return "a mapping of names to values";
+    case T_THRESHOLDS:
+        return "a mapping of metric names to lists of thresholds";
+    case T_STATS:
+        return "a list of trend stats";
+    default:
+        return "a string";
     }
 }
 
@@ -475,8 +485,8 @@ static const char *check_service_name(const char *s)
 
 static const char *check_method(const char *s)
 {
-    static const char *const methods[] = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE",
-                                          "OPTIONS"};
+    static const char *const methods[] = {"GET",   "HEAD",   "POST",   "PUT",
+                                          "PATCH", "DELETE", "OPTIONS"};
     for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
         if (!strcmp(s, methods[i]))
             return NULL;
@@ -512,14 +522,13 @@ static bool label_name_ok(const char *s)
 }
 
 static const char *const reserved_labels[] = {
-    "testid", "instance", "environment", "test_type", "name", "method",
-    "status", "expected_response", "scenario", "check", NULL,
+    "testid", "instance",          "environment", "test_type", "name", "method",
+    "status", "expected_response", "scenario",    "check",     NULL,
 };
 
 /* Headers the remote-write client sets itself; users may add, not override. */
 static const char *const reserved_headers[] = {
-    "Content-Encoding", "Content-Type", "Content-Length", "X-Prometheus-Remote-Write-Version",
-    NULL,
+    "Content-Encoding", "Content-Type", "Content-Length", "X-Prometheus-Remote-Write-Version", NULL,
 };
 
 /* ---- scalar conversion --------------------------------------------------- */
@@ -614,9 +623,8 @@ static int parse_dur(struct cvt *cv, const struct doc_node *n, const char *key, 
     int64_t v;
     rc = units_parse_duration(s, &v);
     if (rc == -ERANGE)
-        return fail(cv->d, &n->at, key,
-                    "duration %s is out of range; allowed: %s to %s", quote(s, false, q, sizeof(q)),
-                    units_format_duration(min, a, sizeof(a)),
+        return fail(cv->d, &n->at, key, "duration %s is out of range; allowed: %s to %s",
+                    quote(s, false, q, sizeof(q)), units_format_duration(min, a, sizeof(a)),
                     units_format_duration(max, b, sizeof(b)));
     if (rc)
         return fail(cv->d, &n->at, key,
@@ -740,8 +748,7 @@ static int cvt_stats(struct cvt *cv, const struct doc_node *n, const char *key, 
     if (n->kind == DOC_SEQ) {
         for (const struct doc_node *e = n->head; e; e = e->next) {
             if (e->kind != DOC_SCALAR || doc_is_null(e))
-                return fail(cv->d, &e->at, key, "expected a trend stat name, got %s",
-                            kind_name(e));
+                return fail(cv->d, &e->at, key, "expected a trend stat name, got %s", kind_name(e));
             if (nitems > MAX_TREND_STATS)
                 break;
             at[nitems] = e;
@@ -763,8 +770,10 @@ static int cvt_stats(struct cvt *cv, const struct doc_node *n, const char *key, 
             items[nitems++] = t;
         }
     } else {
-        return fail(cv->d, &n->at, key, "expected a list of trend stats like \"p(95),p(99),min,max\", "
-                    "got %s", kind_name(n));
+        return fail(cv->d, &n->at, key,
+                    "expected a list of trend stats like \"p(95),p(99),min,max\", "
+                    "got %s",
+                    kind_name(n));
     }
     if (!nitems)
         return fail(cv->d, &n->at, key, "needs at least one trend stat, like \"p(95),min,max\"");
@@ -785,7 +794,8 @@ static int cvt_stats(struct cvt *cv, const struct doc_node *n, const char *key, 
         if (!good)
             return fail(cv->d, &at[i]->at, key,
                         "invalid trend stat %s; allowed: p(N) with 0 <= N <= 100, min, max, avg, "
-                        "med, count, sum", quote(s, false, q, sizeof(q)));
+                        "med, count, sum",
+                        quote(s, false, q, sizeof(q)));
         for (size_t j = 0; j < i; j++)
             if (!strcmp(items[j], s))
                 return fail(cv->d, &at[i]->at, key, "trend stat %s is listed twice",
@@ -883,7 +893,8 @@ static int cvt_kv(struct cvt *cv, void *base, const struct kv_spec *ks, const st
             if (!header_name_ok(e->key))
                 return fail(cv->d, &e->key_at, k,
                             "invalid header name %s; allowed: letters, digits and "
-                            "!#$%%&'*+-.^_`|~", q);
+                            "!#$%%&'*+-.^_`|~",
+                            q);
             for (size_t i = 0; reserved_headers[i]; i++)
                 if (!strcasecmp(e->key, reserved_headers[i]))
                     return fail(cv->d, &e->key_at, k,
@@ -904,7 +915,8 @@ static int cvt_kv(struct cvt *cv, void *base, const struct kv_spec *ks, const st
                     return fail(cv->d, &e->key_at, k,
                                 "label %s is set by syncgate itself; reserved: testid, instance, "
                                 "environment, test_type, name, method, status, "
-                                "expected_response, scenario, check", q);
+                                "expected_response, scenario, check",
+                                q);
         }
         if (e->kind != DOC_SCALAR || doc_is_null(e))
             return fail(cv->d, &e->at, k, "expected a string value, got %s", kind_name(e));
@@ -949,8 +961,8 @@ static int cvt_threshold(struct cvt *cv, struct threshold_set *set, const char *
             snprintf(kk, sizeof(kk), "%s.%s", k, o->key);
             if (!strcmp(o->key, "threshold")) {
                 if (o->kind != DOC_SCALAR || doc_is_null(o))
-                    return fail(cv->d, &o->at, kk, "expected a threshold like \"p(95)<500\", got %s",
-                                kind_name(o));
+                    return fail(cv->d, &o->at, kk,
+                                "expected a threshold like \"p(95)<500\", got %s", kind_name(o));
                 expr = o;
             } else if (!strcmp(o->key, "abortOnFail")) {
                 rc = parse_bool(cv, o, kk, &abort_on_fail);
@@ -971,7 +983,8 @@ static int cvt_threshold(struct cvt *cv, struct threshold_set *set, const char *
     } else {
         return fail(cv->d, &e->at, k,
                     "expected a threshold like \"p(95)<500\" or {threshold: ..., abortOnFail: "
-                    "true}, got %s", kind_name(e));
+                    "true}, got %s",
+                    kind_name(e));
     }
     rc = check_string(cv, expr, k, false);
     if (rc)
@@ -1004,7 +1017,8 @@ static int cvt_thresholds(struct cvt *cv, struct threshold_set *set, const struc
     if (n->kind != DOC_MAP)
         return fail(cv->d, &n->at, key,
                     "expected a mapping of metric names to lists of thresholds, like "
-                    "{http_req_duration: [\"p(95)<500\"]}, got %s", kind_name(n));
+                    "{http_req_duration: [\"p(95)<500\"]}, got %s",
+                    kind_name(n));
     for (const struct doc_node *m = n->head; m; m = m->next) {
         join_key(k, sizeof(k), key, m->key);
         if (m->kind != DOC_SEQ)
@@ -1118,8 +1132,7 @@ static int cvt_field(struct cvt *cv, void *base, const struct field *f, const st
     case T_KEYFILE:
         return read_key_file(cv, n, key, base);
     default: {
-        str_check check = (str_check)f->aux;
-        const char *why = check ? check(s) : NULL;
+        const char *why = f->check ? f->check(s) : NULL;
         if (why)
             return fail(cv->d, &n->at, key, "%s %s", quote(s, secret, q, sizeof(q)), why);
         if ((f->flags & F_FILE) && access(s, R_OK))
@@ -1181,8 +1194,7 @@ static void service_clear(void *item)
     memset(s, 0, sizeof(*s));
 }
 
-static int services_check(struct cvt *cv, void *base, const struct doc_node *list,
-                          const char *key)
+static int services_check(struct cvt *cv, void *base, const struct doc_node *list, const char *key)
 {
     struct config *c = base;
     char k[256], q[128];
@@ -1215,8 +1227,7 @@ static int stage_init(void *item)
     return 0;
 }
 
-static int stages_check(struct cvt *cv, void *base, const struct doc_node *list,
-                        const char *key)
+static int stages_check(struct cvt *cv, void *base, const struct doc_node *list, const char *key)
 {
     struct config *c = base;
     if (!c->load.nstages)
@@ -1347,7 +1358,8 @@ static int profile_parse(struct doc *doc, const char *buf, size_t len, const cha
     if ((*out)->kind != DOC_MAP)
         return fail(d, &(*out)->at, "",
                     "a profile must be a mapping of sections (environment, gateway, services, "
-                    "smoke, load, metrics, output), got %s", kind_name(*out));
+                    "smoke, load, metrics, output), got %s",
+                    kind_name(*out));
     return 0;
 }
 
@@ -1417,8 +1429,7 @@ static int read_profile(const char *path, char **out, size_t *len, struct diag *
     for (;;) {
         if (n == cap) {
             if (cap > CONFIG_MAX_PROFILE_BYTES) {
-                rc = fail(d, &at, "", "profile is larger than %d bytes",
-                          CONFIG_MAX_PROFILE_BYTES);
+                rc = fail(d, &at, "", "profile is larger than %d bytes", CONFIG_MAX_PROFILE_BYTES);
                 break;
             }
             cap *= 2;
@@ -1614,8 +1625,7 @@ static int env_service_url(struct edit *ed, const struct doc_origin *at, const c
                     "no service is called %.*s (case-insensitive, '_' for '-'); known: %s",
                     (int)namelen, var, known[0] ? known : "none");
     if (nmatch > 1)
-        return fail(ed->d, at, "services", "more than one service matches %.*s", (int)namelen,
-                    var);
+        return fail(ed->d, at, "services", "more than one service matches %.*s", (int)namelen, var);
     struct doc_node *v = doc_new_scalar(ed->doc, at, value, strlen(value), false);
     if (!v)
         return -ENOMEM;
@@ -1686,7 +1696,8 @@ static int apply_env_var(struct edit *ed, const char *name, size_t nlen, const c
                     "unknown %s* variable; known: SERVER_URL, PUSH_INTERVAL, TREND_STATS, "
                     "TREND_AS_NATIVE_HISTOGRAM, STALE_MARKERS, INSECURE_SKIP_TLS_VERIFY, "
                     "USERNAME, PASSWORD, BEARER_TOKEN, CLIENT_CERTIFICATE, "
-                    "CLIENT_CERTIFICATE_KEY, HEADERS_<Name>, HTTP_HEADERS", RW_PREFIX);
+                    "CLIENT_CERTIFICATE_KEY, HEADERS_<Name>, HTTP_HEADERS",
+                    RW_PREFIX);
     return env_service_url(ed, &at, var, nlen - 12, value);
 }
 
@@ -1937,8 +1948,9 @@ size_t config_dump(const struct config *c, char *buf, size_t n)
         o.n = 0;
 
     put(&o, "# syncgate effective configuration (%s)\n",
-        c->profile_path ? "profile, environment, command line" : "defaults, environment, "
-                                                                 "command line");
+        c->profile_path ? "profile, environment, command line"
+                        : "defaults, environment, "
+                          "command line");
     if (c->profile_path) {
         put(&o, "# profile: ");
         put_str(&o, c->profile_path);

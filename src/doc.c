@@ -295,13 +295,13 @@ static int yaml_fail_parser(struct yaml_reader *r, yaml_parser_t *p, const char 
     at = mark_origin(r, p->problem_mark);
     if (p->context)
         return fail(r->d, &at, "invalid YAML: %s (%s at line %zu, column %zu)",
-                    p->problem ? p->problem : "syntax error", p->context,
-                    p->context_mark.line + 1, p->context_mark.column + 1);
+                    p->problem ? p->problem : "syntax error", p->context, p->context_mark.line + 1,
+                    p->context_mark.column + 1);
     return fail(r->d, &at, "invalid YAML: %s", p->problem ? p->problem : "syntax error");
 }
 
-static int check_anchor_tag(struct yaml_reader *r, const yaml_event_t *ev, const yaml_char_t *anchor,
-                            const yaml_char_t *tag, bool scalar)
+static int check_anchor_tag(struct yaml_reader *r, const yaml_event_t *ev,
+                            const yaml_char_t *anchor, const yaml_char_t *tag, bool scalar)
 {
     struct doc_origin at = mark_origin(r, ev->start_mark);
     if (anchor)
@@ -408,8 +408,8 @@ static int yaml_event(struct yaml_reader *r, const yaml_event_t *ev)
     }
 
     bool is_map = ev->type == YAML_MAPPING_START_EVENT;
-    rc = is_map ? check_anchor_tag(r, ev, ev->data.mapping_start.anchor,
-                                   ev->data.mapping_start.tag, false)
+    rc = is_map ? check_anchor_tag(r, ev, ev->data.mapping_start.anchor, ev->data.mapping_start.tag,
+                                   false)
                 : check_anchor_tag(r, ev, ev->data.sequence_start.anchor,
                                    ev->data.sequence_start.tag, false);
     if (rc)
@@ -426,8 +426,8 @@ static int yaml_event(struct yaml_reader *r, const yaml_event_t *ev)
     return 0;
 }
 
-int doc_parse_yaml(struct doc *doc, const char *buf, size_t len, enum doc_src src,
-                   const char *name, struct doc_node **out, struct diag *d)
+int doc_parse_yaml(struct doc *doc, const char *buf, size_t len, enum doc_src src, const char *name,
+                   struct doc_node **out, struct diag *d)
 {
     struct yaml_reader r = {.doc = doc, .d = d, .src = src};
     r.name = doc_strndup(doc, name, strlen(name));
@@ -460,8 +460,8 @@ int doc_parse_yaml(struct doc *doc, const char *buf, size_t len, enum doc_src sr
     if (rc)
         return rc;
     if (!r.root) {
-        struct doc_origin at = {.name = r.name, .src = src, .line = src == DOC_SRC_FILE,
-                                .col = src == DOC_SRC_FILE};
+        struct doc_origin at = {
+            .name = r.name, .src = src, .line = src == DOC_SRC_FILE, .col = src == DOC_SRC_FILE};
         r.root = doc_new_scalar(doc, &at, "", 0, true);
         if (!r.root)
             return -ENOMEM;
@@ -636,8 +636,8 @@ static struct doc_node *seq_find_named(const struct doc_node *seq, const char *n
     return NULL;
 }
 
-int doc_set_path(struct doc *doc, struct doc_node *root, const char *path,
-                 struct doc_node *value, const struct doc_origin *at, struct diag *d)
+int doc_set_path(struct doc *doc, struct doc_node *root, const char *path, struct doc_node *value,
+                 const struct doc_origin *at, struct diag *d)
 {
     struct step steps[PATH_MAX_STEPS];
     size_t nsteps = 0;
@@ -665,8 +665,8 @@ int doc_set_path(struct doc *doc, struct doc_node *root, const char *path,
             if (st->name) {
                 child = seq_find_named(cur, st->name);
                 if (!child) {
-                    snprintf(d->msg, sizeof(d->msg), "%.*s has no item named \"%.100s\"",
-                             prefix, path, st->name);
+                    snprintf(d->msg, sizeof(d->msg), "%.*s has no item named \"%.100s\"", prefix,
+                             path, st->name);
                     return -EINVAL;
                 }
             } else if (st->index < cur->n) {

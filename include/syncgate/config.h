@@ -156,6 +156,9 @@ void config_clear(struct config *c);
  * NULL-terminated "NAME=value" array (the process environment in main, a
  * literal in tests). Reads the profile and gateway.key_file from disk. Returns
  * 0, or a negative errno with d filled.
+ * c must be zeroed or hold a configuration (config_init, an earlier resolve):
+ * what it held is freed first. On failure it is left safe to config_clear().
+ * Empty environment variables count as unset.
  */
 int config_resolve(struct config *c, const struct config_cli *cli, char *const *envp,
                    struct diag *d);
@@ -163,6 +166,9 @@ int config_resolve(struct config *c, const struct config_cli *cli, char *const *
 /*
  * Apply a profile held in memory (name is used in diagnostics only) on top of
  * what c holds. For unit tests and config_resolve. Returns 0 or -EINVAL with d.
+ * Sections merge into c key by key; lists, label/header maps and threshold
+ * sets the profile names replace c's whole. On failure c may be partly
+ * updated but is always safe to config_clear().
  */
 int config_apply_profile(struct config *c, const char *buf, size_t len, const char *name,
                          struct diag *d);

@@ -39,7 +39,7 @@ enum doc_src {
 };
 
 struct doc_origin {
-    const char *name;   /* file name, "env STAGES", "--set a.b=c" (arena string) */
+    const char *name; /* file name, "env STAGES", "--set a.b=c" (arena string) */
     enum doc_src src;
     unsigned line, col; /* 1-based; 0 when the source has no positions */
 };
@@ -112,8 +112,8 @@ struct doc_node *doc_seq_at(const struct doc_node *seq, size_t i);
  * errors. Returns 0 with *out set, or -EINVAL (-ENOMEM) with d filled (key
  * left empty).
  */
-int doc_parse_yaml(struct doc *doc, const char *buf, size_t len, enum doc_src src,
-                   const char *name, struct doc_node **out, struct diag *d);
+int doc_parse_yaml(struct doc *doc, const char *buf, size_t len, enum doc_src src, const char *name,
+                   struct doc_node **out, struct diag *d);
 
 /*
  * Parse JSON text (NUL-terminated) into nodes with origin src/name: strings
@@ -132,7 +132,7 @@ int doc_parse_json(struct doc *doc, const char *text, enum doc_src src, const ch
  * segment ("load.thresholds.http_req_duration{name:product}"). Returns 0, or
  * -EINVAL with d->msg saying what is wrong (where/key are the caller's).
  */
-int doc_set_path(struct doc *doc, struct doc_node *root, const char *path,
-                 struct doc_node *value, const struct doc_origin *at, struct diag *d);
+int doc_set_path(struct doc *doc, struct doc_node *root, const char *path, struct doc_node *value,
+                 const struct doc_origin *at, struct diag *d);
 
 #endif

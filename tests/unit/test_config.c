@@ -70,8 +70,8 @@ static void test_defaults(void)
     gethostname(host, sizeof(host));
     ok(c.nservices == 5, "five default services");
     const char *names[] = {"product", "inventory", "supplier", "order", "identity"};
-    const char *paths[] = {"/api/products/health", "/api/inventory/health",
-                           "/api/suppliers/health", "/api/orders/health", "/api/identity/health"};
+    const char *paths[] = {"/api/products/health", "/api/inventory/health", "/api/suppliers/health",
+                           "/api/orders/health", "/api/identity/health"};
     for (int i = 0; i < 5; i++) {
         char url[128];
         snprintf(url, sizeof(url), "http://%s-service:%d/health", names[i], 3002 + i);
@@ -278,8 +278,7 @@ static void test_precedence(void)
     ok(rc == 0 && !strcmp(c.environment, "from-profile") &&
            !strcmp(c.gateway.url, "http://profile-gw") && c.load.think_time == 2 * USEC_PER_SEC &&
            c.nservices == 5 && !strcmp(c.profile_path, prof),
-       "profile over defaults, sections merge (%s)",
-       rc ? diag_format(&d, buf, sizeof(buf)) : "ok");
+       "profile over defaults, sections merge (%s)", rc ? diag_format(&d, buf, sizeof(buf)) : "ok");
 
     char *env1[] = {"ENVIRONMENT=from-env", "GATEWAY_URL=http://env-gw", "UNRELATED=1",
                     "TEST_TYPE=smoke", NULL};
@@ -318,8 +317,13 @@ static void test_precedence(void)
 
     /* Command-line options win over the profile's output section and --set. */
     const char *osets[] = {"output.log_format=text", "output.junit=a.xml"};
-    struct config_cli cli3 = {.profile = prof, .summary_export = "s.json", .junit = "j.xml",
-                              .log_format = "json", .quiet = true, .nsets = 2, .sets = osets};
+    struct config_cli cli3 = {.profile = prof,
+                              .summary_export = "s.json",
+                              .junit = "j.xml",
+                              .log_format = "json",
+                              .quiet = true,
+                              .nsets = 2,
+                              .sets = osets};
     rc = config_resolve(&c, &cli3, env0, &d);
     ok(rc == 0 && !strcmp(c.summary_export, "s.json") && !strcmp(c.junit, "j.xml") &&
            c.log_format == LOG_FORMAT_JSON && c.quiet,
@@ -358,7 +362,8 @@ static void test_env(void)
            c.load.stages[0].duration == USEC_PER_SEC,
        "--set load.stages (YAML flow) wins over STAGES");
 
-    char *env2[] = {"PRODUCT_SERVICE_URL=http://p.local:1/h", "ORDER_SERVICE_URL=http://o:2/", NULL};
+    char *env2[] = {"PRODUCT_SERVICE_URL=http://p.local:1/h", "ORDER_SERVICE_URL=http://o:2/",
+                    NULL};
     rc = config_resolve(&c, NULL, env2, &d);
     ok(rc == 0 && !strcmp(c.services[0].url, "http://p.local:1/h") &&
            !strcmp(c.services[3].url, "http://o:2/") &&
@@ -498,8 +503,8 @@ static void test_bad(void)
         "metrics.remote_write.trend_stats", "invalid trend stat \"mean\"");
     bad("metrics: {remote_write: {headers: {Content-Type: x}}}\n", "p.yaml:1:36",
         "metrics.remote_write.headers.Content-Type", "cannot be overridden");
-    bad("load:\n  thresholds:\n    http_req_duration: ['p(95)<500', 'p95 < 1']\n",
-        "p.yaml:3:38", "load.thresholds.http_req_duration[1]", "invalid threshold");
+    bad("load:\n  thresholds:\n    http_req_duration: ['p(95)<500', 'p95 < 1']\n", "p.yaml:3:38",
+        "load.thresholds.http_req_duration[1]", "invalid threshold");
     bad("load:\n  thresholds:\n    http_req_duration: 'p(95)<500'\n", "p.yaml:3:24",
         "load.thresholds.http_req_duration", "expected a list of thresholds");
     bad("load:\n  thresholds:\n    http_req_failed: [{threshold: 'rate<0.1', abortOnFail: 1}]\n",
@@ -563,8 +568,8 @@ static void test_bad(void)
     bad_resolve(e0, "load.stages[7].target=1", "--set load.stages[7].target=1",
                 "load.stages[7].target", "out of range");
     bad_resolve(e0, "noequals", "--set noequals", "", "PATH=VALUE");
-    bad_resolve(e0, "load.stages=[{duration: 1s", "--set load.stages=[{duration: 1s",
-                "load.stages", "invalid YAML");
+    bad_resolve(e0, "load.stages=[{duration: 1s", "--set load.stages=[{duration: 1s", "load.stages",
+                "invalid YAML");
     bad_resolve(e0, "metrics.remote_write.password=\"a\\nb\"",
                 "--set metrics.remote_write.password=<redacted>", "metrics.remote_write.password",
                 "(secret value not shown)");

@@ -9,6 +9,7 @@
  * and every message can say where the value came from.
  */
 #include "syncgate/config.h"
+#include "syncgate/rw.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -782,15 +783,10 @@ static int cvt_stats(struct cvt *cv, const struct doc_node *n, const char *key, 
 
     for (size_t i = 0; i < nitems; i++) {
         const char *s = items[i];
-        bool good = !strcmp(s, "min") || !strcmp(s, "max") || !strcmp(s, "avg") ||
-                    !strcmp(s, "med") || !strcmp(s, "count") || !strcmp(s, "sum");
-        if (!good && !strncmp(s, "p(", 2) && s[strlen(s) - 1] == ')' && strlen(s) < 24) {
-            char num[24], *end;
-            snprintf(num, sizeof(num), "%.*s", (int)(strlen(s) - 3), s + 2);
-            errno = 0;
-            double v = strtod(num, &end);
-            good = num[0] >= '0' && num[0] <= '9' && !*end && !errno && v >= 0 && v <= 100;
-        }
+        /* One set of rules: the encoder's own parser judges each item. */
+        struct rw_stat stat;
+        char why[128];
+        bool good = !strchr(s, ',') && rw_parse_trend_stats(s, &stat, 1, why, sizeof(why)) == 1;
         if (!good)
             return fail(cv->d, &at[i]->at, key,
                         "invalid trend stat %s; allowed: p(N) with 0 <= N <= 100, min, max, avg, "

@@ -19,6 +19,7 @@
 #include "syncgate/log.h"
 #include "syncgate/report.h"
 #include "syncgate/run.h"
+#include "syncgate/rw.h"
 #include "syncgate/smoke.h"
 #include "syncgate/units.h"
 
@@ -171,9 +172,47 @@ static bool smoke_passed(struct run *r)
     return ok;
 }
 
+static struct rw_push *pusher; /* NULL when metrics are not pushed */
+
 static void set_phase(struct log *log, const struct config *c, const char *phase)
 {
     log_set_test_type(log, c->test_type ? c->test_type : phase);
+    if (pusher)
+        rw_push_set_test_type(pusher, phase);
+}
+
+static int snapshot_cb(struct metrics *dst, void *ud)
+{
+    return run_snapshot(ud, dst);
+}
+
+/* Time the final flush may take to deliver what is still queued. */
+#define RW_DRAIN_USEC (10 * USEC_PER_SEC)
+
+/* Stop pushing; describe delivery in status. Returns true when all was delivered. */
+static bool stop_pushing(struct log *log, char *status, size_t n)
+{
+    struct rw_stats st;
+    if (!pusher)
+        return true;
+    bool ok = rw_push_stop(pusher, RW_DRAIN_USEC, &st) == 0;
+    rw_push_free(pusher);
+    pusher = NULL;
+    snprintf(status, n,
+             "%s: %llu pushes, %llu samples sent, %llu dropped, %llu undelivered, %llu retries%s%s",
+             ok ? "delivered" : "INCOMPLETE", (unsigned long long)st.pushes,
+             (unsigned long long)st.samples_sent, (unsigned long long)st.samples_dropped,
+             (unsigned long long)st.samples_undelivered, (unsigned long long)st.retries,
+             st.last_error[0] ? "; last error: " : "", st.last_error);
+    cJSON *ev = log_begin(log, "remote_write_summary");
+    cJSON_AddBoolToObject(ev, "delivered", ok);
+    cJSON_AddNumberToObject(ev, "pushes", (double)st.pushes);
+    cJSON_AddNumberToObject(ev, "samples_sent", (double)st.samples_sent);
+    cJSON_AddNumberToObject(ev, "samples_dropped", (double)st.samples_dropped);
+    cJSON_AddNumberToObject(ev, "samples_undelivered", (double)st.samples_undelivered);
+    cJSON_AddNumberToObject(ev, "retries", (double)st.retries);
+    log_emit(log, ok ? LOG_INFO : LOG_WARN, ev);
+    return ok;
 }
 
 /* Run the phases; returns the exit code before outputs are considered. */
@@ -229,9 +268,15 @@ static int finish(struct run *r, int code, bool smoke_ran, bool load_ran)
         return EXIT_INTERNAL;
     }
     log_verdict(r->log, &v);
+    /* The final flush sees the same sources the verdict did. */
+    char rw_status[512];
+    bool delivered = stop_pushing(r->log, rw_status, sizeof(rw_status));
+    ctx.rw_status = c->metrics.rw.server_url ? rw_status : NULL;
     /* A signal wins over thresholds (as in k6); an abort is a threshold failure. */
     if (code == EXIT_OK && (v.failed || r->aborted))
         code = EXIT_THRESHOLDS;
+    if (code == EXIT_OK && !delivered && c->metrics.require_delivery)
+        code = EXIT_UNDELIVERED;
     ctx.exit_code = code;
 
     if (!c->quiet || code != EXIT_OK)
@@ -278,7 +323,12 @@ int main(int argc, char **argv)
         return EXIT_INTERNAL;
     }
     memset(&d, 0, sizeof(d));
-    if (config_init(&cfg) < 0 || config_resolve(&cfg, &a.cli, environ, &d) < 0) {
+    if (config_init(&cfg) < 0) {
+        fputs("syncgate: cannot set up the built-in defaults\n", stderr);
+        curl_global_cleanup();
+        return EXIT_INTERNAL;
+    }
+    if (config_resolve(&cfg, &a.cli, environ, &d) < 0) {
         char msg[1400];
         fprintf(stderr, "syncgate: %s\n", diag_format(&d, msg, sizeof(msg)));
         config_clear(&cfg);
@@ -311,12 +361,25 @@ int main(int argc, char **argv)
         return EXIT_INTERNAL;
     }
     run_init(&r, &cfg, log, &stop_flag);
+    if (cfg.metrics.rw.server_url) {
+        char err[256];
+        pusher = rw_push_start(&cfg, log, snapshot_cb, &r, NULL, err, sizeof(err));
+        if (!pusher) {
+            fprintf(stderr, "syncgate: remote write: %s\n", err);
+            run_clear(&r);
+            log_free(log);
+            config_clear(&cfg);
+            curl_global_cleanup();
+            return EXIT_INTERNAL;
+        }
+    }
     set_phase(log, &cfg, a.cmd == CMD_LOAD ? "load" : "smoke");
     log_test_start(log, &cfg, a.cmd);
 
     bool smoke_ran = false, load_ran = false;
     code = run_phases(&r, a.cmd, &smoke_ran, &load_ran);
     code = finish(&r, code, smoke_ran, load_ran);
+    rw_push_free(pusher); /* already stopped unless reporting failed */
 
     run_clear(&r);
     log_free(log);

@@ -215,9 +215,15 @@ int rw_parse_trend_stats(const char *list, struct rw_stat *out, size_t max, char
         while (len && (p[len - 1] == ' ' || p[len - 1] == '\t'))
             len--;
         char item[64];
-        if (len == 0 || len >= sizeof(item)) {
-            snprintf(item, sizeof(item), "%.*s", (int)(len < 60 ? len : 60), p);
-            return stat_error(err, errlen, "empty or overlong item \"%s\" in trend stats", item);
+        if (len >= sizeof(item)) {
+            snprintf(item, sizeof(item), "%.*s", 60, p);
+            return stat_error(err, errlen, "overlong item \"%s...\" in trend stats", item);
+        }
+        if (len == 0) { /* "min,,max" and a trailing comma are harmless */
+            if (!end)
+                break;
+            p = end + 1;
+            continue;
         }
         memcpy(item, p, len);
         item[len] = '\0';
@@ -237,6 +243,8 @@ int rw_parse_trend_stats(const char *list, struct rw_stat *out, size_t max, char
             break;
         p = end + 1;
     }
+    if (n == 0)
+        return stat_error(err, errlen, "no trend stats in \"%s\"", list ? list : "");
     return (int)n;
 }
 
@@ -304,8 +312,8 @@ struct rw_encoder *rw_encoder_new(const struct config *c, char *err, size_t errl
     struct rw_encoder *e = calloc(1, sizeof(*e));
     if (!e)
         goto nomem;
-    const char *stats = c->metrics.rw.trend_stats ? c->metrics.rw.trend_stats
-                                                  : RW_DEFAULT_TREND_STATS;
+    const char *stats =
+        c->metrics.rw.trend_stats ? c->metrics.rw.trend_stats : RW_DEFAULT_TREND_STATS;
     int n = rw_parse_trend_stats(stats, e->stats, RW_MAX_STATS, err, errlen);
     if (n < 0) {
         rw_encoder_free(e);
@@ -494,7 +502,9 @@ static struct rw_entry *entry_new(struct rw_encoder *e, const struct series *s, 
             scenario = v;
     }
     add_label(cand, &n, k_test_type,
-              e->test_type ? e->test_type : scenario ? (char *)scenario : phase_copy);
+              e->test_type ? e->test_type
+              : scenario   ? (char *)scenario
+                           : phase_copy);
     for (size_t i = 0; i < ntag; i++)
         add_label(cand, &n, tagl[i].name, tagl[i].value);
     for (size_t i = 0; i < e->nstatic; i++)
@@ -556,7 +566,7 @@ struct arena {
         struct chunk *next;
         size_t used, cap;
         alignas(max_align_t) unsigned char data[];
-    } *head;
+    } * head;
 };
 
 static void *arena_alloc(struct arena *a, size_t n)

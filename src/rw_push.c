@@ -45,9 +45,9 @@ struct rw_push {
     struct rw_item *head, *tail;
     size_t queued_bytes;
     bool in_flight;
-    int64_t retry_at; /* mono usec before which the head is not sent again */
-    unsigned failures; /* consecutive failed attempts, for the "resumed" event */
-    bool lost;         /* something was dropped: the final push resends everything */
+    int64_t retry_at;       /* mono usec before which the head is not sent again */
+    unsigned failures;      /* consecutive failed attempts: backoff step, "resumed" event */
+    bool lost;              /* something was dropped: the final push resends everything */
     uint64_t qfull_pending; /* samples pushed out of the queue, not yet logged */
     int64_t qfull_logged;   /* mono usec of the last queue_full line */
     uint64_t rng;
@@ -57,7 +57,7 @@ struct rw_push {
     pthread_mutex_t lock; /* guards the fields below and stats */
     bool stopping;
     int64_t drain_usec;
-    char phase[64];   /* wanted fallback test_type */
+    char phase[64]; /* wanted fallback test_type */
     bool phase_dirty;
     struct rw_stats stats;
 };
@@ -148,8 +148,7 @@ static bool queue_drop_oldest(struct rw_push *p)
         p->head = it->next;
     if (p->tail == it)
         p->tail = prev;
-    if (!prev)
-        p->retry_at = 0; /* the new head has not failed yet */
+    /* retry_at stays: the receiver is still failing, whichever body is next. */
     p->queued_bytes -= it->b.len;
     pthread_mutex_lock(&p->lock);
     p->stats.queue_dropped++;
@@ -287,8 +286,9 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
 static bool reserved_header(const char *name, bool has_auth)
 {
     static const char *const fixed[] = {
-        "content-encoding", "content-type", "x-prometheus-remote-write-version", "user-agent",
-        "content-length",   "host",         "expect",   "transfer-encoding",
+        "content-encoding", "content-type",      "x-prometheus-remote-write-version",
+        "user-agent",       "content-length",    "host",
+        "expect",           "transfer-encoding",
     };
     for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
         if (strcasecmp(name, fixed[i]) == 0)
@@ -389,10 +389,11 @@ nomem:
     return -ENOMEM;
 }
 
-static int64_t backoff(struct rw_push *p, unsigned attempts)
+/* Wait before the next attempt after `failures` consecutive failures (any body). */
+static int64_t backoff(struct rw_push *p, unsigned failures)
 {
     int64_t d = p->o.backoff_min;
-    for (unsigned i = 1; i < attempts && d < p->o.backoff_max; i++)
+    for (unsigned i = 1; i < failures && d < p->o.backoff_max; i++)
         d *= 2;
     if (d > p->o.backoff_max)
         d = p->o.backoff_max;
@@ -438,7 +439,7 @@ static void start_transfer(struct rw_push *p, int64_t timeout)
     if (curl_multi_add_handle(p->multi, p->easy) == CURLM_OK)
         p->in_flight = true;
     else
-        p->retry_at = now_mono() + backoff(p, it->attempts);
+        p->retry_at = now_mono() + backoff(p, ++p->failures);
 }
 
 /* The head's attempt ended with result (and HTTP status when result is OK). */
@@ -453,7 +454,8 @@ static void finish_transfer(struct rw_push *p, CURLcode result)
 
     char what[256];
     if (result != CURLE_OK)
-        snprintf(what, sizeof(what), "%s", p->curl_err[0] ? p->curl_err : curl_easy_strerror(result));
+        snprintf(what, sizeof(what), "%s",
+                 p->curl_err[0] ? p->curl_err : curl_easy_strerror(result));
     else
         snprintf(what, sizeof(what), "HTTP %ld", status);
 
@@ -501,7 +503,7 @@ static void finish_transfer(struct rw_push *p, CURLcode result)
     }
     int64_t wait = status == 429 ? retry_after_usec(p->retry_after, p->o.retry_after_max) : -1;
     if (wait < 0)
-        wait = backoff(p, it->attempts);
+        wait = backoff(p, p->failures);
     p->retry_at = now_mono() + wait;
     cJSON *ev = ev_begin(p, "remote_write_error");
     cJSON_AddStringToObject(ev, "error", what);

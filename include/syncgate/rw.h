@@ -53,8 +53,15 @@
 /* Series remembered over a run; later new series are not sent (counted). */
 #define RW_MAX_SERIES (4 * METRICS_MAX_SERIES)
 
-enum rw_stat_kind { RW_STAT_AVG, RW_STAT_MIN, RW_STAT_MAX, RW_STAT_MED, RW_STAT_COUNT,
-                    RW_STAT_SUM, RW_STAT_PCT };
+enum rw_stat_kind {
+    RW_STAT_AVG,
+    RW_STAT_MIN,
+    RW_STAT_MAX,
+    RW_STAT_MED,
+    RW_STAT_COUNT,
+    RW_STAT_SUM,
+    RW_STAT_PCT
+};
 
 struct rw_stat {
     enum rw_stat_kind kind;
@@ -64,9 +71,10 @@ struct rw_stat {
 
 /*
  * Parse a K6_PROMETHEUS_RW_TREND_STATS list ("p(95),p(99.9),min,max,avg,med,
- * count,sum"; blanks around items allowed, repeats ignored) into out[0..max).
- * Returns the number of stats, or -EINVAL (with a message in err) for an
- * unknown stat, a percentile outside 0..100, an empty list, or more than max.
+ * count,sum"; blanks around items and empty items allowed, repeats ignored)
+ * into out[0..max). Returns the number of stats, or -EINVAL (with a message
+ * in err) for an unknown stat, a percentile that is not plain decimal digits
+ * in 0..100, a list without any stat, or more than max stats.
  */
 int rw_parse_trend_stats(const char *list, struct rw_stat *out, size_t max, char *err,
                          size_t errlen);
@@ -170,8 +178,8 @@ uint64_t rw_encoder_dropped(const struct rw_encoder *e);
  */
 struct log;
 
-#define RW_MAX_BODY 4096                         /* bytes of a receiver's answer logged */
-#define RW_QUEUE_MAX_BYTES (64u * 1024 * 1024)   /* default queue bound */
+#define RW_MAX_BODY 4096                       /* bytes of a receiver's answer logged */
+#define RW_QUEUE_MAX_BYTES (64u * 1024 * 1024) /* default queue bound */
 
 typedef int (*rw_snapshot_cb)(struct metrics *dst, void *ud);
 
@@ -203,9 +211,11 @@ struct rw_push;
 /*
  * Start pushing to c->metrics.rw.server_url every c->metrics.rw.push_interval
  * (5 s when 0). c is read during this call only; log (may be NULL) and ud
- * must outlive the push. opts may be NULL. Returns NULL with a message in err
- * when there is no server URL, the trend stats are invalid, or a resource
- * (memory, libcurl, thread) could not be had.
+ * must outlive the push. opts may be NULL. The program must have called
+ * curl_global_init() first. snapshot_cb runs on the push thread; with
+ * run_snapshot use a two-line adapter (its arguments are the other way round).
+ * Returns NULL with a message in err when there is no server URL, the trend
+ * stats are invalid, or a resource (memory, libcurl, thread) could not be had.
  */
 struct rw_push *rw_push_start(const struct config *c, struct log *log, rw_snapshot_cb snapshot_cb,
                               void *ud, const struct rw_push_opts *opts, char *err, size_t errlen);

@@ -63,9 +63,8 @@ static void record_request(struct producer *p, const char *name, const char *sta
     tagset_set(&t, "expected_response", fail ? "false" : "true");
     tagset_set(&t, "scenario", "load");
     static const enum metric_id trends[] = {
-        M_HTTP_REQ_DURATION, M_HTTP_REQ_BLOCKED, M_HTTP_REQ_CONNECTING,
-        M_HTTP_REQ_TLS_HANDSHAKING, M_HTTP_REQ_SENDING, M_HTTP_REQ_WAITING,
-        M_HTTP_REQ_RECEIVING,
+        M_HTTP_REQ_DURATION, M_HTTP_REQ_BLOCKED, M_HTTP_REQ_CONNECTING, M_HTTP_REQ_TLS_HANDSHAKING,
+        M_HTTP_REQ_SENDING,  M_HTTP_REQ_WAITING, M_HTTP_REQ_RECEIVING,
     };
     series_add(metrics_series(p->m, M_HTTP_REQS, &t), 1);
     series_rate(metrics_series(p->m, M_HTTP_REQ_FAILED, &t), fail);
@@ -226,9 +225,9 @@ int main(int argc, char **argv)
            (unsigned long long)st.retries, (unsigned long long)st.queue_dropped,
            (unsigned long long)st.samples_sent, (unsigned long long)st.samples_dropped,
            (unsigned long long)st.samples_undelivered, (unsigned long long)st.bytes_sent,
-           (unsigned long long)st.snapshot_errors, st.last_status,
-           (unsigned long long)p.requests, (unsigned long long)p.failed,
-           (unsigned long long)p.ticks, p.max_stall_us / 1000.0, stop_us / 1000.0);
+           (unsigned long long)st.snapshot_errors, st.last_status, (unsigned long long)p.requests,
+           (unsigned long long)p.failed, (unsigned long long)p.ticks, p.max_stall_us / 1000.0,
+           stop_us / 1000.0);
 
     metrics_free(p.m);
     pthread_mutex_destroy(&p.lock);
@@ -240,10 +239,11 @@ int main(int argc, char **argv)
     curl_global_cleanup();
     return 0;
 usage:
-    fprintf(stderr, "usage: rwdriver --url URL [--interval-ms N] [--tick-ms N] [--run-ms N] "
-                    "[--drain-ms N] [--stale] [--native] [--trend-stats S] [--testid S] "
-                    "[--test-type S] [--phase S] [--username U --password P] [--bearer T] [--header K=V] "
-                    "[--label K=V] [--queue-bytes N] [--timeout-ms N] [--backoff-min-ms N] "
-                    "[--backoff-max-ms N] [--retry-after-max-ms N]\n");
+    fprintf(stderr,
+            "usage: rwdriver --url URL [--interval-ms N] [--tick-ms N] [--run-ms N] "
+            "[--drain-ms N] [--stale] [--native] [--trend-stats S] [--testid S] "
+            "[--test-type S] [--phase S] [--username U --password P] [--bearer T] [--header K=V] "
+            "[--label K=V] [--queue-bytes N] [--timeout-ms N] [--backoff-min-ms N] "
+            "[--backoff-max-ms N] [--retry-after-max-ms N]\n");
     return 2;
 }

@@ -4,9 +4,11 @@ Stdlib only. Paths come from the environment (set by tests/remote_write/meson.bu
 RWFIXTURE (the receiver), RWDRIVER (the rw_push driver). Reusable from other
 test folders: import it with sys.path.insert(0, <this folder>).
 """
+import atexit
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import tempfile
@@ -15,6 +17,16 @@ import time
 STALE_BITS = "7ff0000000000002"
 NAME_RE = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 LABEL_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+
+
+_TMPDIRS = []
+
+
+@atexit.register
+def _cleanup():
+    if not os.environ.get("RW_KEEP_TMP"):
+        for d in _TMPDIRS:
+            shutil.rmtree(d, ignore_errors=True)
 
 
 class Skip(Exception):
@@ -34,6 +46,7 @@ class Fixture:
 
     def __init__(self, script="", port=None, default=None):
         self.dir = tempfile.mkdtemp(prefix="rwfixture-")
+        _TMPDIRS.append(self.dir)  # removed at exit unless RW_KEEP_TMP is set
         self.log = os.path.join(self.dir, "pushes.jsonl")
         self.script, self.port, self.default = script, port, default
         self.proc = None

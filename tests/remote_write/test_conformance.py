@@ -9,9 +9,9 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from rwlib import (STALE_BITS, LABEL_RE, NAME_RE, Fixture, accepted, all_series, check,  # noqa: E402
-                   driver_cmd, free_port, headers, key, labels, last_values, main, name,
-                   parse_driver, run_driver)
+from rwlib import (STALE_BITS, LABEL_RE, NAME_RE, Fixture, accepted, all_series,  # noqa: E402
+                   check, driver_cmd, free_port, headers, key, labels, last_values, main,
+                   name, parse_driver, run_driver)
 
 FAST = ["--interval-ms", 100, "--tick-ms", 10, "--run-ms", 1200, "--drain-ms", 3000]
 
@@ -51,7 +51,8 @@ def case_headers():
         h = headers(r)
         check(r["method"] == "POST" and r["path"] == "/api/v1/write", "method/path %s %s",
               r["method"], r["path"])
-        check(h.get("content-encoding") == ["snappy"], "content-encoding %s", h.get("content-encoding"))
+        check(h.get("content-encoding") == ["snappy"], "content-encoding %s",
+              h.get("content-encoding"))
         check(h.get("content-type") == ["application/x-protobuf"], "content-type %s",
               h.get("content-type"))
         check(h.get("x-prometheus-remote-write-version") == ["0.1.0"], "version header %s",
@@ -324,7 +325,7 @@ def case_down_then_up():
 def case_bounded_queue():
     port = free_port()
     url = "http://127.0.0.1:%d/api/v1/write" % port
-    cap = 6000
+    cap = 20000  # ~10 bodies: 0.5 s of pushes, more than one backoff wait (<= 200 ms)
     proc = subprocess.Popen(driver_cmd(url, "--interval-ms", 50, "--tick-ms", 10, "--run-ms",
                                        3000, "--backoff-max-ms", 200, "--queue-bytes", cap),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -343,6 +344,8 @@ def case_bounded_queue():
     check(res["queue_dropped"] > 0 and res["samples_dropped"] > 0 and res["rc"] == -5,
           "stats %s", res)
     check(events(logs, "remote_write_queue_full"), "no queue_full event")
+    # Dropping the waiting head must not reset the backoff: ~2 s down, waits of 100..200 ms.
+    check(res["retries"] <= 30, "%d retries in 2 s: backoff reset by queue drops", res["retries"])
     # Bodies holding samples from before the receiver came up waited in the queue.
     backlog = [r for r in recs
                if min(s["samples"][0]["ts"] for s in r["series"]) < fx.started_wall_ms]

@@ -12,12 +12,11 @@
  *   429                   answer 429 without Retry-After
  *   delay:MS              wait MS milliseconds, then answer 204
  *   close                 close the connection without answering
- * Unlisted requests get 204, or the status given by --default STATUS. The log line has: index, t_ms (monotonic, ms
- * since start, when the request was complete), done_ms (when answered),
- * method, path, headers ([name, value] pairs as received), body_len,
- * body_sha (FNV-1a 64 of the raw body, hex), framed, error, status, series.
- * Sample values are written as {"v": "%.17g" or "NaN", "bits": hex, "ts": ms}.
- * SIGTERM/SIGINT end it cleanly.
+ * Unlisted requests get 204, or the status given by --default STATUS. The log line has: index, t_ms
+ * (monotonic, ms since start, when the request was complete), done_ms (when answered), method,
+ * path, headers ([name, value] pairs as received), body_len, body_sha (FNV-1a 64 of the raw body,
+ * hex), framed, error, status, series. Sample values are written as {"v": "%.17g" or "NaN", "bits":
+ * hex, "ts": ms}. SIGTERM/SIGINT end it cleanly.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -47,7 +46,7 @@
 
 struct action {
     int index;
-    int status;     /* 0: none */
+    int status;      /* 0: none */
     int retry_after; /* -1: no header */
     int delay_ms;
     bool close;
@@ -230,21 +229,33 @@ static void send_all(int fd, const char *buf, size_t len)
 static const char *reason(int status)
 {
     switch (status) {
-    case 200: return "OK";
-    case 204: return "No Content";
-    case 400: return "Bad Request";
-    case 404: return "Not Found";
-    case 411: return "Length Required";
-    case 413: return "Payload Too Large";
-    case 429: return "Too Many Requests";
-    case 500: return "Internal Server Error";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    default: return "Status";
+    case 200:
+        return "OK";
+    case 204:
+        return "No Content";
+    case 400:
+        return "Bad Request";
+    case 404:
+        return "Not Found";
+    case 411:
+        return "Length Required";
+    case 413:
+        return "Payload Too Large";
+    case 429:
+        return "Too Many Requests";
+    case 500:
+        return "Internal Server Error";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    default:
+        return "Status";
     }
 }
 
-/* Handle one complete request at c->buf (head of hlen bytes, body after). Returns false to close. */
+/* Handle one complete request at c->buf (head of hlen bytes, body after). Returns false to close.
+ */
 static bool handle(struct conn *c, size_t hlen, size_t blen, int index)
 {
     cJSON *rec = cJSON_CreateObject();
@@ -407,7 +418,8 @@ int main(int argc, char **argv)
     int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     int one = 1;
     setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+    struct sockaddr_in addr = {.sin_family = AF_INET,
+                               .sin_port = htons((uint16_t)port),
                                .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     if (bind(lfd, (struct sockaddr *)&addr, sizeof(addr)) < 0 || listen(lfd, 64) < 0) {
         perror("rwfixture: bind");

@@ -97,11 +97,8 @@ static bool labels_valid(const Prometheus__TimeSeries *ts)
 static struct config base_config(void)
 {
     static struct kv labels[] = {
-        {"team", "kubestock"},
-        {"bad-name.x", "v"},
-        {"testid", "override"},
-        {"empty", ""},
-        {"__reserved", "x"},
+        {"team", "kubestock"}, {"bad-name.x", "v"}, {"testid", "override"},
+        {"empty", ""},         {"__reserved", "x"},
     };
     struct config c;
     memset(&c, 0, sizeof(c));
@@ -143,13 +140,16 @@ static void test_stats(void)
     ok(n == 6 && st[2].kind == RW_STAT_AVG && st[3].kind == RW_STAT_MED &&
            st[4].kind == RW_STAT_COUNT && st[5].kind == RW_STAT_SUM,
        "avg, med, count, sum");
-    const char *bad[] = {"p(101)", "p95", "p()", "p(9x)", "p(.5)", "p(5.)", "mean", "", "min,,max",
-                         "p(-1)"};
+    const char *bad[] = {"p(101)", "p95", "p()", "p(9x)", "p(.5)", "p(5.)",
+                         "mean",   "",    " , ", "p(-1)", "p(1e2)"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         err[0] = '\0';
         n = rw_parse_trend_stats(bad[i], st, RW_MAX_STATS, err, sizeof(err));
         ok(n == -EINVAL && err[0], "rejects \"%s\" (%s)", bad[i], err);
     }
+    n = rw_parse_trend_stats("min,,max,", st, RW_MAX_STATS, err, sizeof(err));
+    ok(n == 2 && st[0].kind == RW_STAT_MIN && st[1].kind == RW_STAT_MAX,
+       "empty items skipped like the config parser does (n=%d)", n);
     n = rw_parse_trend_stats("min,max,avg", st, 2, err, sizeof(err));
     ok(n == -EINVAL, "more stats than room is an error");
 }
@@ -175,7 +175,10 @@ static void test_label_text(void)
     ok(rw_label_value("h\xc3\xa9llo \xe2\x9c\x93", vout, sizeof(vout)) == 10 &&
            strcmp(vout, "h\xc3\xa9llo \xe2\x9c\x93") == 0,
        "valid UTF-8 value kept");
-    ok(rw_label_value("a\xff" "b", vout, sizeof(vout)) == 3 && strcmp(vout, "a_b") == 0,
+    ok(rw_label_value("a\xff"
+                      "b",
+                      vout, sizeof(vout)) == 3 &&
+           strcmp(vout, "a_b") == 0,
        "invalid byte becomes _ (%s)", vout);
     ok(rw_label_value("\xe2\x82", vout, sizeof(vout)) == 2 && strcmp(vout, "__") == 0,
        "truncated sequence becomes _ per byte");
@@ -189,8 +192,7 @@ static void test_label_text(void)
     ok(rw_label_value(big, vout, sizeof(vout)) == RW_MAX_VALUE, "value cut to RW_MAX_VALUE");
     memset(big, 'a', RW_MAX_VALUE - 1);
     memcpy(big + RW_MAX_VALUE - 1, "\xc3\xa9", 3);
-    ok(rw_label_value(big, vout, sizeof(vout)) == RW_MAX_VALUE - 1,
-       "cut at a character boundary");
+    ok(rw_label_value(big, vout, sizeof(vout)) == RW_MAX_VALUE - 1, "cut at a character boundary");
 }
 
 /* Reference: the smallest k with 2^(k/8) >= v, found by walking, no frexp. */
@@ -271,10 +273,18 @@ static void test_encode(void)
     ok(ts && ts->n_samples == 1 && ts->samples[0]->value == 3 && ts->samples[0]->timestamp == now,
        "k6_http_reqs_total = 3 at now");
     const char *want[][2] = {
-        {"__name__", "k6_http_reqs_total"}, {"bad_name_x", "v"}, {"environment", "staging"},
-        {"expected_response", "true"},      {"instance", "host-1"}, {"method", "GET"},
-        {"name", "product"},                {"scenario", "load"}, {"status", "200"},
-        {"team", "kubestock"},              {"test_type", "load"}, {"testid", "t1"},
+        {"__name__", "k6_http_reqs_total"},
+        {"bad_name_x", "v"},
+        {"environment", "staging"},
+        {"expected_response", "true"},
+        {"instance", "host-1"},
+        {"method", "GET"},
+        {"name", "product"},
+        {"scenario", "load"},
+        {"status", "200"},
+        {"team", "kubestock"},
+        {"test_type", "load"},
+        {"testid", "t1"},
     };
     size_t nwant = sizeof(want) / sizeof(want[0]);
     bool same = ts && ts->n_labels == nwant;
@@ -504,8 +514,8 @@ static void test_native(void)
     series_add(reqs, 1);
 
     /* Exact below 2048 us; larger ones chosen away from bucket edges (checked). */
-    int64_t vals[] = {0, 0, 1, 3, 7, 7, 100, 101, 1500, 2000, 5000, 5000, 5000, 47000,
-                      120000, 120000, 900000, 3000000};
+    int64_t vals[] = {0,    0,    1,    3,    7,     7,      100,    101,    1500,
+                      2000, 5000, 5000, 5000, 47000, 120000, 120000, 900000, 3000000};
     size_t nv = sizeof(vals) / sizeof(vals[0]);
     int32_t ridx[64];
     int64_t rcnt[64];
@@ -543,7 +553,7 @@ static void test_native(void)
     ok(!find(wr, "k6_http_req_duration_p95"), "no stat series in native mode");
     const Prometheus__TimeSeries *ts = find(wr, "k6_http_req_duration_seconds");
     ok(ts && ts->n_samples == 0 && ts->n_histograms == 1, "k6_http_req_duration_seconds: "
-       "one histogram, no float sample");
+                                                          "one histogram, no float sample");
     ok(ts && labels_valid(ts) && strcmp(label(ts, "testid"), "t1") == 0, "histogram labels");
     const Prometheus__Histogram *hg = ts && ts->n_histograms ? ts->histograms[0] : NULL;
     ok(hg && hg->schema == 3, "schema 3");

@@ -109,6 +109,7 @@ ensure_deb_src() {
     fi
     is_root || die "no deb-src entries in the apt sources; as root this script adds them"
     local codename out
+    # shellcheck source=/dev/null
     codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
     [ -n "$codename" ] || die "cannot tell the Debian release from /etc/os-release"
     if [ -f /etc/apt/sources.list.d/debian.sources ]; then
@@ -163,10 +164,12 @@ unpack_source() {
     mkdir -p "$cache/src"
     if [ ! -f "$cache/src/$dsc" ]; then
         log "apt-get source $pkg ($dsc)"
-        # as root apt downloads into a directory _apt cannot write; that is fine
-        (cd "$cache/src" && apt-get source --download-only -qq "$pkg" 2>&1 |
-            grep -v 'unsandboxed as root' >&2 || true)
-        [ -f "$cache/src/$dsc" ] || die "apt-get source $pkg did not produce $dsc"
+        # (as root, apt warns that _apt cannot write here: harmless)
+        if ! (cd "$cache/src" && apt-get source --download-only -qq "$pkg") \
+            >"$cache/src/$pkg.log" 2>&1 || [ ! -f "$cache/src/$dsc" ]; then
+            cat "$cache/src/$pkg.log" >&2
+            die "apt-get source $pkg did not produce $dsc"
+        fi
     fi
     rm -rf "$dest"
     mkdir -p "$(dirname "$dest")"
@@ -243,8 +246,8 @@ build_curl() {
     unpack_source curl "$work/src"
     # Debian's patches touch the autotools inputs; keep their timestamps older
     # than the shipped configure so make never tries to rerun autoconf.
-    (cd "$work/src" && find . -name configure -o -name Makefile.in -o -name aclocal.m4 \
-        -o -name curl_config.h.in | xargs touch)
+    (cd "$work/src" && find . \( -name configure -o -name Makefile.in -o -name aclocal.m4 \
+        -o -name curl_config.h.in \) -exec touch {} +)
     (cd "$work/src" && ./configure --prefix="$dir/prefix" --libdir="$dir/prefix/lib" \
         "${curl_configure[@]}" CFLAGS="-O2 -g0") >"$work/configure.log" 2>&1 ||
         { tail -60 "$work/configure.log" >&2; die "libcurl configure failed"; }
@@ -319,12 +322,12 @@ assemble_rootfs() {
 main() {
     local t0 t1
     t0=$(date +%s)
-    ensure_packages
-    [ -f /etc/ssl/certs/ca-certificates.crt ] || die "no /etc/ssl/certs/ca-certificates.crt"
     # One builder at a time per cache (CI jobs, the test suite, a person).
     exec 9>"$cache/.lock"
     flock 9
     ensure_deb_src
+    ensure_packages
+    [ -f /etc/ssl/certs/ca-certificates.crt ] || die "no /etc/ssl/certs/ca-certificates.crt"
     build_cjson
     build_curl
     t1=$(date +%s)

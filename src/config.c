@@ -49,12 +49,14 @@ static const char defaults_yaml[] = "environment: unknown\n"
                                     "test_type: null\n"
                                     "testid: null\n"
                                     "instance: null\n"
+                                    "ca_file: null\n"
                                     "gateway:\n"
                                     "  url: http://kong-proxy\n"
                                     "  consumer_header: X-Consumer-Username\n"
                                     "  consumer: test-runner\n"
                                     "  key_file: null\n"
                                     "  key_header: apikey\n"
+                                    "  ca_file: null\n"
                                     "  ready: {path: /health, timeout: 60s, status: 200}\n"
                                     "services:\n"
                                     "  - {name: product, smoke_path: /api/products/health,"
@@ -191,6 +193,7 @@ static const struct field gateway_fields[] = {
     {"consumer", T_STR, 0, CFG(gateway.consumer), 0, 0, NULL, check_header_value},
     {"key_file", T_KEYFILE, F_NULL, CFG(gateway.key_file), 0, 0, NULL},
     {"key_header", T_HEADER, 0, CFG(gateway.key_header), 0, 0, NULL},
+    {"ca_file", T_STR, F_NULL | F_FILE, CFG(gateway.ca_file), 0, 0, NULL},
     {"ready", T_SECTION, 0, 0, 0, 0, ready_fields},
     {NULL},
 };
@@ -291,6 +294,7 @@ static const struct field root_fields[] = {
     {"test_type", T_STR, F_NULL, CFG(test_type), 0, 0, NULL, check_test_type},
     {"testid", T_STR, F_NULL, CFG(testid), 0, 0, NULL, check_label_value},
     {"instance", T_STR, F_NULL, CFG(instance), 0, 0, NULL, check_label_value},
+    {"ca_file", T_STR, F_NULL | F_FILE, CFG(ca_file), 0, 0, NULL},
     {"gateway", T_SECTION, 0, 0, 0, 0, gateway_fields},
     {"services", T_LIST, 0, 0, 0, 0, &services_spec},
     {"smoke", T_SECTION, 0, 0, 0, 0, smoke_fields},
@@ -1247,6 +1251,8 @@ void config_clear(struct config *c)
     free(c->test_type);
     free(c->testid);
     free(c->instance);
+    free(c->ca_file);
+    free(c->gateway.ca_file);
     free(c->gateway.url);
     free(c->gateway.consumer_header);
     free(c->gateway.consumer);
@@ -1467,6 +1473,7 @@ static const struct {
     const char *var, *path;
 } env_paths[] = {
     {"GATEWAY_URL", "gateway.url"},
+    {"SSL_CERT_FILE", "ca_file"},
     {"KONG_CONSUMER_HEADER", "gateway.consumer"},
     {"ENVIRONMENT", "environment"},
     {"TEST_TYPE", "test_type"},
@@ -1761,6 +1768,9 @@ static int apply_set(struct edit *ed, const char *arg)
     char *path = doc_strndup(ed->doc, arg, (size_t)(eq - arg));
     if (!path)
         return -ENOMEM;
+    /* Path segments become keys (threshold selectors, labels) and are printed back. */
+    if (!utf8_valid(path) || has_control(path))
+        return fail(ed->d, &at, "", "the path must be UTF-8 text without control characters");
     struct doc_node *v;
     int rc = doc_parse_yaml(ed->doc, value, strlen(value), DOC_SRC_SET, oname, &v, ed->d);
     if (rc == -EINVAL) {
@@ -1960,6 +1970,8 @@ size_t config_dump(const struct config *c, char *buf, size_t n)
     put_str(&o, c->testid);
     put(&o, "\ninstance: ");
     put_str(&o, c->instance);
+    put(&o, "\nca_file: ");
+    put_str(&o, c->ca_file);
 
     put(&o, "\ngateway:\n  url: ");
     put_url(&o, c->gateway.url);
@@ -1973,6 +1985,8 @@ size_t config_dump(const struct config *c, char *buf, size_t n)
         put(&o, "  # key: <redacted>");
     put(&o, "\n  key_header: ");
     put_str(&o, c->gateway.key_header);
+    put(&o, "\n  ca_file: ");
+    put_str(&o, c->gateway.ca_file);
     put(&o, "\n  ready:\n    path: ");
     put_str(&o, c->gateway.ready_path);
     put(&o, "\n    timeout: ");

@@ -301,7 +301,8 @@ static bool header_ok(const char *s)
     return s && *s && !strpbrk(s, "\r\n");
 }
 
-static int setup_curl(struct rw_push *p, const struct rw_config *rc, char *err, size_t errlen)
+static int setup_curl(struct rw_push *p, const struct rw_config *rc, const char *ca_file, char *err,
+                      size_t errlen)
 {
     const char *fixed[] = {
         "Content-Encoding: snappy",
@@ -373,6 +374,8 @@ static int setup_curl(struct rw_push *p, const struct rw_config *rc, char *err, 
         curl_easy_setopt(c, CURLOPT_USERNAME, rc->username);
         curl_easy_setopt(c, CURLOPT_PASSWORD, rc->password ? rc->password : "");
     }
+    if (ca_file)
+        curl_easy_setopt(c, CURLOPT_CAINFO, ca_file);
     if (rc->insecure_skip_tls_verify) {
         curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
         curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
@@ -642,7 +645,7 @@ struct rw_push *rw_push_start(const struct config *c, struct log *log, rw_snapsh
     safe_url(rc->server_url, p->safe_url, sizeof(p->safe_url));
 
     p->enc = rw_encoder_new(c, err, errlen);
-    if (!p->enc || setup_curl(p, rc, err, errlen) < 0) {
+    if (!p->enc || setup_curl(p, rc, c->ca_file, err, errlen) < 0) {
         rw_push_free(p);
         return NULL;
     }

@@ -49,21 +49,43 @@ static size_t discard_cb(char *p, size_t size, size_t n, void *ud)
     return size * n;
 }
 
+static bool has_prefix(const char *line, size_t len, const char *prefix)
+{
+    size_t pl = strlen(prefix);
+    return len >= pl && !strncasecmp(line, prefix, pl);
+}
+
+bool smoke_capture_header(char *buf, size_t n, size_t *used, const char *line, size_t len)
+{
+    if (!has_prefix(line, len, "RateLimit") && !has_prefix(line, len, "X-RateLimit") &&
+        !has_prefix(line, len, "Retry-After"))
+        return false;
+    while (len && (line[len - 1] == '\r' || line[len - 1] == '\n'))
+        len--;
+    size_t sep = *used ? 2 : 0;
+    /* Whole or not at all: half a header would read as a different limit. */
+    if (n == 0 || *used >= n || len + sep >= n - *used)
+        return false;
+    char *p = buf + *used;
+    if (sep) {
+        *p++ = ';';
+        *p++ = ' ';
+    }
+    /* The text reaches a JSON log line: a hostile server must not inject bytes into it. */
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)line[i];
+        *p++ = c >= 0x20 && c < 0x7f ? (char)c : '?';
+    }
+    *p = '\0';
+    *used += sep + len;
+    return true;
+}
+
 /* Keep Kong's rate-limit headers (and Retry-After) for the rate_limited event. */
 static size_t header_cb(char *p, size_t size, size_t n, void *ud)
 {
     struct smoke *s = ud;
-    size_t len = size * n;
-    if ((len > 9 && !strncasecmp(p, "RateLimit", 9)) ||
-        (len > 11 && !strncasecmp(p, "X-RateLimit", 11)) ||
-        (len > 11 && !strncasecmp(p, "Retry-After", 11))) {
-        while (len && (p[len - 1] == '\r' || p[len - 1] == '\n'))
-            len--;
-        int w = snprintf(s->ratelimit + s->rl_len, sizeof(s->ratelimit) - s->rl_len, "%s%.*s",
-                         s->rl_len ? "; " : "", (int)len, p);
-        if (w > 0 && s->rl_len + (size_t)w < sizeof(s->ratelimit))
-            s->rl_len += (size_t)w;
-    }
+    smoke_capture_header(s->ratelimit, sizeof(s->ratelimit), &s->rl_len, p, size * n);
     return size * n;
 }
 
@@ -98,6 +120,8 @@ static int smoke_init(struct smoke *s, struct run *r)
     curl_easy_setopt(s->easy, CURLOPT_HEADERFUNCTION, header_cb);
     curl_easy_setopt(s->easy, CURLOPT_HEADERDATA, s);
     curl_easy_setopt(s->easy, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)64 << 20);
+    if (c->gateway.ca_file || c->ca_file)
+        curl_easy_setopt(s->easy, CURLOPT_CAINFO, c->gateway.ca_file ? c->gateway.ca_file : c->ca_file);
     return 0;
 }
 

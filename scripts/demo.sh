@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# The README demo: build syncgate, start a stand-in KubeStock on 127.0.0.1 and
+# gate it with profiles/local.yaml.
+#
+#   scripts/demo.sh                  # syncgate smoke -p profiles/local.yaml
+#   DEMO_COMMAND=run scripts/demo.sh # another syncgate command
+#   scripts/demo.sh --summary-export /tmp/summary.json   # extra syncgate options
+#   DEMO_BUILD=build-dev scripts/demo.sh  # another meson build directory
+#
+# The stand-in is the project's fixture server (tests/fixture): a "Kong
+# gateway" on :18000 serving /health and /api/<service>/health, and the five
+# services on :18001..:18005 serving /health, each answering 200 after a few
+# milliseconds. It is stopped when the demo ends, whatever happens; the
+# script exits with syncgate's exit code.
+set -euo pipefail
+
+COMMAND="${DEMO_COMMAND:-smoke}"
+PROFILE="profiles/local.yaml"
+BUILD="${DEMO_BUILD:-build}"
+
+cd "$(dirname "$0")/.."
+
+# 1. Dependencies (Debian/Ubuntu): apt-get only when something is missing.
+pkgs=(build-essential meson ninja-build pkg-config libcurl4-openssl-dev libyaml-dev
+    libcjson-dev libprotobuf-c-dev protobuf-c-compiler libsnappy-dev python3)
+missing=()
+for p in "${pkgs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+        missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    echo "demo: installing ${missing[*]}" >&2
+    $sudo apt-get update
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"
+fi
+
+# 2. Build (meson and ninja skip whatever is up to date).
+[ -f "$BUILD/build.ninja" ] || meson setup "$BUILD"
+meson compile -C "$BUILD"
+FIXTURE="$BUILD/tests/fixture/fixture"
+[ -x "$FIXTURE" ] || { echo "demo: $FIXTURE missing (configure with -Dtests=true)" >&2; exit 1; }
+
+# 3. The stand-in KubeStock.
+work="$(mktemp -d)"
+fixture_pid=""
+cleanup() {
+    if [ -n "$fixture_pid" ] && kill -0 "$fixture_pid" 2>/dev/null; then
+        kill -TERM "$fixture_pid" 2>/dev/null || true
+        wait "$fixture_pid" 2>/dev/null || true
+    fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+ok='delay=3ms,header=Content-Type:application/json,body={"status":"ok"}'
+args=(--port-file "$work/ports" --log "$work/requests.jsonl" --quiet)
+for port in 18000 18001 18002 18003 18004 18005; do
+    args+=(--listen "127.0.0.1:$port")
+done
+args+=(--route "0:GET:/health=$ok")
+for path in products inventory suppliers orders identity; do
+    args+=(--route "0:GET:/api/$path/health=$ok")
+done
+for i in 1 2 3 4 5; do
+    args+=(--route "$i:GET:/health=$ok")
+done
+"$FIXTURE" "${args[@]}" &
+fixture_pid=$!
+for _ in $(seq 100); do
+    [ -s "$work/ports" ] && break
+    if ! kill -0 "$fixture_pid" 2>/dev/null; then
+        echo "demo: the fixture did not start (ports 18000-18005 busy?)" >&2
+        exit 1
+    fi
+    sleep 0.05
+done
+[ -s "$work/ports" ] || { echo "demo: the fixture did not start in 5s" >&2; exit 1; }
+echo "demo: stand-in KubeStock up: gateway 127.0.0.1:18000, services 127.0.0.1:18001-18005" >&2
+
+# 4. The gate. In the background so a signal to this script reaches syncgate at
+# once (it then stops, prints its summary and exits 105).
+"$BUILD/syncgate" "$COMMAND" -p "$PROFILE" "$@" &
+syncgate_pid=$!
+trap 'kill -TERM "$syncgate_pid" 2>/dev/null || true' INT TERM
+rc=0
+wait "$syncgate_pid" || rc=$?
+while kill -0 "$syncgate_pid" 2>/dev/null; do # wait was cut short by a signal
+    rc=0
+    wait "$syncgate_pid" || rc=$?
+done
+
+requests=$(wc -l < "$work/requests.jsonl")
+echo "demo: the stand-in received $requests requests; syncgate exited with $rc" >&2
+exit "$rc"

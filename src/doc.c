@@ -508,7 +508,7 @@ static int json_node(struct doc *doc, const cJSON *j, const struct doc_origin *a
     } else if (cJSON_IsNumber(j)) {
         double v = j->valuedouble;
         /* Keep integers looking like integers so they read back as such. */
-        if (v == (double)(int64_t)v && v > -1e15 && v < 1e15)
+        if (v > -1e15 && v < 1e15 && v == (double)(int64_t)v) /* range first: no UB cast */
             snprintf(num, sizeof(num), "%lld", (long long)v);
         else
             snprintf(num, sizeof(num), "%.17g", v);

@@ -29,8 +29,14 @@
 #define MAX_SLEEP (250 * USEC_PER_MSEC)
 /* Sockets are looked up by fd; never index further than this. */
 #define MAX_FDS (1 << 20)
-/* libcurl's default receive buffer is 16 KiB per handle; responses here are small. */
-#define RECV_BUFFER 4096
+/*
+ * libcurl's receive buffer is 16 KiB per handle by default, the biggest part
+ * of a VU's memory. Health responses fit in 1 KiB, so every VU starts there
+ * and a VU that receives a bigger response gets the default size back once,
+ * to keep the syscalls per response few.
+ */
+#define RECV_BUFFER_SMALL 1024
+#define RECV_BUFFER_LARGE (16 * 1024)
 
 enum vu_state { VU_IDLE, VU_BUSY, VU_THINKING };
 
@@ -43,6 +49,7 @@ struct vu {
     int16_t method;      /* method id set on the easy handle, -1: none yet */
     uint8_t state;       /* enum vu_state */
     bool want;           /* active per the schedule */
+    bool large_buffer;   /* switched to RECV_BUFFER_LARGE */
 };
 
 /* One multi handle and its pending timeout. */
@@ -229,7 +236,10 @@ static int timer_cb(CURLM *multi, long timeout_ms, void *ud)
 {
     struct mh *mh = ud;
     (void)multi;
-    mh->deadline = timeout_ms < 0 ? -1 : units_now_mono() + (int64_t)timeout_ms * USEC_PER_MSEC;
+    /* 0 means "now": no clock read, and always due however stale the loop's clock is */
+    mh->deadline = timeout_ms < 0    ? -1
+                   : timeout_ms == 0 ? 0
+                                     : units_now_mono() + (int64_t)timeout_ms * USEC_PER_MSEC;
     return 0;
 }
 
@@ -254,7 +264,7 @@ static int vu_make(struct worker *w, struct vu *v)
     rc |= curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, w);
     rc |= curl_easy_setopt(c, CURLOPT_CLOSESOCKETFUNCTION, closesocket_cb);
     rc |= curl_easy_setopt(c, CURLOPT_CLOSESOCKETDATA, w);
-    rc |= curl_easy_setopt(c, CURLOPT_BUFFERSIZE, (long)RECV_BUFFER);
+    rc |= curl_easy_setopt(c, CURLOPT_BUFFERSIZE, (long)RECV_BUFFER_SMALL);
     rc |= curl_easy_setopt(c, CURLOPT_USERAGENT, "syncgate/" SYNCGATE_VERSION);
     if (e->o.request_timeout > 0)
         rc |= curl_easy_setopt(c, CURLOPT_TIMEOUT_MS,
@@ -332,6 +342,10 @@ static void vu_done(struct worker *w, struct mh *mh, CURL *easy, CURLcode rc, in
     if (!expected)
         counter_inc(&w->failures);
 
+    if (!v->large_buffer && res.bytes_received > RECV_BUFFER_SMALL) {
+        v->large_buffer = true;
+        curl_easy_setopt(easy, CURLOPT_BUFFERSIZE, (long)RECV_BUFFER_LARGE);
+    }
     v->svc = (v->svc + 1) % (uint32_t)e->o.nservices;
     v->state = VU_IDLE;
     if (!v->want) {
@@ -551,6 +565,7 @@ static void *worker_main(void *arg)
         if (now >= w->abort_check)
             worker_ramp_down_bound(w, now);
 
+        now = units_now_mono(); /* the steps above took time and may have armed timers */
         int64_t wake = worker_next_wake(w, now);
         int timeout = 0;
         if (wake > now)

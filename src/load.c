@@ -96,10 +96,8 @@ static void log_progress(struct watch *w, int64_t now, bool final)
     cJSON_AddNumberToObject(ev, "requests", (double)s.requests);
     cJSON_AddNumberToObject(ev, "failures", (double)s.failures);
     cJSON_AddNumberToObject(ev, "iterations", (double)s.iterations);
-    cJSON_AddNumberToObject(
-        ev, "req_s",
-        span > 0 ? (double)(uint64_t)((double)(s.requests - w->last_progress.requests) / span)
-                 : 0);
+    uint64_t done = s.requests - w->last_progress.requests;
+    cJSON_AddNumberToObject(ev, "req_s", span > 0 ? (double)(int64_t)((double)done / span) : 0);
     if (final)
         cJSON_AddBoolToObject(ev, "final", true);
     bar_clear(w);
@@ -129,12 +127,13 @@ static void bar_draw(struct watch *w, int64_t now)
     for (int i = 0; i < BAR_WIDTH; i++)
         bar[i] = i < fill ? '=' : i == fill ? '>' : ' ';
     bar[BAR_WIDTH] = '\0';
-    fprintf(stderr, "\r load [%s] %3d%% %s/%s  vus %d/%d  stage %zu/%zu  %.0f req/s  %llu failed\033[K",
-            bar, (int)(frac * 100), units_format_duration(t / USEC_PER_SEC * USEC_PER_SEC, el,
-                                                          sizeof(el)),
-            units_format_duration(w->total, tot, sizeof(tot)), s.vus, w->vus_max,
+    units_format_duration(t / USEC_PER_SEC * USEC_PER_SEC, el, sizeof(el));
+    units_format_duration(w->total, tot, sizeof(tot));
+    fprintf(stderr, "\r load [%s] %3d%% %s/%s  vus %d/%d  stage %zu/%zu  %.0f req/s  %llu failed",
+            bar, (int)(frac * 100), el, tot, s.vus, w->vus_max,
             stage < w->nstages ? stage + 1 : w->nstages, w->nstages, w->bar_rate,
             (unsigned long long)s.failures);
+    fputs("\033[K", stderr); /* clear what a longer previous line left */
     fflush(stderr);
     w->bar_shown = true;
 }
@@ -176,7 +175,8 @@ static void watch(struct watch *w)
             engine_stop(w->e);
             stopping = true;
         }
-        if (!stopping) {
+        /* past the end the workers are winding down: their counts mean nothing */
+        if (!stopping && now < end) {
             struct engine_stats s;
             engine_stats(w->e, &s);
             set_gauge(w, M_VUS, s.vus);

@@ -60,8 +60,8 @@ struct engine;
 
 /*
  * Prepare an engine: parse the service URLs, get the per-thread registries
- * (o->new_registry), make the event loops, raise the open-file limit for the VU count. No thread runs
- * and no request is sent yet. Returns NULL with *err set to a negative errno
+ * (o->new_registry), make the event loops, raise the open-file limit (soft to
+ * hard). No thread runs and no request is sent yet. Returns NULL with *err set to a negative errno
  * (-EINVAL for a URL libcurl rejects, -ENOMEM, ...).
  */
 struct engine *engine_new(const struct engine_opts *o, int *err);

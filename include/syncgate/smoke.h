@@ -12,6 +12,9 @@
 #ifndef SYNCGATE_SMOKE_H
 #define SYNCGATE_SMOKE_H
 
+#include <stdbool.h>
+#include <stddef.h>
+
 #include "syncgate/run.h"
 
 /*
@@ -29,5 +32,16 @@ int smoke_wait_ready(struct run *r);
  * memory, libcurl setup).
  */
 int smoke_run(struct run *r);
+
+/*
+ * Keep one response header line (line, len bytes, not NUL-terminated, CRLF
+ * allowed) for the rate_limited event when it is a rate-limit header
+ * (RateLimit*, X-RateLimit*, Retry-After, any case): append it to buf (n
+ * bytes, *used of them taken, always NUL-terminated), after "; " when buf is
+ * not empty, without its line end, bytes outside printable ASCII as '?'. A
+ * line that does not fit whole is left out. Pure: the header callback's work,
+ * apart so it can be fuzzed. Returns true when the line was kept.
+ */
+bool smoke_capture_header(char *buf, size_t n, size_t *used, const char *line, size_t len);
 
 #endif

@@ -35,9 +35,13 @@ def base_env(extra=()):
     return env
 
 
+# `meson test --setup=valgrind` runs syncgate behind this (valgrind and its options).
+WRAPPER = shlex.split(os.environ.get("SYNCGATE_WRAPPER", ""))
+
+
 def run(syncgate, args, env):
-    return subprocess.run([syncgate, "validate"] + args, env=env, capture_output=True,
-                          timeout=TIMEOUT)
+    return subprocess.run(WRAPPER + [syncgate, "validate"] + args, env=env, capture_output=True,
+                          timeout=TIMEOUT * (10 if WRAPPER else 1))
 
 
 def directives(data):

@@ -89,34 +89,33 @@ cJSON *log_begin(struct log *l, const char *event)
     return ev;
 }
 
-/* Keep one line under Loki's limit: shorten the longest strings until it fits. */
-static char *render_capped(cJSON *ev, bool json)
+/* "time level event k=v k=v": the common labels are left out for people. */
+static char *render_text(const cJSON *ev)
+{
+    size_t n = 0, size = LOG_MAX_LINE + 1;
+    char *line = malloc(size);
+    if (!line)
+        return NULL;
+    line[0] = '\0';
+    for (const cJSON *f = ev->child; f && n < size; f = f->next) {
+        const char *k = f->string;
+        if (!strcmp(k, "environment") || !strcmp(k, "testid") || !strcmp(k, "test_type"))
+            continue;
+        char *printed = cJSON_IsString(f) ? NULL : cJSON_PrintUnformatted(f);
+        const char *val = printed ? printed : f->valuestring;
+        bool bare = !strcmp(k, "time") || !strcmp(k, "level") || !strcmp(k, "event");
+        n += (size_t)snprintf(line + n, size - n, "%s%s%s%s", n ? " " : "", bare ? "" : k,
+                              bare ? "" : "=", val ? val : "");
+        free(printed);
+    }
+    return line; /* snprintf truncated at LOG_MAX_LINE if it had to */
+}
+
+/* JSON under Loki's line limit: shorten the longest strings until it fits. */
+static char *render_json(cJSON *ev)
 {
     for (size_t cap = 4096;; cap /= 4) {
-        char *line = json ? cJSON_PrintUnformatted(ev) : NULL;
-        if (!json) {
-            /* text: "time level event k=v k=v" */
-            size_t n = 0, size = LOG_MAX_LINE + 1;
-            line = malloc(size);
-            if (!line)
-                return NULL;
-            line[0] = '\0';
-            for (cJSON *f = ev->child; f && n < size; f = f->next) {
-                if (!strcmp(f->string, "environment") || !strcmp(f->string, "testid") ||
-                    !strcmp(f->string, "test_type"))
-                    continue;
-                char *v = cJSON_IsString(f) ? NULL : cJSON_PrintUnformatted(f);
-                const char *val = v ? v : f->valuestring;
-                bool bare = !strcmp(f->string, "time") || !strcmp(f->string, "level") ||
-                            !strcmp(f->string, "event");
-                n += (size_t)snprintf(line + n, size - n, bare ? "%s%s" : "%s%s=%s",
-                                      n ? " " : "", bare ? val : f->string, val);
-                free(v);
-            }
-            if (n >= size)
-                line[size - 1] = '\0';
-            return line;
-        }
+        char *line = cJSON_PrintUnformatted(ev);
         if (!line || strlen(line) <= LOG_MAX_LINE || cap < 16)
             return line;
         free(line);
@@ -135,7 +134,7 @@ void log_emit(struct log *l, enum log_level level, cJSON *ev)
         return;
     }
     cJSON_ReplaceItemInObject(ev, "level", cJSON_CreateString(level_names[level]));
-    char *line = render_capped(ev, l->json);
+    char *line = l->json ? render_json(ev) : render_text(ev);
     if (line) {
         pthread_mutex_lock(&l->lock);
         fputs(line, l->out);

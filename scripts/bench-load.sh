@@ -14,6 +14,8 @@
 # Needs: nginx-light, wrk, python3, taskset (util-linux), GNU time (package
 # "time", /usr/bin/time) and at least two CPUs.
 #
+# "CPU us/req" is user + system CPU time per request, syncgate / wrk (less
+# sensitive than req/s to other work on the machine).
 # "KiB/VU" is what each VU adds: (peak RSS at N VUs - peak RSS at 1 VU) / (N - 1).
 # Peak RSS is the whole process (libraries included), as /usr/bin/time reports.
 set -eu
@@ -105,28 +107,30 @@ load:
     http_req_duration: ["med<60000", "p(99)<60000"]
 EOF
 
-# syncgate N SECONDS: prints "reqs rps p50_ms p99_ms peak_kib failed"
+# syncgate N SECONDS: prints "reqs rps p50_ms p99_ms peak_kib failed cpu_us_per_req"
 run_syncgate() {
     stages="[{\"duration\":\"0s\",\"target\":$1},{\"duration\":\"${2}s\",\"target\":$1}]"
     rm -f "$TMP/summary.json"
-    taskset -c 0 /usr/bin/time -f %M -o "$TMP/rss" "$SYNCGATE" load -p "$TMP/profile.yaml" \
+    taskset -c 0 /usr/bin/time -f '%M %U %S' -o "$TMP/rss" "$SYNCGATE" load -p "$TMP/profile.yaml" \
         --set "load.stages=$stages" --summary-export "$TMP/summary.json" --log-format json -q \
         >"$TMP/sg.out" 2>"$TMP/sg.err" || true
-    python3 - "$TMP/summary.json" "$2" "$(tail -n 1 "$TMP/rss")" <<'EOF'
+    python3 - "$TMP/summary.json" "$2" $(tail -n 1 "$TMP/rss") <<'EOF'
 import json, sys
 m = json.load(open(sys.argv[1]))["metrics"]
 reqs = m["http_reqs"]["count"]
 d = m.get("http_req_duration", {})
 failed = m.get("http_req_failed", {}).get("passes", 0)
-print(reqs, reqs / float(sys.argv[2]), d.get("med", 0), d.get("p(99)", 0), sys.argv[3], failed)
+cpu = (float(sys.argv[4]) + float(sys.argv[5])) * 1e6 / max(reqs, 1)
+print(reqs, reqs / float(sys.argv[2]), d.get("med", 0), d.get("p(99)", 0), sys.argv[3], failed,
+      cpu)
 EOF
 }
 
-# wrk N SECONDS: prints "rps p50_ms p99_ms peak_kib"
+# wrk N SECONDS: prints "rps p50_ms p99_ms peak_kib cpu_us_per_req"
 run_wrk() {
-    taskset -c 0 /usr/bin/time -f %M -o "$TMP/rss" wrk -t1 -c"$1" -d"${2}s" --latency "$URL" \
+    taskset -c 0 /usr/bin/time -f '%M %U %S' -o "$TMP/rss" wrk -t1 -c"$1" -d"${2}s" --latency "$URL" \
         >"$TMP/wrk.out" 2>&1 || true
-    python3 - "$TMP/wrk.out" "$(tail -n 1 "$TMP/rss")" <<'EOF'
+    python3 - "$TMP/wrk.out" "$2" $(tail -n 1 "$TMP/rss") <<'EOF'
 import re, sys
 text = open(sys.argv[1]).read()
 def ms(label):
@@ -134,8 +138,10 @@ def ms(label):
     if not m:
         return 0.0
     return float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
-rps = re.search(r"Requests/sec:\s+([\d.]+)", text)
-print(rps.group(1) if rps else 0, ms("50%"), ms("99%"), sys.argv[2])
+m = re.search(r"Requests/sec:\s+([\d.]+)", text)
+rps = float(m.group(1)) if m else 0.0
+cpu = (float(sys.argv[4]) + float(sys.argv[5])) * 1e6 / max(rps * float(sys.argv[2]), 1)
+print(rps, ms("50%"), ms("99%"), sys.argv[3], cpu)
 EOF
 }
 
@@ -149,25 +155,27 @@ BASE_KIB=$5
 echo "syncgate with 1 VU: peak RSS $BASE_KIB KiB"
 echo
 
-printf '%6s | %10s | %10s | %6s | %17s | %17s | %9s | %8s | %6s\n' VUs "wrk req/s" \
-    "sg req/s" "sg/wrk" "p50 ms (sg/wrk)" "p99 ms (sg/wrk)" "peak RSS" "KiB/VU" "failed"
-printf '%s' "-------+------------+------------+--------+-------------------+"
-printf '%s\n' "-------------------+-----------+----------+-------"
+printf '%6s | %10s | %10s | %6s | %15s | %17s | %17s | %9s | %6s | %6s\n' VUs "wrk req/s" \
+    "sg req/s" "sg/wrk" "CPU us/req" "p50 ms (sg/wrk)" "p99 ms (sg/wrk)" "peak RSS" "KiB/VU" \
+    "failed"
+printf '%s' "-------+------------+------------+--------+-----------------+-------------------+"
+printf '%s\n' "-------------------+-----------+--------+-------"
 for n in $VUS; do
     set -- $(run_wrk "$n" "$DURATION")
-    w_rps=$1 w_p50=$2 w_p99=$3
+    w_rps=$1 w_p50=$2 w_p99=$3 w_cpu=$5
     set -- $(run_syncgate "$n" "$DURATION")
-    s_rps=$2 s_p50=$3 s_p99=$4 s_kib=$5 s_failed=$6
+    s_rps=$2 s_p50=$3 s_p99=$4 s_kib=$5 s_failed=$6 s_cpu=$7
     python3 - "$n" "$w_rps" "$s_rps" "$s_p50" "$w_p50" "$s_p99" "$w_p99" "$s_kib" "$BASE_KIB" \
-        "$s_failed" <<'EOF'
+        "$s_failed" "$s_cpu" "$w_cpu" <<'EOF'
 import sys
-n, w, s, sp50, wp50, sp99, wp99, kib, base, failed = sys.argv[1:]
+n, w, s, sp50, wp50, sp99, wp99, kib, base, failed, scpu, wcpu = sys.argv[1:]
 n, w, s, kib, base = int(n), float(w), float(s), int(kib), int(base)
 per_vu = (kib - base) / (n - 1) if n > 1 else 0
 ratio = s / w if w else 0
-print("%6d | %10.0f | %10.0f | %5.2fx | %7.2f / %7.2f | %7.2f / %7.2f | %5.1f MiB | %8.1f | %6s"
-      % (n, w, s, ratio, float(sp50), float(wp50), float(sp99), float(wp99), kib / 1024,
-         per_vu, failed))
+print("%6d | %10.0f | %10.0f | %5.2fx | %6.1f / %6.1f | %7.2f / %7.2f | %7.2f / %7.2f "
+      "| %5.1f MiB | %6.1f | %6s"
+      % (n, w, s, ratio, float(scpu), float(wcpu), float(sp50), float(wp50), float(sp99),
+         float(wp99), kib / 1024, per_vu, failed))
 EOF
 done
 echo

@@ -10,7 +10,7 @@
 # Every step runs even when an earlier one failed; the exit status is non-zero
 # when any did. Each step prints its time.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 
 scripts/deps.sh test || exit 1
 failed=()

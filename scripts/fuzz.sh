@@ -27,7 +27,7 @@ if [ ! -f "$builddir/build.ninja" ]; then
     CC=clang meson setup "$builddir" -Dfuzzing=true -Db_sanitize=address,undefined \
         -Db_lundef=false -Dbuildtype=debugoptimized >/dev/null
 fi
-# shellcheck disable=SC2086
+# shellcheck disable=SC2046,SC2086
 meson compile -C "$builddir" $(printf 'fuzz_%s ' $targets) >/dev/null
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}

@@ -694,7 +694,8 @@ static int read_key_file(struct cvt *cv, const struct doc_node *n, const char *k
 {
     char q[160], buf[MAX_KEY_BYTES + 2];
     quote(n->str, false, q, sizeof(q));
-    int fd = open(n->str, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO with no writer reads as empty instead of hanging the gate */
+    int fd = open(n->str, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return fail(cv->d, &n->at, key, "cannot read key file %s: %s", q, strerror(errno));
     size_t len = 0;
@@ -1674,6 +1675,9 @@ static int apply_env_var(struct edit *ed, const char *name, size_t nlen, const c
         return edit_scalar(ed, path, value, false, &at);
     if (!strcmp(var, "STAGES")) {
         struct doc_node *stages;
+        /* cJSON takes any bytes: without this they would reach messages and labels raw */
+        if (!utf8_valid(value))
+            return fail(ed->d, &at, "load.stages", "value is not valid UTF-8");
         int rc = doc_parse_json(ed->doc, value, DOC_SRC_ENV, oname, &stages, ed->d);
         if (rc == -EINVAL) {
             snprintf(ed->d->key, sizeof(ed->d->key), "load.stages");

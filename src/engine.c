@@ -43,6 +43,7 @@ enum vu_state { VU_IDLE, VU_BUSY, VU_THINKING };
 struct vu {
     CURL *easy;
     int64_t iter_start;  /* when the current iteration's request started */
+    uint64_t body;       /* response body bytes of the current request */
     int64_t until;       /* think: when it ends; busy and deactivated: when deactivated */
     uint32_t slot;       /* local slot index in its worker */
     uint32_t svc;        /* service of the current or next request */
@@ -156,10 +157,15 @@ static void publish_vus(struct worker *w)
 
 static size_t discard_cb(char *ptr, size_t size, size_t nmemb, void *ud)
 {
-    /* bodies are not kept: byte counts come from CURLINFO_SIZE_DOWNLOAD_T */
+    /*
+     * Bodies are counted, never kept (the recorded sizes come from libcurl's
+     * infos). MAXFILESIZE only sees Content-Length: a body without one is cut here.
+     */
+    struct vu *v = ud;
+    size_t n = size * nmemb;
     (void)ptr;
-    (void)ud;
-    return size * nmemb;
+    v->body += n;
+    return v->body > HTTP_MAX_BODY ? 0 : n;
 }
 
 static curl_socket_t opensocket_cb(void *ud, curlsocktype purpose, struct curl_sockaddr *a)
@@ -260,6 +266,8 @@ static int vu_make(struct worker *w, struct vu *v)
     rc |= curl_easy_setopt(c, CURLOPT_PRIVATE, v);
     rc |= curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     rc |= curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard_cb);
+    rc |= curl_easy_setopt(c, CURLOPT_WRITEDATA, v);
+    rc |= curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)HTTP_MAX_BODY);
     rc |= curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, opensocket_cb);
     rc |= curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, w);
     rc |= curl_easy_setopt(c, CURLOPT_CLOSESOCKETFUNCTION, closesocket_cb);
@@ -271,6 +279,8 @@ static int vu_make(struct worker *w, struct vu *v)
                                (long)((e->o.request_timeout + 999) / USEC_PER_MSEC));
     if (e->noproxy)
         rc |= curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+    if (e->o.ca_file)
+        rc |= curl_easy_setopt(c, CURLOPT_CAINFO, e->o.ca_file);
     if (rc != CURLE_OK) {
         curl_easy_cleanup(c);
         return -EINVAL;
@@ -299,6 +309,7 @@ static void vu_send(struct worker *w, struct vu *v, int64_t now)
     vu_set_method(v, s);
     curl_easy_setopt(v->easy, CURLOPT_CURLU, w->svcs[v->svc].url);
     v->iter_start = now;
+    v->body = 0;
     v->state = VU_BUSY;
     if (curl_multi_add_handle(vu_mh(w, v)->multi, v->easy) != CURLM_OK)
         v->state = VU_IDLE; /* cannot happen with a handle we removed ourselves */

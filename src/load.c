@@ -222,6 +222,7 @@ int load_run(struct run *r)
         .request_timeout = c->load.request_timeout,
         .threads = c->load.threads,
         .scenario = "load",
+        .ca_file = c->ca_file,
         .new_registry = new_registry_cb,
         .registry_ud = r,
     };

@@ -94,7 +94,13 @@ static int parse_args(int argc, char **argv, struct args *a)
     a->cli.sets = a->sets;
     while ((c = getopt_long(argc, argv, "p:qh", opts, NULL)) != -1) {
         switch (c) {
-        case 'p': a->cli.profile = optarg; break;
+        case 'p':
+            if (!*optarg) {
+                fputs("syncgate: --profile: empty file name\n", stderr);
+                return EXIT_INVALID_CONFIG;
+            }
+            a->cli.profile = optarg;
+            break;
         case 'S': a->cli.summary_export = optarg; break;
         case 'J': a->cli.junit = optarg; break;
         case 'L': a->cli.log_format = optarg; break;
@@ -188,6 +194,8 @@ static int snapshot_cb(struct metrics *dst, void *ud)
 
 /* Time the final flush may take to deliver what is still queued. */
 #define RW_DRAIN_USEC (10 * USEC_PER_SEC)
+/* The same after SIGTERM/SIGINT: whoever sent it wants the pod gone soon. */
+#define RW_DRAIN_SIGNAL_USEC (1 * USEC_PER_SEC)
 
 /* Stop pushing; describe delivery in status. Returns true when all was delivered. */
 static bool stop_pushing(struct log *log, char *status, size_t n)
@@ -272,7 +280,10 @@ static int finish(struct run *r, int code, bool smoke_ran, bool load_ran)
     char rw_status[512];
     bool delivered = stop_pushing(r->log, rw_status, sizeof(rw_status));
     ctx.rw_status = c->metrics.rw.server_url ? rw_status : NULL;
-    /* A signal wins over thresholds (as in k6); an abort is a threshold failure. */
+    /* A signal wins over thresholds (as in k6), also one during the final flush. */
+    if (*r->stop)
+        code = EXIT_INTERRUPTED;
+    /* An abort is a threshold failure. */
     if (code == EXIT_OK && (v.failed || r->aborted))
         code = EXIT_THRESHOLDS;
     if (code == EXIT_OK && !delivered && c->metrics.require_delivery)
@@ -299,6 +310,11 @@ static int finish(struct run *r, int code, bool smoke_ran, bool load_ran)
         cJSON_AddBoolToObject(ev, "aborted", true);
     if (*r->stop)
         cJSON_AddBoolToObject(ev, "interrupted", true);
+    struct report_error errs[REPORT_MAX_ERRORS];
+    size_t nerrs = report_errors(final, errs, REPORT_MAX_ERRORS);
+    cJSON *ej = cJSON_AddObjectToObject(ev, "errors");
+    for (size_t i = 0; i < nerrs; i++)
+        cJSON_AddNumberToObject(ej, errs[i].kind, (double)errs[i].count);
     log_emit(r->log, code == EXIT_OK ? LOG_INFO : LOG_ERROR, ev);
     metrics_free(final);
     return code;
@@ -363,7 +379,9 @@ int main(int argc, char **argv)
     run_init(&r, &cfg, log, &stop_flag);
     if (cfg.metrics.rw.server_url) {
         char err[256];
-        pusher = rw_push_start(&cfg, log, snapshot_cb, &r, NULL, err, sizeof(err));
+        struct rw_push_opts po = {.interrupt = &stop_flag,
+                                  .interrupt_drain = RW_DRAIN_SIGNAL_USEC};
+        pusher = rw_push_start(&cfg, log, snapshot_cb, &r, &po, err, sizeof(err));
         if (!pusher) {
             fprintf(stderr, "syncgate: remote write: %s\n", err);
             run_clear(&r);
@@ -375,6 +393,15 @@ int main(int argc, char **argv)
     }
     set_phase(log, &cfg, a.cmd == CMD_LOAD ? "load" : "smoke");
     log_test_start(log, &cfg, a.cmd);
+    if (cfg.metrics.rw.insecure_skip_tls_verify) {
+        cJSON *ev = log_begin(log, "tls_verify_disabled");
+        cJSON_AddStringToObject(ev, "target", "remote_write");
+        cJSON_AddStringToObject(ev, "message",
+                                "K6_PROMETHEUS_RW_INSECURE_SKIP_TLS_VERIFY is on: the "
+                                "remote-write receiver's certificate and host name are not "
+                                "checked");
+        log_emit(log, LOG_WARN, ev);
+    }
 
     bool smoke_ran = false, load_ran = false;
     code = run_phases(&r, a.cmd, &smoke_ran, &load_ran);

@@ -8,6 +8,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "syncgate/http.h"
 #include "syncgate/threshold.h"
 #include "syncgate/units.h"
 
@@ -77,6 +78,70 @@ int report_verdict(const struct report_ctx *ctx, struct verdict *v)
     if (rc == 0 && ctx->load_ran)
         rc = judge(v, ctx, &ctx->cfg->load.thresholds, "load");
     return rc;
+}
+
+/* ---- failures by kind ---- */
+
+/* The kind whose k6 error code is code (the error_code tag); unknown codes are protocol errors. */
+static enum http_error kind_of_code(const char *code)
+{
+    int n = atoi(code);
+    for (int e = HTTP_ERR_NONE + 1; e < HTTP_ERR__COUNT; e++)
+        if (http_error_code(e) == n && n != 0)
+            return (enum http_error)e;
+    return HTTP_ERR_PROTOCOL;
+}
+
+size_t report_errors(const struct metrics *m, struct report_error *out, size_t max)
+{
+    uint64_t kinds[HTTP_ERR__COUNT] = {0};
+    struct {
+        int status;
+        uint64_t count;
+    } st[REPORT_MAX_ERRORS];
+    size_t nst = 0, n = 0;
+
+    for (const struct series *s = metrics_first(m); s; s = s->next) {
+        if (s->id != M_HTTP_REQS || s->v.counter < 1)
+            continue;
+        uint64_t count = (uint64_t)s->v.counter;
+        const char *code = tagset_get(&s->tags, "error_code");
+        const char *expected = tagset_get(&s->tags, "expected_response");
+        const char *status = tagset_get(&s->tags, "status");
+        if (code) {
+            kinds[kind_of_code(code)] += count;
+            continue;
+        }
+        if (!expected || strcmp(expected, "false") != 0)
+            continue;
+        int code_num = status ? atoi(status) : 0;
+        size_t i = 0;
+        while (i < nst && st[i].status != code_num)
+            i++;
+        if (i == nst) {
+            if (nst == REPORT_MAX_ERRORS)
+                continue; /* a target inventing statuses: the first ones are enough */
+            /* keep them sorted: shift the larger ones up */
+            i = 0;
+            while (i < nst && st[i].status < code_num)
+                i++;
+            memmove(&st[i + 1], &st[i], (nst - i) * sizeof(st[0]));
+            st[i].status = code_num;
+            st[i].count = 0;
+            nst++;
+        }
+        st[i].count += count;
+    }
+    for (int e = HTTP_ERR_NONE + 1; e < HTTP_ERR__COUNT && n < max; e++)
+        if (kinds[e]) {
+            snprintf(out[n].kind, sizeof(out[n].kind), "%s", http_error_name(e));
+            out[n++].count = kinds[e];
+        }
+    for (size_t i = 0; i < nst && n < max; i++) {
+        snprintf(out[n].kind, sizeof(out[n].kind), "status_%d", st[i].status);
+        out[n++].count = st[i].count;
+    }
+    return n;
 }
 
 /* ---- text summary ---- */
@@ -204,6 +269,16 @@ void report_text(FILE *out, const struct report_ctx *ctx, const struct verdict *
         }
     }
 
+    struct report_error errs[REPORT_MAX_ERRORS];
+    size_t nerrs = report_errors(ctx->m, errs, REPORT_MAX_ERRORS);
+    if (nerrs) {
+        metric_label(out, "failed requests by kind", " ");
+        for (size_t i = 0; i < nerrs; i++)
+            fprintf(out, "%s%s=%llu", i ? " " : "", errs[i].kind,
+                    (unsigned long long)errs[i].count);
+        fputc('\n', out);
+    }
+
     if (v->n) {
         fputs("\n   thresholds:\n", out);
         for (size_t i = 0; i < v->n; i++) {
@@ -325,6 +400,13 @@ int report_json(const char *path, const struct report_ctx *ctx, const struct ver
         cJSON_DeleteItemFromObjectCaseSensitive(th, t->source);
         cJSON_AddBoolToObject(th, t->source, failed);
     }
+
+    /* Not in k6's shape: failed requests by kind, so a run can tell a timeout from a reset. */
+    struct report_error errs[REPORT_MAX_ERRORS];
+    size_t nerrs = report_errors(ctx->m, errs, REPORT_MAX_ERRORS);
+    cJSON *ej = cJSON_AddObjectToObject(root, "errors");
+    for (size_t i = 0; i < nerrs; i++)
+        cJSON_AddNumberToObject(ej, errs[i].kind, (double)errs[i].count);
 
     char *text = cJSON_Print(root);
     cJSON_Delete(root);

@@ -57,8 +57,11 @@ struct rw_push {
     pthread_mutex_t lock; /* guards the fields below and stats */
     bool stopping;
     int64_t drain_usec;
+    bool draining;        /* in the final drain (push thread only) */
+    int64_t cut_deadline; /* drain end after an interrupt, 0: none yet (push thread only) */
     char phase[64]; /* wanted fallback test_type */
     bool phase_dirty;
+    pthread_cond_t phase_taken; /* signalled when phase_dirty is cleared */
     struct rw_stats stats;
 };
 
@@ -203,18 +206,44 @@ static void queue_push(struct rw_push *p, struct rw_batch *b)
 
 /* ---- one tick: snapshot, encode, enqueue ---- */
 
-static void push_tick(struct rw_push *p, bool all)
+static void push_encode(struct rw_push *p, bool all);
+
+/* Take the phase wanted by rw_push_set_test_type, if any; returns true when it changed. */
+static bool take_phase(struct rw_push *p)
 {
     char phase[64];
-    bool dirty;
     pthread_mutex_lock(&p->lock);
-    dirty = p->phase_dirty;
+    bool dirty = p->phase_dirty;
     p->phase_dirty = false;
     memcpy(phase, p->phase, sizeof(phase));
     pthread_mutex_unlock(&p->lock);
     if (dirty)
         rw_encoder_set_test_type(p->enc, phase[0] ? phase : NULL);
+    return dirty;
+}
 
+/*
+ * A phase change between ticks: series named after the phase (vus, vus_max)
+ * first get their last values under the phase that ended (smoke's vus back
+ * to 0), otherwise they would hold a tick-old value until they go stale.
+ */
+static void switch_phase(struct rw_push *p)
+{
+    push_encode(p, false);
+    take_phase(p);
+    pthread_mutex_lock(&p->lock);
+    pthread_cond_broadcast(&p->phase_taken);
+    pthread_mutex_unlock(&p->lock);
+}
+
+static void push_tick(struct rw_push *p, bool all)
+{
+    take_phase(p);
+    push_encode(p, all);
+}
+
+static void push_encode(struct rw_push *p, bool all)
+{
     struct metrics *snap = metrics_new();
     int rc = snap ? p->snapshot_cb(snap, p->ud) : -ENOMEM;
     struct rw_batch b = {0};
@@ -542,6 +571,8 @@ static void pump(struct rw_push *p, int64_t deadline)
 
 static void wait_events(struct rw_push *p, int64_t until)
 {
+    /* a signal cannot wake the poll: look at the flag often enough while draining */
+    int64_t max_ms = p->o.interrupt && p->draining ? 50 : 1000;
     int64_t now = now_mono();
     if (!p->in_flight && p->head && p->retry_at > now && p->retry_at < until)
         until = p->retry_at;
@@ -550,8 +581,8 @@ static void wait_events(struct rw_push *p, int64_t until)
     int64_t ms = (until - now + 999) / 1000;
     if (ms < 0)
         ms = 0;
-    if (ms > 1000)
-        ms = 1000;
+    if (ms > max_ms)
+        ms = max_ms;
     curl_multi_poll(p->multi, NULL, 0, (int)ms, NULL);
 }
 
@@ -563,11 +594,24 @@ static bool is_stopping(struct rw_push *p)
     return s;
 }
 
+/* The drain's end: deadline, or sooner once the interrupt flag is up. */
+static int64_t drain_deadline(struct rw_push *p, int64_t deadline)
+{
+    if (!p->cut_deadline && p->o.interrupt && *p->o.interrupt)
+        p->cut_deadline = now_mono() + p->o.interrupt_drain;
+    return p->cut_deadline && p->cut_deadline < deadline ? p->cut_deadline : deadline;
+}
+
 static void *push_main(void *arg)
 {
     struct rw_push *p = arg;
     int64_t next = now_mono() + p->interval;
     while (!is_stopping(p)) {
+        pthread_mutex_lock(&p->lock);
+        bool dirty = p->phase_dirty;
+        pthread_mutex_unlock(&p->lock);
+        if (dirty)
+            switch_phase(p);
         int64_t now = now_mono();
         if (now >= next) {
             push_tick(p, false);
@@ -582,10 +626,12 @@ static void *push_main(void *arg)
     pthread_mutex_lock(&p->lock);
     int64_t deadline = now_mono() + p->drain_usec;
     pthread_mutex_unlock(&p->lock);
+    p->draining = true;
     push_tick(p, p->lost);
     if (p->stale_markers)
         push_stale(p);
     for (;;) {
+        deadline = drain_deadline(p, deadline);
         pump(p, deadline);
         if (!p->head || now_mono() >= deadline)
             break;
@@ -622,6 +668,7 @@ struct rw_push *rw_push_start(const struct config *c, struct log *log, rw_snapsh
         return NULL;
     }
     pthread_mutex_init(&p->lock, NULL);
+    pthread_cond_init(&p->phase_taken, NULL);
     p->log = log;
     p->snapshot_cb = snapshot_cb;
     p->ud = ud;
@@ -639,6 +686,8 @@ struct rw_push *rw_push_start(const struct config *c, struct log *log, rw_snapsh
         p->o.backoff_max = p->o.backoff_min;
     if (p->o.retry_after_max <= 0)
         p->o.retry_after_max = 60000000;
+    if (p->o.interrupt_drain <= 0)
+        p->o.interrupt_drain = 1000000;
     p->interval = rc->push_interval > 0 ? rc->push_interval : 5000000;
     p->stale_markers = rc->stale_markers;
     p->rng = (uint64_t)now_mono() ^ (uint64_t)(uintptr_t)p ^ UINT64_C(0x9e3779b97f4a7c15);
@@ -669,6 +718,17 @@ int rw_push_set_test_type(struct rw_push *p, const char *test_type)
     pthread_mutex_lock(&p->lock);
     snprintf(p->phase, sizeof(p->phase), "%s", test_type ? test_type : "");
     p->phase_dirty = true;
+    if (p->started && !p->stopping) {
+        /* The caller is between phases: wait (bounded) until what the ending
+         * phase left has been encoded, before the next phase records anything. */
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += 2;
+        curl_multi_wakeup(p->multi);
+        int rc = 0;
+        while (p->phase_dirty && !p->stopping && rc != ETIMEDOUT)
+            rc = pthread_cond_timedwait(&p->phase_taken, &p->lock, &until);
+    }
     pthread_mutex_unlock(&p->lock);
     return 0;
 }
@@ -727,6 +787,7 @@ void rw_push_free(struct rw_push *p)
         curl_multi_cleanup(p->multi);
     curl_slist_free_all(p->headers);
     rw_encoder_free(p->enc);
+    pthread_cond_destroy(&p->phase_taken);
     pthread_mutex_destroy(&p->lock);
     free(p);
 }

@@ -19,6 +19,8 @@ struct smoke {
     struct curl_slist *headers;
     char ratelimit[RL_HEADERS_MAX]; /* "RateLimit-Limit: 5; Retry-After: 1" */
     size_t rl_len;
+    uint64_t body;     /* response body bytes of the current request */
+    char safe_url[512]; /* gateway.url for logs: no user info, no query */
 };
 
 /* Sleep up to usec, waking early when the run stops. Returns false if stopped. */
@@ -45,8 +47,32 @@ static int progress_cb(void *ud, curl_off_t a, curl_off_t b, curl_off_t c, curl_
 
 static size_t discard_cb(char *p, size_t size, size_t n, void *ud)
 {
-    (void)p, (void)ud;
-    return size * n;
+    struct smoke *s = ud;
+    (void)p;
+    /* MAXFILESIZE only sees Content-Length: a body without one is cut here */
+    s->body += size * n;
+    return s->body > HTTP_MAX_BODY ? 0 : size * n;
+}
+
+/* url without user info and query (they may hold credentials), for log lines. */
+static void safe_url(const char *url, char *out, size_t n)
+{
+    CURLU *u = curl_url();
+    char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL;
+    snprintf(out, n, "(unparsable url)");
+    if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK) {
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0);
+        curl_url_get(u, CURLUPART_HOST, &host, 0);
+        curl_url_get(u, CURLUPART_PORT, &port, 0);
+        curl_url_get(u, CURLUPART_PATH, &path, 0);
+        snprintf(out, n, "%s://%s%s%s%s", scheme ? scheme : "", host ? host : "",
+                 port ? ":" : "", port ? port : "", path ? path : "");
+    }
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(port);
+    curl_free(path);
+    curl_url_cleanup(u);
 }
 
 static bool has_prefix(const char *line, size_t len, const char *prefix)
@@ -97,6 +123,7 @@ static int smoke_init(struct smoke *s, struct run *r)
     memset(s, 0, sizeof(*s));
     s->r = r;
     s->c = c;
+    safe_url(c->gateway.url, s->safe_url, sizeof(s->safe_url));
     if (!(s->easy = curl_easy_init()))
         return -ENOMEM;
     snprintf(line, sizeof(line), "%s: %s", c->gateway.consumer_header, c->gateway.consumer);
@@ -117,9 +144,10 @@ static int smoke_init(struct smoke *s, struct run *r)
     curl_easy_setopt(s->easy, CURLOPT_XFERINFOFUNCTION, progress_cb);
     curl_easy_setopt(s->easy, CURLOPT_XFERINFODATA, r);
     curl_easy_setopt(s->easy, CURLOPT_WRITEFUNCTION, discard_cb);
+    curl_easy_setopt(s->easy, CURLOPT_WRITEDATA, s);
     curl_easy_setopt(s->easy, CURLOPT_HEADERFUNCTION, header_cb);
     curl_easy_setopt(s->easy, CURLOPT_HEADERDATA, s);
-    curl_easy_setopt(s->easy, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)64 << 20);
+    curl_easy_setopt(s->easy, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)HTTP_MAX_BODY);
     if (c->gateway.ca_file || c->ca_file)
         curl_easy_setopt(s->easy, CURLOPT_CAINFO, c->gateway.ca_file ? c->gateway.ca_file : c->ca_file);
     return 0;
@@ -139,6 +167,7 @@ static void smoke_fetch(struct smoke *s, const char *path, const char *method, i
     snprintf(url, sizeof(url), "%s%s", s->c->gateway.url, path);
     s->rl_len = 0;
     s->ratelimit[0] = '\0';
+    s->body = 0;
     curl_easy_setopt(s->easy, CURLOPT_URL, url);
     curl_easy_setopt(s->easy, CURLOPT_CUSTOMREQUEST, strcmp(method, "GET") ? method : NULL);
     curl_easy_setopt(s->easy, CURLOPT_TIMEOUT_MS, (long)(timeout / USEC_PER_MSEC));
@@ -173,7 +202,7 @@ int smoke_wait_ready(struct run *r)
             break;
         }
         cJSON *ev = log_begin(r->log, "not_ready");
-        cJSON_AddStringToObject(ev, "url", c->gateway.url);
+        cJSON_AddStringToObject(ev, "url", s.safe_url);
         cJSON_AddStringToObject(ev, "path", c->gateway.ready_path);
         cJSON_AddNumberToObject(ev, "attempt", attempts);
         cJSON_AddNumberToObject(ev, "status", res.status);
@@ -190,7 +219,7 @@ int smoke_wait_ready(struct run *r)
         backoff = backoff * 2 > 2 * USEC_PER_SEC ? 2 * USEC_PER_SEC : backoff * 2;
     }
     cJSON *ev = log_begin(r->log, rc == 0 ? "ready" : "ready_timeout");
-    cJSON_AddStringToObject(ev, "url", c->gateway.url);
+    cJSON_AddStringToObject(ev, "url", s.safe_url);
     cJSON_AddStringToObject(ev, "path", c->gateway.ready_path);
     cJSON_AddNumberToObject(ev, "attempts", attempts);
     cJSON_AddNumberToObject(ev, "elapsed_ms", (double)(units_now_mono() - start) / 1000.0);

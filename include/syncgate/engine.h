@@ -47,6 +47,7 @@ struct engine_opts {
     int64_t request_timeout;    /* usec, 0: none */
     int threads;                /* 0: one per CPU this process may run on */
     const char *scenario;       /* "scenario" tag value, e.g. "load" */
+    const char *ca_file;        /* CA bundle for HTTPS (borrowed); NULL: the system's */
     /*
      * Called once per worker thread by engine_new for the registry that
      * thread records into and the lock guarding it; both stay the caller's

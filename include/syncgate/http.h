@@ -29,6 +29,13 @@ enum http_error {
     HTTP_ERR__COUNT
 };
 
+/*
+ * Largest response body accepted (bytes). Bodies are never kept, but one
+ * larger than this fails the request as a protocol error (k6 1000): a health
+ * endpoint streaming without end would otherwise hold a VU forever.
+ */
+#define HTTP_MAX_BODY (64 * 1024 * 1024)
+
 struct http_result {
     int status; /* 0 when no response was received */
     enum http_error error;

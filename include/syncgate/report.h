@@ -54,4 +54,23 @@ int report_json(const char *path, const struct report_ctx *ctx, const struct ver
 /* JUnit XML. Returns 0 or negative errno. */
 int report_junit(const char *path, const struct report_ctx *ctx, const struct verdict *v);
 
+/* Failed requests of one kind, see report_errors(). */
+struct report_error {
+    char kind[24]; /* "reset", "timeout", ... or "status_503" */
+    uint64_t count;
+};
+
+#define REPORT_MAX_ERRORS 32
+
+/*
+ * Count the requests (http_reqs, every phase) that did not get the expected
+ * response, by kind: transport failures under http_error_name() of their
+ * error_code tag ("dns", "refused", "reset", "connect", "timeout", "tls",
+ * "protocol"), unexpected statuses as "status_<code>". Fills out with at most
+ * max entries, kinds in http.h order then statuses ascending, and returns
+ * how many. The JSON summary ("errors"), the text summary and the
+ * test_finish log event show this.
+ */
+size_t report_errors(const struct metrics *m, struct report_error *out, size_t max);
+
 #endif

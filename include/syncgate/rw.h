@@ -35,6 +35,7 @@
 #ifndef SYNCGATE_RW_H
 #define SYNCGATE_RW_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -190,6 +191,14 @@ struct rw_push_opts {
     int64_t backoff_min;     /* usec: 100 ms */
     int64_t backoff_max;     /* usec: 5 s */
     int64_t retry_after_max; /* usec: 60 s */
+    /*
+     * A stop flag (the program's signal flag), or NULL. Once *interrupt is
+     * nonzero, the final drain ends at most interrupt_drain usec later
+     * (default 1 s), however long rw_push_stop's drain_usec, so a signal
+     * during the final flush still ends the program promptly.
+     */
+    volatile sig_atomic_t *interrupt;
+    int64_t interrupt_drain;
 };
 
 struct rw_stats {
@@ -222,8 +231,10 @@ struct rw_push *rw_push_start(const struct config *c, struct log *log, rw_snapsh
 
 /*
  * The phase now running, used as test_type for series without one (see
- * rw_encoder_set_test_type; cut to 63 bytes); takes effect from the next
- * snapshot. Any thread. Returns 0.
+ * rw_encoder_set_test_type; cut to 63 bytes). Call it between phases: the
+ * push thread first encodes what changed under the previous phase (so its
+ * vus end at their last value), then switches; this waits for that, at most
+ * 2 s. Any thread. Returns 0.
  */
 int rw_push_set_test_type(struct rw_push *p, const char *test_type);
 

@@ -1,14 +1,21 @@
 #!/usr/bin/env python3
-"""Data-driven configuration tests for `syncgate validate` (TAP output).
+r"""Data-driven configuration tests for `syncgate validate` (TAP output).
 
 Bad inputs: run.py DIR
   Every DIR/*.yaml is one test. Comment lines at its top say how to run it:
     # expect: TEXT     stderr must contain TEXT (repeatable; at least one)
+    # absent: TEXT     stderr must not contain TEXT (a secret; repeatable)
     # env: NAME=VALUE  set in an otherwise empty environment (repeatable)
+    # env-escaped: NAME=VALUE  the same with escapes in VALUE: \r, \n, and \xNN
+                       for any byte (non-UTF-8 values; the file stays UTF-8)
     # args: ARGS       extra command-line arguments (shell-quoted)
     # generate: pad N  pad a copy of the file with comment lines to N bytes
   `syncgate validate -p FILE` must exit 104, print nothing on stdout and
-  exactly one line, "syncgate: " + the message, on stderr.
+  exactly one line, "syncgate: " + the message, on stderr. Then `syncgate run`
+  with the same inputs must do the same and send nothing: every HTTP client
+  in syncgate honours http_proxy/https_proxy, so pointing them at a listening
+  socket of ours catches any request to any URL of the case, without editing
+  the case (a last test proves that a valid run is caught this way).
 
 Good profiles: run.py --good DIR
   Every DIR/*.yaml must validate (exit 0, empty stderr) with a key file
@@ -17,8 +24,10 @@ Good profiles: run.py --good DIR
 
 The syncgate binary comes from the SYNCGATE environment variable.
 """
+import codecs
 import os
 import shlex
+import socket
 import subprocess
 import sys
 import tempfile
@@ -39,14 +48,38 @@ def base_env(extra=()):
 WRAPPER = shlex.split(os.environ.get("SYNCGATE_WRAPPER", ""))
 
 
-def run(syncgate, args, env):
-    return subprocess.run(WRAPPER + [syncgate, "validate"] + args, env=env, capture_output=True,
-                          timeout=TIMEOUT * (10 if WRAPPER else 1))
+def run(syncgate, args, env, command="validate", timeout=TIMEOUT):
+    return subprocess.run(WRAPPER + [syncgate, command] + args, env=env, capture_output=True,
+                          timeout=timeout * (10 if WRAPPER else 1))
+
+
+class Recorder:
+    """A listening socket standing in for every server: counts who connected."""
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(128)
+        self.sock.setblocking(False)
+        url = "http://127.0.0.1:%d" % self.sock.getsockname()[1]
+        self.env = {n: url for n in ("http_proxy", "https_proxy", "HTTPS_PROXY", "all_proxy",
+                                     "ALL_PROXY")}
+
+    def connections(self):
+        """Connections made since the last call (the kernel queues them without accept)."""
+        n = 0
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except BlockingIOError:
+                return n
+            conn.close()
+            n += 1
 
 
 def directives(data):
     """The '# key: value' lines at the top of a case file."""
-    out = {"expect": [], "env": [], "args": [], "generate": []}
+    out = {"expect": [], "absent": [], "env": [], "env-escaped": [], "args": [], "generate": []}
     for raw in data.split(b"\n"):
         if not raw.startswith(b"#"):
             break
@@ -54,10 +87,14 @@ def directives(data):
         key, sep, value = line.partition(":")
         if sep and key in out:
             out[key].append(value.strip())
+    for item in out.pop("env-escaped"):
+        # bytes, then surrogateescape: a \xff reaches syncgate as the byte 0xff
+        raw = codecs.escape_decode(item.encode("utf-8"))[0]
+        out["env"].append(raw.decode("utf-8", "surrogateescape"))
     return out
 
 
-def check_bad(syncgate, path, tmp):
+def check_bad(syncgate, path, tmp, recorder):
     with open(path, "rb") as f:
         data = f.read()
     d = directives(data)
@@ -92,9 +129,55 @@ def check_bad(syncgate, path, tmp):
     for e in d["expect"]:
         if e not in err:
             problems.append(f"stderr lacks {e!r}")
+    for e in d["absent"]:
+        if e in err:
+            problems.append(f"stderr shows {e!r}")
+
+    # the same inputs for real: still 104, the same message, and not one connection
+    recorder.connections()
+    try:
+        r2 = run(syncgate, args, base_env(d["env"] + [f"{k}={v}" for k, v in
+                                                      recorder.env.items()]),
+                 command="run", timeout=10)
+        err2 = r2.stderr.decode("utf-8", "replace")
+        if r2.returncode != BAD_EXIT:
+            problems.append(f"syncgate run: exit code {r2.returncode}, expected {BAD_EXIT}")
+        if err2 != err:
+            problems.append(f"syncgate run: stderr differs: {err2.strip()[:300]!r}")
+    except subprocess.TimeoutExpired:
+        problems.append("syncgate run: still running after 10s (the input was accepted)")
+    sent = recorder.connections()
+    if sent:
+        problems.append(f"syncgate run: {sent} connection(s) reached the recording proxy")
     if problems:
         problems.append(f"stderr was: {err.strip()!r}")
     return problems
+
+
+CONTROL_PROFILE = """\
+gateway:
+  url: http://kong-proxy.invalid
+  ready: {path: /health, timeout: 1s}
+services:
+  - {name: product, smoke_path: /api/products/health, url: http://product.invalid/health}
+"""
+
+
+def check_control(syncgate, tmp, recorder):
+    """A valid profile run the same way must reach the recorder: the detector works."""
+    path = os.path.join(tmp, "valid.yaml")
+    with open(path, "w") as f:
+        f.write(CONTROL_PROFILE)
+    recorder.connections()
+    env = base_env([f"{k}={v}" for k, v in recorder.env.items()])
+    try:
+        r = run(syncgate, ["-p", path], env, command="run", timeout=20)
+    except subprocess.TimeoutExpired:
+        return ["syncgate run of a valid profile did not end in 20s"]
+    if recorder.connections() == 0:
+        return [f"a valid run (exit {r.returncode}) made no connection: the zero-requests "
+                "check could not fail"]
+    return []
 
 
 def check_good(syncgate, path, tmp):
@@ -137,13 +220,25 @@ def main():
     good = sys.argv[1:2] == ["--good"]
     folder = sys.argv[2] if good else sys.argv[1]
     files = sorted(os.path.join(folder, n) for n in os.listdir(folder) if n.endswith(".yaml"))
-    print(f"1..{len(files)}")
+    recorder = None if good else Recorder()
+    print(f"1..{len(files) + (0 if good else 1)}")
     failed = 0
     for i, path in enumerate(files, 1):
         with tempfile.TemporaryDirectory(prefix="syncgate-profiles-") as tmp:
-            problems = (check_good if good else check_bad)(syncgate, path, tmp)
+            if good:
+                problems = check_good(syncgate, path, tmp)
+            else:
+                problems = check_bad(syncgate, path, tmp, recorder)
         name = os.path.basename(path)
         print(f"{'not ok' if problems else 'ok'} {i} - {name}")
+        for p in problems:
+            print(f"#   {p}")
+        failed += bool(problems)
+    if not good:
+        with tempfile.TemporaryDirectory(prefix="syncgate-profiles-") as tmp:
+            problems = check_control(syncgate, tmp, recorder)
+        print(f"{'not ok' if problems else 'ok'} {len(files) + 1} - "
+              "control: a valid profile run the same way reaches the recording proxy")
         for p in problems:
             print(f"#   {p}")
         failed += bool(problems)

@@ -73,6 +73,7 @@ struct fdent {
 struct wsvc {
     CURLU *url;
     struct series *check; /* "<name> status <code>" rate, cached */
+    struct http_cache cache; /* the request series, by status */
 };
 
 struct worker {
@@ -346,7 +347,8 @@ static void vu_done(struct worker *w, struct mh *mh, CURL *easy, CURLcode rc, in
     curl_multi_remove_handle(mh->multi, easy);
 
     const struct esvc *s = &e->svcs[v->svc];
-    bool expected = http_record(w->m, &s->tags, &res, s->s->expect_status);
+    bool expected =
+        http_record_cached(w->m, &w->svcs[v->svc].cache, &s->tags, &res, s->s->expect_status);
     if (w->svcs[v->svc].check)
         series_rate(w->svcs[v->svc].check, expected);
     counter_inc(&w->requests);

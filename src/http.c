@@ -125,42 +125,83 @@ static const char *utoa(unsigned v, char *buf, size_t n)
     return p;
 }
 
-bool http_record(struct metrics *m, const struct tagset *base, const struct http_result *r,
-                 int expect_status)
+static bool is_expected(const struct http_result *r, int expect_status)
 {
-    static const enum metric_id parts[] = {
-        M_HTTP_REQ_DURATION,  M_HTTP_REQ_BLOCKED, M_HTTP_REQ_CONNECTING,
-        M_HTTP_REQ_TLS_HANDSHAKING, M_HTTP_REQ_SENDING, M_HTTP_REQ_WAITING,
-        M_HTTP_REQ_RECEIVING,
-    };
-    bool expected = r->error == HTTP_ERR_NONE &&
-                    (expect_status > 0 ? r->status == expect_status
-                                       : r->status >= 200 && r->status < 400);
+    return r->error == HTTP_ERR_NONE &&
+           (expect_status > 0 ? r->status == expect_status : r->status >= 200 && r->status < 400);
+}
+
+/* Order of the series in a cache slot; the trends follow the four counters and rates. */
+static const enum metric_id series_ids[HTTP_SERIES] = {
+    M_HTTP_REQS,        M_HTTP_REQ_FAILED,  M_DATA_SENT,          M_DATA_RECEIVED,
+    M_HTTP_REQ_DURATION, M_HTTP_REQ_BLOCKED, M_HTTP_REQ_CONNECTING, M_HTTP_REQ_TLS_HANDSHAKING,
+    M_HTTP_REQ_SENDING, M_HTTP_REQ_WAITING, M_HTTP_REQ_RECEIVING,
+};
+
+/* Find (or create) the series a result with r's status and error kind feeds. */
+static void lookup_series(struct metrics *m, const struct tagset *base,
+                          const struct http_result *r, bool expected,
+                          struct series *out[HTTP_SERIES])
+{
     char stbuf[12], codebuf[12];
     struct tagset t = *base;
-    struct series *s;
 
     tagset_set(&t, "status", utoa((unsigned)r->status, stbuf, sizeof(stbuf)));
     tagset_set(&t, "expected_response", expected ? "true" : "false");
     if (r->error != HTTP_ERR_NONE)
         tagset_set(&t, "error_code",
                    utoa((unsigned)http_error_code(r->error), codebuf, sizeof(codebuf)));
+    for (size_t i = 0; i < HTTP_SERIES; i++)
+        /* No response: no duration (k6 records 0 s here, and lies). */
+        out[i] = i < 4 || r->status ? metrics_series(m, series_ids[i], &t) : NULL;
+}
 
-    if ((s = metrics_series(m, M_HTTP_REQS, &t)))
-        series_add(s, 1);
-    if ((s = metrics_series(m, M_HTTP_REQ_FAILED, &t)))
-        series_rate(s, !expected);
-    if ((s = metrics_series(m, M_DATA_SENT, &t)))
-        series_add(s, (double)r->bytes_sent);
-    if ((s = metrics_series(m, M_DATA_RECEIVED, &t)))
-        series_add(s, (double)r->bytes_received);
-    if (r->status == 0)
-        return expected; /* no response: no duration (k6 records 0 s here, and lies) */
+static void feed(struct series *const s[HTTP_SERIES], const struct http_result *r, bool expected)
+{
+    const int64_t parts[] = {r->duration, r->blocked, r->connecting, r->tls_handshaking,
+                             r->sending, r->waiting, r->receiving};
+    if (s[0])
+        series_add(s[0], 1);
+    if (s[1])
+        series_rate(s[1], !expected);
+    if (s[2])
+        series_add(s[2], (double)r->bytes_sent);
+    if (s[3])
+        series_add(s[3], (double)r->bytes_received);
+    for (size_t i = 4; i < HTTP_SERIES && r->status; i++)
+        if (s[i])
+            series_trend(s[i], parts[i - 4]);
+}
 
-    const int64_t vals[] = {r->duration, r->blocked, r->connecting, r->tls_handshaking,
-                            r->sending, r->waiting, r->receiving};
-    for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
-        if ((s = metrics_series(m, parts[i], &t)))
-            series_trend(s, vals[i]);
+bool http_record(struct metrics *m, const struct tagset *base, const struct http_result *r,
+                 int expect_status)
+{
+    struct series *s[HTTP_SERIES];
+    bool expected = is_expected(r, expect_status);
+    lookup_series(m, base, r, expected, s);
+    feed(s, r, expected);
+    return expected;
+}
+
+bool http_record_cached(struct metrics *m, struct http_cache *c, const struct tagset *base,
+                        const struct http_result *r, int expect_status)
+{
+    bool expected = is_expected(r, expect_status);
+    unsigned i;
+    for (i = 0; i < HTTP_CACHE_SLOTS; i++)
+        if (c->slot[i].used && c->slot[i].status == r->status && c->slot[i].error == r->error)
+            break;
+    if (i == HTTP_CACHE_SLOTS) {
+        /* A new kind of result: take a free slot, else the oldest one. */
+        for (i = 0; i < HTTP_CACHE_SLOTS && c->slot[i].used; i++)
+            ;
+        if (i == HTTP_CACHE_SLOTS)
+            i = c->next++ % HTTP_CACHE_SLOTS;
+        c->slot[i].used = true;
+        c->slot[i].status = r->status;
+        c->slot[i].error = r->error;
+        lookup_series(m, base, r, expected, c->slot[i].s);
+    }
+    feed(c->slot[i].s, r, expected);
     return expected;
 }

@@ -66,4 +66,26 @@ void http_result_from_curl(struct http_result *r, CURL *easy, CURLcode rc);
 bool http_record(struct metrics *m, const struct tagset *base, const struct http_result *r,
                  int expect_status);
 
+/*
+ * The series one kind of result (status, error kind) of one request shape
+ * feeds, found once and then reused: series live as long as their registry,
+ * so a cache belongs to one registry and one base tag set. Zero-initialise.
+ */
+#define HTTP_CACHE_SLOTS 4
+#define HTTP_SERIES 11 /* http_reqs, _failed, data_sent/received, 7 duration trends */
+
+struct http_cache {
+    struct {
+        bool used;
+        int status;
+        enum http_error error;
+        struct series *s[HTTP_SERIES];
+    } slot[HTTP_CACHE_SLOTS];
+    unsigned next; /* slot to reuse when all are taken */
+};
+
+/* http_record() through a cache: no hashing or tag building on a hit. */
+bool http_record_cached(struct metrics *m, struct http_cache *c, const struct tagset *base,
+                        const struct http_result *r, int expect_status);
+
 #endif

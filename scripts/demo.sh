@@ -14,7 +14,7 @@
 # script exits with syncgate's exit code.
 set -euo pipefail
 
-COMMAND="${DEMO_COMMAND:-smoke}"
+COMMAND="${DEMO_COMMAND:-run}"
 PROFILE="profiles/local.yaml"
 BUILD="${DEMO_BUILD:-build}"
 

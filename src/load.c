@@ -264,6 +264,7 @@ int load_run(struct run *r)
     }
     watch(&w);
     engine_join(w.e);
+    set_gauge(&w, M_VUS, 0); /* every VU has stopped, whatever the last sample said */
     log_progress(&w, units_now_mono(), true);
     engine_free(w.e);
     return 0;

@@ -40,12 +40,14 @@ for t in $targets; do
     corpus=tests/fuzz/corpus/$t
     mkdir -p "$scratch/$t/corpus" "$scratch/$t/artifacts"
     cp "$corpus"/* "$scratch/$t/corpus/" 2>/dev/null || true
+    dict=()
+    [ -f "tests/fuzz/$t.dict" ] && dict=("-dict=tests/fuzz/$t.dict")
     start=$(date +%s)
     rc=0
     # New inputs go to the scratch corpus (first directory); artifacts to their own.
     "$builddir/tests/fuzz/fuzz_$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
         -max_len=65536 -print_final_stats=1 -artifact_prefix="$scratch/$t/artifacts/" \
-        "$scratch/$t/corpus" </dev/null >"$scratch/$t/log" 2>&1 || rc=$?
+        "${dict[@]}" "$scratch/$t/corpus" </dev/null >"$scratch/$t/log" 2>&1 || rc=$?
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$scratch/$t/log" | tail -1)
     echo "fuzz $t: ${runs:-?} runs in $(($(date +%s) - start))s, exit $rc"
     crashes=("$scratch/$t/artifacts"/*)

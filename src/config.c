@@ -1139,6 +1139,11 @@ static int cvt_field(struct cvt *cv, void *base, const struct field *f, const st
         if ((f->flags & F_FILE) && access(s, R_OK))
             return fail(cv->d, &n->at, key, "cannot read %s: %s", quote(s, false, q, sizeof(q)),
                         strerror(errno));
+        /* access() passes a directory, which TLS would only refuse at the first request */
+        struct stat st;
+        if ((f->flags & F_FILE) && stat(s, &st) == 0 && S_ISDIR(st.st_mode))
+            return fail(cv->d, &n->at, key, "cannot read %s: %s", quote(s, false, q, sizeof(q)),
+                        strerror(EISDIR));
         return set_str(dst, s, secret);
     }
     }

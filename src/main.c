@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -137,6 +138,44 @@ static int parse_args(int argc, char **argv, struct args *a)
     return 0;
 }
 
+/*
+ * Whether an output file can be written at the end, checked before anything
+ * is sent: finding out after a ten-minute run loses its report. Creates
+ * nothing. Returns 0, or -errno with why in msg.
+ */
+static int check_output(const char *option, const char *key, const char *path, char *msg,
+                        size_t n)
+{
+    struct stat st;
+    char dir[4096];
+    int err = 0;
+
+    if (!path)
+        return 0;
+    if (stat(path, &st) == 0)
+        err = S_ISDIR(st.st_mode) ? EISDIR : access(path, W_OK) < 0 ? errno : 0;
+    else if (errno != ENOENT)
+        err = errno;
+    else {
+        /* a new file: its directory must exist and take it */
+        const char *slash = strrchr(path, '/');
+        size_t len = slash ? (size_t)(slash - path) : 1;
+        if (slash == path)
+            len = 1;
+        if (len >= sizeof(dir))
+            err = ENAMETOOLONG;
+        else {
+            memcpy(dir, slash ? path : ".", len);
+            dir[len] = '\0';
+            if (access(dir, W_OK | X_OK) < 0)
+                err = errno;
+        }
+    }
+    if (err)
+        snprintf(msg, n, "%s (%s): cannot write \"%s\": %s", option, key, path, strerror(err));
+    return -err;
+}
+
 static void log_test_start(struct log *log, const struct config *c, enum command cmd)
 {
     cJSON *ev = log_begin(log, "test_start");
@@ -229,6 +268,8 @@ static int run_phases(struct run *r, enum command cmd, bool *smoke_ran, bool *lo
     const struct config *c = r->cfg;
     int rc;
 
+    if (*r->stop)
+        return EXIT_INTERRUPTED; /* signalled while starting: send nothing */
     if (cmd == CMD_RUN || cmd == CMD_SMOKE) {
         set_phase(r->log, c, "smoke");
         rc = smoke_wait_ready(r);
@@ -250,6 +291,8 @@ static int run_phases(struct run *r, enum command cmd, bool *smoke_ran, bool *lo
             return EXIT_THRESHOLDS;
         }
     }
+    if (*r->stop)
+        return EXIT_INTERRUPTED;
     if (cmd == CMD_RUN || cmd == CMD_LOAD) {
         set_phase(r->log, c, "load");
         *load_ran = true;
@@ -334,6 +377,14 @@ int main(int argc, char **argv)
         printf("syncgate %s (%s)\n", SYNCGATE_VERSION, curl_version());
         return EXIT_OK;
     }
+    if (a.cmd != CMD_VALIDATE) {
+        /* From the start: a signal while the profile is read still means 105, not death. */
+        struct sigaction sa = {.sa_handler = on_signal};
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGTERM, &sa, NULL);
+        sigaction(SIGINT, &sa, NULL);
+        signal(SIGPIPE, SIG_IGN);
+    }
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         fputs("syncgate: libcurl initialisation failed\n", stderr);
         return EXIT_INTERNAL;
@@ -351,6 +402,15 @@ int main(int argc, char **argv)
         curl_global_cleanup();
         return EXIT_INVALID_CONFIG;
     }
+    char why[4400];
+    if (check_output("--summary-export", "output.summary_export", cfg.summary_export, why,
+                     sizeof(why)) < 0 ||
+        check_output("--junit", "output.junit", cfg.junit, why, sizeof(why)) < 0) {
+        fprintf(stderr, "syncgate: %s\n", why);
+        config_clear(&cfg);
+        curl_global_cleanup();
+        return EXIT_INVALID_CONFIG;
+    }
     if (a.cmd == CMD_VALIDATE) {
         size_t n = config_dump(&cfg, NULL, 0) + 1;
         char *text = malloc(n);
@@ -363,12 +423,6 @@ int main(int argc, char **argv)
         curl_global_cleanup();
         return text ? EXIT_OK : EXIT_INTERNAL;
     }
-
-    struct sigaction sa = {.sa_handler = on_signal};
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
 
     struct log *log = log_new(stderr, cfg.log_format, cfg.quiet, cfg.environment, cfg.testid);
     struct run r;

@@ -15,7 +15,9 @@ Bad inputs: run.py DIR
   with the same inputs must do the same and send nothing: every HTTP client
   in syncgate honours http_proxy/https_proxy, so pointing them at a listening
   socket of ours catches any request to any URL of the case, without editing
-  the case (a last test proves that a valid run is caught this way).
+  the case (a last test proves that a valid run is caught this way). Under
+  valgrind (SYNCGATE_WRAPPER set) only validate runs: `run` adds no code to
+  check there, and would double the time.
 
 Good profiles: run.py --good DIR
   Every DIR/*.yaml must validate (exit 0, empty stderr) with a key file
@@ -94,6 +96,25 @@ def directives(data):
     return out
 
 
+def check_sends_nothing(syncgate, args, env, err, recorder):
+    """`syncgate run` with the same inputs: 104, the same message, and not one connection."""
+    problems = []
+    recorder.connections()
+    try:
+        r = run(syncgate, args, base_env(env + [f"{k}={v}" for k, v in recorder.env.items()]),
+                command="run", timeout=10)
+        if r.returncode != BAD_EXIT:
+            problems.append(f"syncgate run: exit code {r.returncode}, expected {BAD_EXIT}")
+        if r.stderr.decode("utf-8", "replace") != err:
+            problems.append(f"syncgate run: stderr differs: {r.stderr.strip()[:300]!r}")
+    except subprocess.TimeoutExpired:
+        problems.append("syncgate run: still running after 10s (the input was accepted)")
+    sent = recorder.connections()
+    if sent:
+        problems.append(f"syncgate run: {sent} connection(s) reached the recording proxy")
+    return problems
+
+
 def check_bad(syncgate, path, tmp, recorder):
     with open(path, "rb") as f:
         data = f.read()
@@ -133,22 +154,8 @@ def check_bad(syncgate, path, tmp, recorder):
         if e in err:
             problems.append(f"stderr shows {e!r}")
 
-    # the same inputs for real: still 104, the same message, and not one connection
-    recorder.connections()
-    try:
-        r2 = run(syncgate, args, base_env(d["env"] + [f"{k}={v}" for k, v in
-                                                      recorder.env.items()]),
-                 command="run", timeout=10)
-        err2 = r2.stderr.decode("utf-8", "replace")
-        if r2.returncode != BAD_EXIT:
-            problems.append(f"syncgate run: exit code {r2.returncode}, expected {BAD_EXIT}")
-        if err2 != err:
-            problems.append(f"syncgate run: stderr differs: {err2.strip()[:300]!r}")
-    except subprocess.TimeoutExpired:
-        problems.append("syncgate run: still running after 10s (the input was accepted)")
-    sent = recorder.connections()
-    if sent:
-        problems.append(f"syncgate run: {sent} connection(s) reached the recording proxy")
+    if not WRAPPER:
+        problems += check_sends_nothing(syncgate, args, d["env"], err, recorder)
     if problems:
         problems.append(f"stderr was: {err.strip()!r}")
     return problems
@@ -234,7 +241,9 @@ def main():
         for p in problems:
             print(f"#   {p}")
         failed += bool(problems)
-    if not good:
+    if not good and WRAPPER:
+        print(f"ok {len(files) + 1} - control # SKIP no `syncgate run` under valgrind")
+    elif not good:
         with tempfile.TemporaryDirectory(prefix="syncgate-profiles-") as tmp:
             problems = check_control(syncgate, tmp, recorder)
         print(f"{'not ok' if problems else 'ok'} {len(files) + 1} - "

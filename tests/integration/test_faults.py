@@ -275,8 +275,10 @@ def case_429(t):
         seen = len(fx.requests())
     common(t, run, "429 with Retry-After", 99, SCHEDULE_S)
     only_kind(t, run, "status_429", "429 with Retry-After")
-    # load never retries, Retry-After or not: every request sent is one recorded
-    t.eq(seen, run.metric("http_reqs").get("count"), "429: requests sent == requests recorded")
+    # load never retries, Retry-After or not: every request sent is one recorded (but for
+    # those in flight when the schedule ended, dropped unrecorded: at most one per VU)
+    reqs = run.metric("http_reqs").get("count", 0)
+    t.ok(0 <= seen - reqs <= 4, "429: no retries (%d sent, %d recorded)" % (seen, reqs))
     with h.Fixture(["*:*:*=kong429=1"]) as fx:
         srun = Run(["smoke", "-p", smoke_profile(fx.url(0))])
         seen = len(fx.requests())
@@ -298,8 +300,8 @@ def case_5xx_burst(t):
     common(t, run, "5xx burst", 99, SCHEDULE_S)
     t.eq(run.errors, {"status_503": 20}, "5xx burst: exactly the 20 503s are failures")
     reqs = run.metric("http_reqs").get("count", 0)
-    t.ok(reqs > 20 and seen == reqs, "5xx burst: kept going after it (%d requests, %d seen)"
-         % (reqs, seen))
+    t.ok(reqs > 20 and 0 <= seen - reqs <= 2,
+         "5xx burst: kept going after it, no retries (%d recorded, %d sent)" % (reqs, seen))
     # the same burst under a threshold it stays within: the verdict is a pass
     with h.Fixture(routes) as fx:
         run = Run(["load", "-p", load_profile(fx.url(0, "/health"), think="50ms",

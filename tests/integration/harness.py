@@ -22,6 +22,7 @@ import atexit
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -361,8 +362,12 @@ def syncgate_env(env=None):
     return base
 
 
+# `meson test --setup=valgrind` runs syncgate behind this (valgrind and its options).
+_WRAPPER = shlex.split(os.environ.get("SYNCGATE_WRAPPER", ""))
+
+
 def syncgate_args(args):
-    return [os.environ["SYNCGATE"]] + [str(a) for a in args]
+    return _WRAPPER + [os.environ["SYNCGATE"]] + [str(a) for a in args]
 
 
 def run_syncgate(args, env=None, timeout=30.0, cwd=None):

@@ -11,6 +11,7 @@
 
 #include <curl/curl.h>
 
+#include "syncgate/http.h"
 #include "syncgate/log.h"
 
 #ifndef SYNCGATE_VERSION
@@ -99,25 +100,6 @@ static cJSON *ev_begin(struct rw_push *p, const char *event)
     return ev;
 }
 
-static void safe_url(const char *url, char *out, size_t n)
-{
-    CURLU *u = curl_url();
-    char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL;
-    snprintf(out, n, "(unparsable url)");
-    if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK) {
-        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0);
-        curl_url_get(u, CURLUPART_HOST, &host, 0);
-        curl_url_get(u, CURLUPART_PORT, &port, 0);
-        curl_url_get(u, CURLUPART_PATH, &path, 0);
-        snprintf(out, n, "%s://%s%s%s%s", scheme ? scheme : "", host ? host : "", port ? ":" : "",
-                 port ? port : "", path ? path : "");
-    }
-    curl_free(scheme);
-    curl_free(host);
-    curl_free(port);
-    curl_free(path);
-    curl_url_cleanup(u);
-}
 
 /* ---- queue ---- */
 
@@ -691,7 +673,7 @@ struct rw_push *rw_push_start(const struct config *c, struct log *log, rw_snapsh
     p->interval = rc->push_interval > 0 ? rc->push_interval : 5000000;
     p->stale_markers = rc->stale_markers;
     p->rng = (uint64_t)now_mono() ^ (uint64_t)(uintptr_t)p ^ UINT64_C(0x9e3779b97f4a7c15);
-    safe_url(rc->server_url, p->safe_url, sizeof(p->safe_url));
+    http_safe_url(rc->server_url, p->safe_url, sizeof(p->safe_url));
 
     p->enc = rw_encoder_new(c, err, errlen);
     if (!p->enc || setup_curl(p, rc, c->ca_file, err, errlen) < 0) {

@@ -54,26 +54,6 @@ static size_t discard_cb(char *p, size_t size, size_t n, void *ud)
     return s->body > HTTP_MAX_BODY ? 0 : size * n;
 }
 
-/* url without user info and query (they may hold credentials), for log lines. */
-static void safe_url(const char *url, char *out, size_t n)
-{
-    CURLU *u = curl_url();
-    char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL;
-    snprintf(out, n, "(unparsable url)");
-    if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK) {
-        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0);
-        curl_url_get(u, CURLUPART_HOST, &host, 0);
-        curl_url_get(u, CURLUPART_PORT, &port, 0);
-        curl_url_get(u, CURLUPART_PATH, &path, 0);
-        snprintf(out, n, "%s://%s%s%s%s", scheme ? scheme : "", host ? host : "",
-                 port ? ":" : "", port ? port : "", path ? path : "");
-    }
-    curl_free(scheme);
-    curl_free(host);
-    curl_free(port);
-    curl_free(path);
-    curl_url_cleanup(u);
-}
 
 static bool has_prefix(const char *line, size_t len, const char *prefix)
 {
@@ -123,7 +103,7 @@ static int smoke_init(struct smoke *s, struct run *r)
     memset(s, 0, sizeof(*s));
     s->r = r;
     s->c = c;
-    safe_url(c->gateway.url, s->safe_url, sizeof(s->safe_url));
+    http_safe_url(c->gateway.url, s->safe_url, sizeof(s->safe_url));
     if (!(s->easy = curl_easy_init()))
         return -ENOMEM;
     snprintf(line, sizeof(line), "%s: %s", c->gateway.consumer_header, c->gateway.consumer);

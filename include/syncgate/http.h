@@ -10,6 +10,7 @@
 #define SYNCGATE_HTTP_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <curl/curl.h>
@@ -47,6 +48,12 @@ struct http_result {
 /* Short kind name ("refused", "timeout", ...) and k6 error code (0 for none). */
 const char *http_error_name(enum http_error e);
 int http_error_code(enum http_error e);
+
+/*
+ * url reduced to scheme://host[:port]/path for log lines: user info and
+ * query may hold credentials. Always NUL-terminates out.
+ */
+void http_safe_url(const char *url, char *out, size_t n);
 
 /* Classify a libcurl result code. */
 enum http_error http_error_from_curl(CURLcode rc);

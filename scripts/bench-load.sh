@@ -33,6 +33,7 @@ shift $((OPTIND - 1))
 VUS=${*:-50 500 2000}
 
 die() { echo "bench-load: $*" >&2; exit 1; }
+. "$(dirname "$0")/lib-bench.sh"
 for tool in wrk python3 taskset; do
     command -v $tool >/dev/null || die "$tool is missing"
 done
@@ -57,41 +58,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])')
-URL="http://127.0.0.1:$PORT/"
-
-cat >"$TMP/nginx.conf" <<EOF
-worker_processes 1;
-worker_rlimit_nofile 65536;
-daemon off;
-pid $TMP/nginx.pid;
-error_log $TMP/error.log warn;
-events { worker_connections 16384; multi_accept on; }
-http {
-    access_log off;
-    client_body_temp_path $TMP/body;
-    proxy_temp_path $TMP/proxy;
-    fastcgi_temp_path $TMP/fastcgi;
-    uwsgi_temp_path $TMP/uwsgi;
-    scgi_temp_path $TMP/scgi;
-    keepalive_requests 100000000;
-    keepalive_timeout 300s;
-    server {
-        listen 127.0.0.1:$PORT backlog=8192;
-        location / { default_type text/plain; return 200 "ok\n"; }
-    }
-}
-EOF
-taskset -c 1 "$NGINX" -c "$TMP/nginx.conf" -e "$TMP/error.log" >"$TMP/nginx.out" 2>&1 &
-NGINX_PID=$!
-i=0
-until python3 -c "import socket; socket.create_connection(('127.0.0.1', $PORT), 0.2)" \
-    2>/dev/null; do
-    i=$((i + 1))
-    [ $i -lt 50 ] || die "nginx did not start: $(cat "$TMP/nginx.out" "$TMP/error.log" 2>/dev/null)"
-    sleep 0.1
-done
+start_nginx "$TMP" || die "nginx did not start"
 
 cat >"$TMP/profile.yaml" <<EOF
 environment: bench

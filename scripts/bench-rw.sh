@@ -47,6 +47,7 @@ shift $((OPTIND - 1))
 VUS=${*:-50 500}
 
 die() { echo "bench-rw: $*" >&2; exit 1; }
+. "$(dirname "$0")/lib-bench.sh"
 command -v python3 >/dev/null || die "python3 is missing"
 command -v taskset >/dev/null || die "taskset is missing (util-linux)"
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
@@ -92,33 +93,7 @@ sys.exit(0 if urllib.request.urlopen('$1', timeout=1).status == 200 else 1)" 2>/
     done
 }
 
-PORT=$(free_port)
-URL="http://127.0.0.1:$PORT/"
-cat >"$TMP/nginx.conf" <<EOF
-worker_processes 1;
-worker_rlimit_nofile 65536;
-daemon off;
-pid $TMP/nginx.pid;
-error_log $TMP/nginx-error.log warn;
-events { worker_connections 16384; multi_accept on; }
-http {
-    access_log off;
-    client_body_temp_path $TMP/body;
-    proxy_temp_path $TMP/proxy;
-    fastcgi_temp_path $TMP/fastcgi;
-    uwsgi_temp_path $TMP/uwsgi;
-    scgi_temp_path $TMP/scgi;
-    keepalive_requests 100000000;
-    keepalive_timeout 300s;
-    server {
-        listen 127.0.0.1:$PORT backlog=8192;
-        location / { default_type text/plain; return 200 "ok\n"; }
-    }
-}
-EOF
-taskset -c 1 "$NGINX" -c "$TMP/nginx.conf" -e "$TMP/nginx-error.log" >"$TMP/nginx.out" 2>&1 &
-NGINX_PID=$!
-wait_http "$URL" nginx "$TMP/nginx-error.log"
+start_nginx "$TMP" || die "nginx did not start"
 
 PROM_PORT=$(free_port)
 PROM="http://127.0.0.1:$PROM_PORT"

@@ -20,7 +20,7 @@ Runs, each with its own TESTID and ENVIRONMENT=staging, pushing every second:
           metrics.require_delivery
 Both float runs use K6_PROMETHEUS_RW_TREND_STATS as the shipped Job sets it
 (manifests/base/job-common.yaml), since the shipped dashboard's p50 needs med.
-Every line of the ```promql blocks of docs/metrics.md is run too (check_doc), so the
+Every line of the ```promql blocks of the README is run too (check_doc), so the
 documented examples cannot drift from what works.
 """
 import json
@@ -42,7 +42,7 @@ SOURCE_ROOT = os.environ.get("SOURCE_ROOT", os.path.dirname(os.path.dirname(HERE
 DASHBOARD = os.path.join(SOURCE_ROOT, "manifests", "observability", "dashboards",
                          "k6-performance-metrics.json")
 JOB = os.path.join(SOURCE_ROOT, "manifests", "base", "job-common.yaml")
-DOC = os.path.join(SOURCE_ROOT, "docs", "metrics.md")
+DOC = os.path.join(SOURCE_ROOT, "README.md")
 
 SERVICES = [("product", "products"), ("inventory", "inventory"), ("supplier", "suppliers"),
             ("order", "orders"), ("identity", "identity")]
@@ -303,7 +303,7 @@ def check_seed_dashboard(prom, start, end, smoke_id, load_id):
         else:
             t.ok(got and all(v == 0 for v in got.values()),
                  "seed dashboard, smoke: HTTP Failure Rate 0 everywhere", got)
-    # the same panels narrowed to one run, as docs/metrics.md shows them
+    # the same panels narrowed to one run, as the README shows them
     for testid, tt in ((smoke_id, "smoke"), (load_id, "load")):
         q = ('min by (name, check) (last_over_time(k6_checks_rate{environment=~"staging", '
              'testid="%s"}[5m]))' % testid)
@@ -311,10 +311,10 @@ def check_seed_dashboard(prom, start, end, smoke_id, load_id):
         t.ok(r, "per-run checks table (%s): %s" % (tt, q))
 
 
-# ---- docs/metrics.md ----
+# ---- the README ----
 
 def doc_queries(native):
-    """Lines of the ```promql blocks of docs/metrics.md; a block that mentions a native
+    """Lines of the ```promql blocks of the README; a block that mentions a native
     histogram series runs against the native Prometheus, the others against the plain one."""
     with open(DOC) as f:
         blocks = re.findall(r"^```promql\n(.*?)^```", f.read(), re.M | re.S)
@@ -328,12 +328,12 @@ def doc_queries(native):
 
 def check_doc(prom, testid, native):
     queries = doc_queries(native)
-    t.ok(len(queries) >= (3 if native else 20), "docs/metrics.md has %d %s queries"
+    t.ok(len(queries) >= (3 if native else 20), "the README has %d %s queries"
          % (len(queries), "native" if native else "float"))
     for q in queries:
         q = q.replace("<testid>", testid)
         r = prom.query(q)
-        t.ok(r, "docs/metrics.md: %s has data" % q)
+        t.ok(r, "the README: %s has data" % q)
 
 
 # ---- cases ----

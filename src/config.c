@@ -7,6 +7,9 @@
  * the tree converted, by the schema tables below, into struct config. So a
  * value gets the same checks and the same message whichever way it came in,
  * and every message can say where the value came from.
+ *
+ * The edits live in config_edit.c and the dump in config_dump.c; what the
+ * three share is declared in config_int.h.
  */
 #include "syncgate/config.h"
 #include "syncgate/rw.h"
@@ -30,15 +33,15 @@
 #include "syncgate/threshold.h"
 #include "syncgate/units.h"
 
+#include "config_int.h"
+
 #define MS(x) ((int64_t)(x)*USEC_PER_MSEC)
 #define SEC(x) ((int64_t)(x)*USEC_PER_SEC)
 #define MIN(x) (SEC(x) * 60)
 #define HOUR(x) (MIN(x) * 60)
 
-#define MAX_STRING 4096     /* any one string value */
 #define MAX_LABEL_VALUE 256 /* environment, testid, static labels */
 #define MAX_KEY_BYTES 4096  /* gateway.key_file content */
-#define MAX_ENV_VALUE 65536 /* STAGES and friends */
 #define MAX_TREND_STATS 16
 
 /*
@@ -176,7 +179,7 @@ static const char *check_service_name(const char *s);
 static const char *check_method(const char *s);
 static const char *check_header_value(const char *s);
 
-static const char *const log_format_names[] = {"auto", "json", "text", NULL};
+const char *const cfg_log_format_names[] = {"auto", "json", "text", NULL};
 
 #define CFG(m) offsetof(struct config, m)
 
@@ -284,7 +287,7 @@ static const struct field metrics_fields[] = {
 static const struct field output_fields[] = {
     {"summary_export", T_STR, F_NULL, CFG(summary_export), 0, 0, NULL},
     {"junit", T_STR, F_NULL, CFG(junit), 0, 0, NULL},
-    {"log_format", T_ENUM, 0, CFG(log_format), 0, 0, log_format_names},
+    {"log_format", T_ENUM, 0, CFG(log_format), 0, 0, cfg_log_format_names},
     {"quiet", T_BOOL, 0, CFG(quiet), 0, 0, NULL},
     {NULL},
 };
@@ -314,17 +317,8 @@ static const struct field *field_find(const struct field *fields, const char *na
 
 /* ---- messages ------------------------------------------------------------ */
 
-const char *diag_format(const struct diag *d, char *buf, size_t n)
-{
-    if (d->key[0])
-        snprintf(buf, n, "%s: %s: %s", d->where, d->key, d->msg);
-    else
-        snprintf(buf, n, "%s: %s", d->where, d->msg);
-    return buf;
-}
-
-__attribute__((format(printf, 4, 5))) static int fail(struct diag *d, const struct doc_origin *at,
-                                                      const char *key, const char *fmt, ...)
+__attribute__((format(printf, 4, 5))) int cfg_fail(struct diag *d, const struct doc_origin *at,
+                                               const char *key, const char *fmt, ...)
 {
     memset(d, 0, sizeof(*d));
     if (at)
@@ -407,7 +401,7 @@ static const char *type_name(const struct field *f)
 
 /* ---- string checks ------------------------------------------------------- */
 
-static bool utf8_valid(const char *s)
+bool cfg_utf8_valid(const char *s)
 {
     const unsigned char *p = (const unsigned char *)s;
     while (*p) {
@@ -442,7 +436,7 @@ static bool utf8_valid(const char *s)
     return true;
 }
 
-static bool has_control(const char *s)
+bool cfg_has_control(const char *s)
 {
     for (const unsigned char *p = (const unsigned char *)s; *p; p++)
         if (*p < 0x20 || *p == 0x7f)
@@ -555,7 +549,7 @@ static int want_scalar(struct cvt *cv, const struct doc_node *n, const char *key
                        const char *expected, const char **out)
 {
     if (n->kind != DOC_SCALAR)
-        return fail(cv->d, &n->at, key, "expected %s, got %s", expected, kind_name(n));
+        return cfg_fail(cv->d, &n->at, key, "expected %s, got %s", expected, kind_name(n));
     *out = n->str;
     return 0;
 }
@@ -564,13 +558,13 @@ static int want_scalar(struct cvt *cv, const struct doc_node *n, const char *key
 static int check_string(struct cvt *cv, const struct doc_node *n, const char *key, bool secret)
 {
     char q[128];
-    if (!utf8_valid(n->str))
-        return fail(cv->d, &n->at, key, "value is not valid UTF-8");
-    if (has_control(n->str))
-        return fail(cv->d, &n->at, key, "%s contains control characters, which are not allowed",
+    if (!cfg_utf8_valid(n->str))
+        return cfg_fail(cv->d, &n->at, key, "value is not valid UTF-8");
+    if (cfg_has_control(n->str))
+        return cfg_fail(cv->d, &n->at, key, "%s contains control characters, which are not allowed",
                     quote(n->str, secret, q, sizeof(q)));
     if (n->len > MAX_STRING)
-        return fail(cv->d, &n->at, key, "value is too long (%zu bytes, at most %d)", n->len,
+        return cfg_fail(cv->d, &n->at, key, "value is too long (%zu bytes, at most %d)", n->len,
                     MAX_STRING);
     return 0;
 }
@@ -589,10 +583,10 @@ static int parse_int(struct cvt *cv, const struct doc_node *n, const char *key, 
     bool digits = (s[0] >= '0' && s[0] <= '9') ||
                   ((s[0] == '-' || s[0] == '+') && s[1] >= '0' && s[1] <= '9');
     if (!digits || *end || errno == ERANGE)
-        return fail(cv->d, &n->at, key, "expected an integer from %lld to %lld, got %s",
+        return cfg_fail(cv->d, &n->at, key, "expected an integer from %lld to %lld, got %s",
                     (long long)min, (long long)max, quote(s, false, q, sizeof(q)));
     if (v < min || v > max)
-        return fail(cv->d, &n->at, key, "%lld is out of range; allowed: %lld to %lld", v,
+        return cfg_fail(cv->d, &n->at, key, "%lld is out of range; allowed: %lld to %lld", v,
                     (long long)min, (long long)max);
     *out = v;
     return 0;
@@ -612,7 +606,7 @@ static int parse_bool(struct cvt *cv, const struct doc_node *n, const char *key,
              (env && !strcmp(s, "0")))
         *out = false;
     else
-        return fail(cv->d, &n->at, key, "expected %s, got %s",
+        return cfg_fail(cv->d, &n->at, key, "expected %s, got %s",
                     env ? "true, false, 1 or 0" : "true or false", quote(s, false, q, sizeof(q)));
     return 0;
 }
@@ -628,15 +622,15 @@ static int parse_dur(struct cvt *cv, const struct doc_node *n, const char *key, 
     int64_t v;
     rc = units_parse_duration(s, &v);
     if (rc == -ERANGE)
-        return fail(cv->d, &n->at, key, "duration %s is out of range; allowed: %s to %s",
+        return cfg_fail(cv->d, &n->at, key, "duration %s is out of range; allowed: %s to %s",
                     quote(s, false, q, sizeof(q)), units_format_duration(min, a, sizeof(a)),
                     units_format_duration(max, b, sizeof(b)));
     if (rc)
-        return fail(cv->d, &n->at, key,
+        return cfg_fail(cv->d, &n->at, key,
                     "invalid duration %s; expected a number with a unit: 500ms, 30s, 1m30s, 2h",
                     quote(s, false, q, sizeof(q)));
     if (v < min || v > max)
-        return fail(cv->d, &n->at, key, "duration %s is out of range; allowed: %s to %s",
+        return cfg_fail(cv->d, &n->at, key, "duration %s is out of range; allowed: %s to %s",
                     quote(s, false, q, sizeof(q)), units_format_duration(min, a, sizeof(a)),
                     units_format_duration(max, b, sizeof(b)));
     *out = v;
@@ -644,7 +638,7 @@ static int parse_dur(struct cvt *cv, const struct doc_node *n, const char *key, 
 }
 
 /* url with the password of any user info replaced, for messages and the dump. */
-static const char *redact_url(const char *url, char *buf, size_t n)
+const char *cfg_redact_url(const char *url, char *buf, size_t n)
 {
     const char *scheme_end = strstr(url, "://");
     const char *auth = scheme_end ? scheme_end + 3 : NULL;
@@ -682,9 +676,9 @@ static int check_url(struct cvt *cv, const struct doc_node *n, const char *key, 
     curl_free(host);
     curl_url_cleanup(u);
     if (why)
-        return fail(cv->d, &n->at, key,
+        return cfg_fail(cv->d, &n->at, key,
                     "invalid URL %s (%s); expected http://host[:port][/path] or https://...",
-                    quote(redact_url(s, red, sizeof(red)), false, q, sizeof(q)), why);
+                    quote(cfg_redact_url(s, red, sizeof(red)), false, q, sizeof(q)), why);
     return 0;
 }
 
@@ -697,7 +691,7 @@ static int read_key_file(struct cvt *cv, const struct doc_node *n, const char *k
     /* O_NONBLOCK: a FIFO with no writer reads as empty instead of hanging the gate */
     int fd = open(n->str, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
-        return fail(cv->d, &n->at, key, "cannot read key file %s: %s", q, strerror(errno));
+        return cfg_fail(cv->d, &n->at, key, "cannot read key file %s: %s", q, strerror(errno));
     size_t len = 0;
     int err = 0;
     while (len < sizeof(buf) - 1) {
@@ -715,22 +709,22 @@ static int read_key_file(struct cvt *cv, const struct doc_node *n, const char *k
     close(fd);
     int rc = 0;
     if (err) {
-        rc = fail(cv->d, &n->at, key, "cannot read key file %s: %s", q, strerror(err));
+        rc = cfg_fail(cv->d, &n->at, key, "cannot read key file %s: %s", q, strerror(err));
         goto out;
     }
     if (len > MAX_KEY_BYTES) {
-        rc = fail(cv->d, &n->at, key, "key file %s is larger than %d bytes", q, MAX_KEY_BYTES);
+        rc = cfg_fail(cv->d, &n->at, key, "key file %s is larger than %d bytes", q, MAX_KEY_BYTES);
         goto out;
     }
     while (len && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
         len--;
     buf[len] = '\0';
     if (!len) {
-        rc = fail(cv->d, &n->at, key, "key file %s is empty", q);
+        rc = cfg_fail(cv->d, &n->at, key, "key file %s is empty", q);
         goto out;
     }
-    if (strlen(buf) != len || has_control(buf)) {
-        rc = fail(cv->d, &n->at, key,
+    if (strlen(buf) != len || cfg_has_control(buf)) {
+        rc = cfg_fail(cv->d, &n->at, key,
                   "key file %s contains control characters; it must hold one header value", q);
         goto out;
     }
@@ -754,7 +748,7 @@ static int cvt_stats(struct cvt *cv, const struct doc_node *n, const char *key, 
     if (n->kind == DOC_SEQ) {
         for (const struct doc_node *e = n->head; e; e = e->next) {
             if (e->kind != DOC_SCALAR || doc_is_null(e))
-                return fail(cv->d, &e->at, key, "expected a trend stat name, got %s", kind_name(e));
+                return cfg_fail(cv->d, &e->at, key, "expected a trend stat name, got %s", kind_name(e));
             if (nitems > MAX_TREND_STATS)
                 break;
             at[nitems] = e;
@@ -776,15 +770,15 @@ static int cvt_stats(struct cvt *cv, const struct doc_node *n, const char *key, 
             items[nitems++] = t;
         }
     } else {
-        return fail(cv->d, &n->at, key,
+        return cfg_fail(cv->d, &n->at, key,
                     "expected a list of trend stats like \"p(95),p(99),min,max\", "
                     "got %s",
                     kind_name(n));
     }
     if (!nitems)
-        return fail(cv->d, &n->at, key, "needs at least one trend stat, like \"p(95),min,max\"");
+        return cfg_fail(cv->d, &n->at, key, "needs at least one trend stat, like \"p(95),min,max\"");
     if (nitems > MAX_TREND_STATS)
-        return fail(cv->d, &n->at, key, "too many trend stats (at most %d)", MAX_TREND_STATS);
+        return cfg_fail(cv->d, &n->at, key, "too many trend stats (at most %d)", MAX_TREND_STATS);
 
     for (size_t i = 0; i < nitems; i++) {
         const char *s = items[i];
@@ -793,17 +787,17 @@ static int cvt_stats(struct cvt *cv, const struct doc_node *n, const char *key, 
         char why[128];
         bool good = !strchr(s, ',') && rw_parse_trend_stats(s, &stat, 1, why, sizeof(why)) == 1;
         if (!good)
-            return fail(cv->d, &at[i]->at, key,
+            return cfg_fail(cv->d, &at[i]->at, key,
                         "invalid trend stat %s; allowed: p(N) with 0 <= N <= 100, min, max, avg, "
                         "med, count, sum",
                         quote(s, false, q, sizeof(q)));
         for (size_t j = 0; j < i; j++)
             if (!strcmp(items[j], s))
-                return fail(cv->d, &at[i]->at, key, "trend stat %s is listed twice",
+                return cfg_fail(cv->d, &at[i]->at, key, "trend stat %s is listed twice",
                             quote(s, false, q, sizeof(q)));
         snprintf(item, sizeof(item), "%s%s", i ? "," : "", s);
         if (strlen(out) + strlen(item) >= sizeof(out))
-            return fail(cv->d, &n->at, key, "trend stats list is too long");
+            return cfg_fail(cv->d, &n->at, key, "trend stats list is too long");
         strcat(out, item);
     }
     return set_str(dst, out, false);
@@ -832,7 +826,7 @@ static int cvt_list(struct cvt *cv, void *base, const struct list_spec *ls,
 {
     char k[256];
     if (n->kind != DOC_SEQ && !doc_is_null(n))
-        return fail(cv->d, &n->at, key, "expected a list of %s, got %s", ls->what, kind_name(n));
+        return cfg_fail(cv->d, &n->at, key, "expected a list of %s, got %s", ls->what, kind_name(n));
     unsigned char *arr = (unsigned char *)base + ls->arr_off;
     size_t *count = (size_t *)((unsigned char *)base + ls->n_off);
     for (size_t i = 0; i < *count; i++)
@@ -842,7 +836,7 @@ static int cvt_list(struct cvt *cv, void *base, const struct list_spec *ls,
     *count = 0;
     size_t len = n->kind == DOC_SEQ ? n->n : 0;
     if (len > ls->max)
-        return fail(cv->d, &n->at, key, "too many %s (%zu; at most %zu)", ls->what, len, ls->max);
+        return cfg_fail(cv->d, &n->at, key, "too many %s (%zu; at most %zu)", ls->what, len, ls->max);
     size_t i = 0;
     for (const struct doc_node *e = n->kind == DOC_SEQ ? n->head : NULL; e; e = e->next, i++) {
         index_key(k, sizeof(k), key, i);
@@ -852,7 +846,7 @@ static int cvt_list(struct cvt *cv, void *base, const struct list_spec *ls,
             return rc;
         (*count)++;
         if (e->kind != DOC_MAP)
-            return fail(cv->d, &e->at, k, "expected a mapping (one of the %s), got %s", ls->what,
+            return cfg_fail(cv->d, &e->at, k, "expected a mapping (one of the %s), got %s", ls->what,
                         kind_name(e));
         rc = cvt_section(cv, item, ls->fields, e, k);
         if (rc)
@@ -884,50 +878,50 @@ static int cvt_kv(struct cvt *cv, void *base, const struct kv_spec *ks, const st
     if (doc_is_null(n))
         return 0;
     if (n->kind != DOC_MAP)
-        return fail(cv->d, &n->at, key, "expected a mapping of %s, got %s", what, kind_name(n));
+        return cfg_fail(cv->d, &n->at, key, "expected a mapping of %s, got %s", what, kind_name(n));
     if (n->n > ks->max)
-        return fail(cv->d, &n->at, key, "too many %s (%zu; at most %zu)", what, n->n, ks->max);
+        return cfg_fail(cv->d, &n->at, key, "too many %s (%zu; at most %zu)", what, n->n, ks->max);
     for (const struct doc_node *e = n->head; e; e = e->next) {
         join_key(k, sizeof(k), key, e->key);
         quote(e->key, false, q, sizeof(q));
         if (ks->headers) {
             if (!header_name_ok(e->key))
-                return fail(cv->d, &e->key_at, k,
+                return cfg_fail(cv->d, &e->key_at, k,
                             "invalid header name %s; allowed: letters, digits and "
                             "!#$%%&'*+-.^_`|~",
                             q);
             for (size_t i = 0; reserved_headers[i]; i++)
                 if (!strcasecmp(e->key, reserved_headers[i]))
-                    return fail(cv->d, &e->key_at, k,
+                    return cfg_fail(cv->d, &e->key_at, k,
                                 "header %s is set by syncgate itself and cannot be overridden", q);
             for (size_t i = 0; i < *count; i++)
                 if (!strcasecmp(arr[i].key, e->key))
-                    return fail(cv->d, &e->key_at, k,
+                    return cfg_fail(cv->d, &e->key_at, k,
                                 "header %s is given twice (header names ignore case)", q);
         } else {
             if (!label_name_ok(e->key))
-                return fail(cv->d, &e->key_at, k,
+                return cfg_fail(cv->d, &e->key_at, k,
                             "invalid label name %s; allowed: [a-zA-Z_][a-zA-Z0-9_]*", q);
             if (!strncmp(e->key, "__", 2))
-                return fail(cv->d, &e->key_at, k,
+                return cfg_fail(cv->d, &e->key_at, k,
                             "label names starting with \"__\" are reserved by Prometheus");
             for (size_t i = 0; reserved_labels[i]; i++)
                 if (!strcmp(e->key, reserved_labels[i]))
-                    return fail(cv->d, &e->key_at, k,
+                    return cfg_fail(cv->d, &e->key_at, k,
                                 "label %s is set by syncgate itself; reserved: testid, instance, "
                                 "environment, test_type, name, method, status, "
                                 "expected_response, scenario, check",
                                 q);
         }
         if (e->kind != DOC_SCALAR || doc_is_null(e))
-            return fail(cv->d, &e->at, k, "expected a string value, got %s", kind_name(e));
+            return cfg_fail(cv->d, &e->at, k, "expected a string value, got %s", kind_name(e));
         int rc = check_string(cv, e, k, ks->headers);
         if (rc)
             return rc;
         if (!*e->str)
-            return fail(cv->d, &e->at, k, "value must not be empty");
+            return cfg_fail(cv->d, &e->at, k, "value must not be empty");
         if (!ks->headers && e->len > MAX_LABEL_VALUE)
-            return fail(cv->d, &e->at, k, "label value is too long (at most %d bytes)",
+            return cfg_fail(cv->d, &e->at, k, "label value is too long (at most %d bytes)",
                         MAX_LABEL_VALUE);
         arr[*count].key = strdup(e->key);
         arr[*count].value = strdup(e->str);
@@ -962,7 +956,7 @@ static int cvt_threshold(struct cvt *cv, struct threshold_set *set, const char *
             snprintf(kk, sizeof(kk), "%s.%s", k, o->key);
             if (!strcmp(o->key, "threshold")) {
                 if (o->kind != DOC_SCALAR || doc_is_null(o))
-                    return fail(cv->d, &o->at, kk,
+                    return cfg_fail(cv->d, &o->at, kk,
                                 "expected a threshold like \"p(95)<500\", got %s", kind_name(o));
                 expr = o;
             } else if (!strcmp(o->key, "abortOnFail")) {
@@ -974,15 +968,15 @@ static int cvt_threshold(struct cvt *cv, struct threshold_set *set, const char *
                 if (rc)
                     return rc;
             } else {
-                return fail(cv->d, &o->key_at, kk,
+                return cfg_fail(cv->d, &o->key_at, kk,
                             "unknown key %s; allowed: threshold, abortOnFail, delayAbortEval",
                             quote(o->key, false, q, sizeof(q)));
             }
         }
         if (!expr)
-            return fail(cv->d, &e->at, k, "missing key \"threshold\" (the expression)");
+            return cfg_fail(cv->d, &e->at, k, "missing key \"threshold\" (the expression)");
     } else {
-        return fail(cv->d, &e->at, k,
+        return cfg_fail(cv->d, &e->at, k,
                     "expected a threshold like \"p(95)<500\" or {threshold: ..., abortOnFail: "
                     "true}, got %s",
                     kind_name(e));
@@ -991,7 +985,7 @@ static int cvt_threshold(struct cvt *cv, struct threshold_set *set, const char *
     if (rc)
         return rc;
     if (set->n >= CONFIG_MAX_THRESHOLDS)
-        return fail(cv->d, &e->at, k, "too many thresholds (at most %d per phase)",
+        return cfg_fail(cv->d, &e->at, k, "too many thresholds (at most %d per phase)",
                     CONFIG_MAX_THRESHOLDS);
     struct threshold *t = &set->t[set->n];
     memset(t, 0, sizeof(*t));
@@ -1000,7 +994,7 @@ static int cvt_threshold(struct cvt *cv, struct threshold_set *set, const char *
     if (rc == -ENOMEM)
         return rc;
     if (rc)
-        return fail(cv->d, &expr->at, k, "invalid threshold: %s",
+        return cfg_fail(cv->d, &expr->at, k, "invalid threshold: %s",
                     err[0] ? err : quote(expr->str, false, q, sizeof(q)));
     t->abort_on_fail = abort_on_fail;
     t->delay_abort_eval = delay;
@@ -1016,14 +1010,14 @@ static int cvt_thresholds(struct cvt *cv, struct threshold_set *set, const struc
     if (doc_is_null(n))
         return 0;
     if (n->kind != DOC_MAP)
-        return fail(cv->d, &n->at, key,
+        return cfg_fail(cv->d, &n->at, key,
                     "expected a mapping of metric names to lists of thresholds, like "
                     "{http_req_duration: [\"p(95)<500\"]}, got %s",
                     kind_name(n));
     for (const struct doc_node *m = n->head; m; m = m->next) {
         join_key(k, sizeof(k), key, m->key);
         if (m->kind != DOC_SEQ)
-            return fail(cv->d, &m->at, k,
+            return cfg_fail(cv->d, &m->at, k,
                         "expected a list of thresholds, like [\"p(95)<500\"], got %s",
                         kind_name(m));
         size_t i = 0;
@@ -1082,7 +1076,7 @@ static int cvt_field(struct cvt *cv, void *base, const struct field *f, const st
             snprintf(allowed + strlen(allowed), sizeof(allowed) - strlen(allowed), "%s%s",
                      i ? ", " : "", names[i]);
         }
-        return fail(cv->d, &n->at, key, "%s is not allowed; allowed: %s",
+        return cfg_fail(cv->d, &n->at, key, "%s is not allowed; allowed: %s",
                     quote(s, false, q, sizeof(q)), allowed);
     }
     default:
@@ -1093,7 +1087,7 @@ static int cvt_field(struct cvt *cv, void *base, const struct field *f, const st
     bool secret = f->flags & F_SECRET;
     char **dst = (char **)p;
     if (n->kind != DOC_SCALAR)
-        return fail(cv->d, &n->at, key, "expected %s, got %s", type_name(f), kind_name(n));
+        return cfg_fail(cv->d, &n->at, key, "expected %s, got %s", type_name(f), kind_name(n));
     if (doc_is_null(n) || !*n->str) {
         if (f->flags & F_NULL) {
             if (f->type == T_KEYFILE) {
@@ -1102,7 +1096,7 @@ static int cvt_field(struct cvt *cv, void *base, const struct field *f, const st
             }
             return set_str(dst, NULL, secret);
         }
-        return fail(cv->d, &n->at, key, "must not be empty; expected %s", type_name(f));
+        return cfg_fail(cv->d, &n->at, key, "must not be empty; expected %s", type_name(f));
     }
     rc = check_string(cv, n, key, secret);
     if (rc)
@@ -1111,7 +1105,7 @@ static int cvt_field(struct cvt *cv, void *base, const struct field *f, const st
     switch (f->type) {
     case T_URL: {
         if (n->len > 2048)
-            return fail(cv->d, &n->at, key, "URL is too long (at most 2048 bytes)");
+            return cfg_fail(cv->d, &n->at, key, "URL is too long (at most 2048 bytes)");
         rc = check_url(cv, n, key, s);
         if (rc)
             return rc;
@@ -1126,7 +1120,7 @@ static int cvt_field(struct cvt *cv, void *base, const struct field *f, const st
     }
     case T_HEADER:
         if (!header_name_ok(s))
-            return fail(cv->d, &n->at, key,
+            return cfg_fail(cv->d, &n->at, key,
                         "invalid header name %s; allowed: letters, digits and !#$%%&'*+-.^_`|~",
                         quote(s, false, q, sizeof(q)));
         return set_str(dst, s, false);
@@ -1135,14 +1129,14 @@ static int cvt_field(struct cvt *cv, void *base, const struct field *f, const st
     default: {
         const char *why = f->check ? f->check(s) : NULL;
         if (why)
-            return fail(cv->d, &n->at, key, "%s %s", quote(s, secret, q, sizeof(q)), why);
+            return cfg_fail(cv->d, &n->at, key, "%s %s", quote(s, secret, q, sizeof(q)), why);
         if ((f->flags & F_FILE) && access(s, R_OK))
-            return fail(cv->d, &n->at, key, "cannot read %s: %s", quote(s, false, q, sizeof(q)),
+            return cfg_fail(cv->d, &n->at, key, "cannot read %s: %s", quote(s, false, q, sizeof(q)),
                         strerror(errno));
         /* access() passes a directory, which TLS would only refuse at the first request */
         struct stat st;
         if ((f->flags & F_FILE) && stat(s, &st) == 0 && S_ISDIR(st.st_mode))
-            return fail(cv->d, &n->at, key, "cannot read %s: %s", quote(s, false, q, sizeof(q)),
+            return cfg_fail(cv->d, &n->at, key, "cannot read %s: %s", quote(s, false, q, sizeof(q)),
                         strerror(EISDIR));
         return set_str(dst, s, secret);
     }
@@ -1154,7 +1148,7 @@ static int cvt_section(struct cvt *cv, void *base, const struct field *fields,
 {
     char k[256], q[128], allowed[400];
     if (n->kind != DOC_MAP)
-        return fail(cv->d, &n->at, key, "expected a mapping, got %s", kind_name(n));
+        return cfg_fail(cv->d, &n->at, key, "expected a mapping, got %s", kind_name(n));
     for (const struct doc_node *e = n->head; e; e = e->next) {
         join_key(k, sizeof(k), key, e->key);
         const struct field *f = field_find(fields, e->key);
@@ -1163,7 +1157,7 @@ static int cvt_section(struct cvt *cv, void *base, const struct field *fields,
             for (const struct field *g = fields; g->name; g++)
                 snprintf(allowed + strlen(allowed), sizeof(allowed) - strlen(allowed), "%s%s",
                          g == fields ? "" : ", ", g->name);
-            return fail(cv->d, &e->key_at, k, "unknown key %s; allowed: %s",
+            return cfg_fail(cv->d, &e->key_at, k, "unknown key %s; allowed: %s",
                         quote(e->key, false, q, sizeof(q)), allowed);
         }
         int rc = cvt_field(cv, base, f, e, k);
@@ -1173,7 +1167,7 @@ static int cvt_section(struct cvt *cv, void *base, const struct field *fields,
     for (const struct field *f = fields; f->name; f++) {
         if ((f->flags & F_REQ) && !doc_map_get(n, f->name)) {
             join_key(k, sizeof(k), key, f->name);
-            return fail(cv->d, &n->at, k, "missing; every item needs \"%s\"", f->name);
+            return cfg_fail(cv->d, &n->at, k, "missing; every item needs \"%s\"", f->name);
         }
     }
     return 0;
@@ -1205,20 +1199,20 @@ static int services_check(struct cvt *cv, void *base, const struct doc_node *lis
     struct config *c = base;
     char k[256], q[128];
     if (!c->nservices)
-        return fail(cv->d, &list->at, key, "needs at least one service");
+        return cfg_fail(cv->d, &list->at, key, "needs at least one service");
     size_t i = 0;
     for (const struct doc_node *e = list->head; e; e = e->next, i++) {
         const struct service *s = &c->services[i];
         index_key(k, sizeof(k), key, i);
         if (!s->smoke_path && !s->url)
-            return fail(cv->d, &e->at, k,
+            return cfg_fail(cv->d, &e->at, k,
                         "service %s has neither smoke_path nor url, so nothing would request it",
                         quote(s->name, false, q, sizeof(q)));
         for (size_t j = 0; j < i; j++) {
             if (!strcmp(c->services[j].name, s->name)) {
                 const struct doc_node *nm = doc_map_get(e, "name");
                 snprintf(k, sizeof(k), "%s[%zu].name", key, i);
-                return fail(cv->d, &nm->at, k,
+                return cfg_fail(cv->d, &nm->at, k,
                             "duplicate service name %s (also %s[%zu]); names must be unique",
                             quote(s->name, false, q, sizeof(q)), key, j);
             }
@@ -1237,12 +1231,12 @@ static int stages_check(struct cvt *cv, void *base, const struct doc_node *list,
 {
     struct config *c = base;
     if (!c->load.nstages)
-        return fail(cv->d, &list->at, key,
+        return cfg_fail(cv->d, &list->at, key,
                     "needs at least one stage, like [{duration: 30s, target: 10}]");
     for (size_t i = 0; i < c->load.nstages; i++)
         if (c->load.stages[i].target > 0)
             return 0;
-    return fail(cv->d, &list->at, key,
+    return cfg_fail(cv->d, &list->at, key,
                 "needs at least one stage with a target above 0 (all targets are 0)");
 }
 
@@ -1354,7 +1348,7 @@ static int profile_parse(struct doc *doc, const char *buf, size_t len, const cha
 {
     if (len > CONFIG_MAX_PROFILE_BYTES) {
         struct doc_origin at = {.name = name, .src = DOC_SRC_FILE};
-        return fail(d, &at, "", "profile is larger than %d bytes", CONFIG_MAX_PROFILE_BYTES);
+        return cfg_fail(d, &at, "", "profile is larger than %d bytes", CONFIG_MAX_PROFILE_BYTES);
     }
     int rc = doc_parse_yaml(doc, buf, len, DOC_SRC_FILE, name, out, d);
     if (rc)
@@ -1364,7 +1358,7 @@ static int profile_parse(struct doc *doc, const char *buf, size_t len, const cha
         return 0;
     }
     if ((*out)->kind != DOC_MAP)
-        return fail(d, &(*out)->at, "",
+        return cfg_fail(d, &(*out)->at, "",
                     "a profile must be a mapping of sections (environment, gateway, services, "
                     "smoke, load, metrics, output), got %s",
                     kind_name(*out));
@@ -1421,11 +1415,11 @@ static int read_profile(const char *path, char **out, size_t *len, struct diag *
     struct doc_origin at = {.name = path, .src = DOC_SRC_FILE};
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return fail(d, &at, "", "cannot read profile: %s", strerror(errno));
+        return cfg_fail(d, &at, "", "cannot read profile: %s", strerror(errno));
     struct stat st;
     if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
         close(fd);
-        return fail(d, &at, "", "cannot read profile: it is a directory");
+        return cfg_fail(d, &at, "", "cannot read profile: it is a directory");
     }
     size_t cap = 64 * 1024, n = 0;
     char *buf = malloc(cap);
@@ -1437,7 +1431,7 @@ static int read_profile(const char *path, char **out, size_t *len, struct diag *
     for (;;) {
         if (n == cap) {
             if (cap > CONFIG_MAX_PROFILE_BYTES) {
-                rc = fail(d, &at, "", "profile is larger than %d bytes", CONFIG_MAX_PROFILE_BYTES);
+                rc = cfg_fail(d, &at, "", "profile is larger than %d bytes", CONFIG_MAX_PROFILE_BYTES);
                 break;
             }
             cap *= 2;
@@ -1452,7 +1446,7 @@ static int read_profile(const char *path, char **out, size_t *len, struct diag *
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0) {
-            rc = fail(d, &at, "", "cannot read profile: %s", strerror(errno));
+            rc = cfg_fail(d, &at, "", "cannot read profile: %s", strerror(errno));
             break;
         }
         if (r == 0)
@@ -1461,368 +1455,13 @@ static int read_profile(const char *path, char **out, size_t *len, struct diag *
     }
     close(fd);
     if (!rc && n > CONFIG_MAX_PROFILE_BYTES)
-        rc = fail(d, &at, "", "profile is larger than %d bytes", CONFIG_MAX_PROFILE_BYTES);
+        rc = cfg_fail(d, &at, "", "profile is larger than %d bytes", CONFIG_MAX_PROFILE_BYTES);
     if (rc) {
         free(buf);
         return rc;
     }
     *out = buf;
     *len = n;
-    return 0;
-}
-
-/* ---- environment ----------------------------------------------------------- */
-
-#define RW_PREFIX "K6_PROMETHEUS_RW_"
-
-static const struct {
-    const char *var, *path;
-} env_paths[] = {
-    {"GATEWAY_URL", "gateway.url"},
-    {"SSL_CERT_FILE", "ca_file"},
-    {"KONG_CONSUMER_HEADER", "gateway.consumer"},
-    {"ENVIRONMENT", "environment"},
-    {"TEST_TYPE", "test_type"},
-    {"TESTID", "testid"},
-    {RW_PREFIX "SERVER_URL", "metrics.remote_write.server_url"},
-    {RW_PREFIX "PUSH_INTERVAL", "metrics.remote_write.push_interval"},
-    {RW_PREFIX "TREND_STATS", "metrics.remote_write.trend_stats"},
-    {RW_PREFIX "TREND_AS_NATIVE_HISTOGRAM", "metrics.remote_write.trend_as_native_histogram"},
-    {RW_PREFIX "STALE_MARKERS", "metrics.remote_write.stale_markers"},
-    {RW_PREFIX "INSECURE_SKIP_TLS_VERIFY", "metrics.remote_write.insecure_skip_tls_verify"},
-    {RW_PREFIX "USERNAME", "metrics.remote_write.username"},
-    {RW_PREFIX "PASSWORD", "metrics.remote_write.password"},
-    {RW_PREFIX "BEARER_TOKEN", "metrics.remote_write.bearer_token"},
-    {RW_PREFIX "CLIENT_CERTIFICATE", "metrics.remote_write.client_certificate"},
-    {RW_PREFIX "CLIENT_CERTIFICATE_KEY", "metrics.remote_write.client_certificate_key"},
-};
-
-static const char *env_get(char *const *envp, const char *name)
-{
-    size_t len = strlen(name);
-    for (size_t i = 0; envp && envp[i]; i++)
-        if (!strncmp(envp[i], name, len) && envp[i][len] == '=')
-            return envp[i] + len + 1;
-    return NULL;
-}
-
-struct edit {
-    struct doc *doc;
-    struct doc_node *root;
-    struct diag *d;
-};
-
-/* Put node at a dotted path; a bad path is reported against the edit's source. */
-static int edit_node(struct edit *ed, const char *path, struct doc_node *v,
-                     const struct doc_origin *at)
-{
-    int rc = doc_set_path(ed->doc, ed->root, path, v, at, ed->d);
-    if (rc == -EINVAL) {
-        char msg[sizeof(ed->d->msg)];
-        snprintf(msg, sizeof(msg), "%s", ed->d->msg);
-        return fail(ed->d, at, path, "%s", msg);
-    }
-    return rc;
-}
-
-static int edit_scalar(struct edit *ed, const char *path, const char *value, bool plain,
-                       const struct doc_origin *at)
-{
-    struct doc_node *v = doc_new_scalar(ed->doc, at, value, strlen(value), plain);
-    if (!v)
-        return -ENOMEM;
-    return edit_node(ed, path, v, at);
-}
-
-/* The remote-write headers map, made if missing. */
-static int rw_headers_map(struct edit *ed, const struct doc_origin *at, struct doc_node **out)
-{
-    struct doc_node *rw = doc_map_get(doc_map_get(ed->root, "metrics"), "remote_write");
-    struct doc_node *h = doc_map_get(rw, "headers");
-    if (h && h->kind == DOC_MAP) {
-        *out = h;
-        return 0;
-    }
-    h = doc_new_map(ed->doc, at);
-    if (!h)
-        return -ENOMEM;
-    *out = h;
-    return edit_node(ed, "metrics.remote_write.headers", h, at);
-}
-
-/* Add one header, replacing any of the same name in another case. */
-static int put_header(struct edit *ed, const struct doc_origin *at, const char *name, size_t nlen,
-                      const char *value, size_t vlen)
-{
-    struct doc_node *h;
-    int rc = rw_headers_map(ed, at, &h);
-    if (rc)
-        return rc;
-    char *key = doc_strndup(ed->doc, name, nlen);
-    struct doc_node *v = doc_new_scalar(ed->doc, at, value, vlen, false);
-    if (!key || !v)
-        return -ENOMEM;
-    if (!*key)
-        return fail(ed->d, at, "metrics.remote_write.headers", "empty header name");
-    for (struct doc_node *e = h->head; e; e = e->next) {
-        if (!strcasecmp(e->key, key)) {
-            doc_map_del(h, e->key);
-            break;
-        }
-    }
-    return doc_map_put(ed->doc, h, key, at, v);
-}
-
-static int env_http_headers(struct edit *ed, const struct doc_origin *at, const char *value)
-{
-    const char *p = value;
-    while (*p) {
-        const char *end = strchr(p, ',');
-        if (!end)
-            end = p + strlen(p);
-        const char *colon = memchr(p, ':', (size_t)(end - p));
-        const char *a = p, *b = end;
-        while (a < b && *a == ' ')
-            a++;
-        if (a < b) {
-            if (!colon)
-                return fail(ed->d, at, "metrics.remote_write.headers",
-                            "expected Name:value pairs separated by commas, like "
-                            "\"X-Scope-OrgID:team1,X-Env:staging\"");
-            const char *ne = colon;
-            while (ne > a && ne[-1] == ' ')
-                ne--;
-            const char *vs = colon + 1;
-            while (vs < b && *vs == ' ')
-                vs++;
-            while (b > vs && b[-1] == ' ')
-                b--;
-            int rc = put_header(ed, at, a, (size_t)(ne - a), vs, (size_t)(b - vs));
-            if (rc)
-                return rc;
-        }
-        p = *end ? end + 1 : end;
-    }
-    return 0;
-}
-
-/* NAME_SERVICE_URL: the url of the service whose upper-cased name is NAME. */
-static int env_service_url(struct edit *ed, const struct doc_origin *at, const char *var,
-                           size_t namelen, const char *value)
-{
-    struct doc_node *svcs = doc_map_get(ed->root, "services");
-    struct doc_node *match = NULL;
-    char known[400] = "", envname[128];
-    int nmatch = 0;
-    for (struct doc_node *e = svcs && svcs->kind == DOC_SEQ ? svcs->head : NULL; e; e = e->next) {
-        struct doc_node *nm = doc_map_get(e, "name");
-        if (!nm || nm->kind != DOC_SCALAR || strlen(nm->str) > 64)
-            continue;
-        size_t i = 0;
-        for (; nm->str[i]; i++)
-            envname[i] = nm->str[i] == '-' ? '_' : (char)toupper((unsigned char)nm->str[i]);
-        envname[i] = '\0';
-        snprintf(known + strlen(known), sizeof(known) - strlen(known), "%s%s_SERVICE_URL",
-                 known[0] ? ", " : "", envname);
-        if (i == namelen && !strncmp(var, envname, namelen)) {
-            match = e;
-            nmatch++;
-        }
-    }
-    if (!match)
-        return fail(ed->d, at, "services",
-                    "no service is called %.*s (case-insensitive, '_' for '-'); known: %s",
-                    (int)namelen, var, known[0] ? known : "none");
-    if (nmatch > 1)
-        return fail(ed->d, at, "services", "more than one service matches %.*s", (int)namelen, var);
-    struct doc_node *v = doc_new_scalar(ed->doc, at, value, strlen(value), false);
-    if (!v)
-        return -ENOMEM;
-    return doc_map_put(ed->doc, match, "url", at, v);
-}
-
-static int apply_env_var(struct edit *ed, const char *name, size_t nlen, const char *value,
-                         int pass)
-{
-    char var[256];
-    if (nlen >= sizeof(var))
-        return 0;
-    memcpy(var, name, nlen);
-    var[nlen] = '\0';
-
-    bool header = !strncmp(var, RW_PREFIX "HEADERS_", strlen(RW_PREFIX "HEADERS_"));
-    /* Pass 0 sets everything but single headers, which pass 1 lays on top of
-     * HTTP_HEADERS so the more specific variable wins. */
-    if (header != (pass == 1))
-        return 0;
-
-    bool known = header || !strcmp(var, "STAGES") || !strcmp(var, RW_PREFIX "HTTP_HEADERS") ||
-                 (nlen > 12 && !strcmp(var + nlen - 12, "_SERVICE_URL"));
-    const char *path = NULL;
-    for (size_t i = 0; i < sizeof(env_paths) / sizeof(env_paths[0]); i++)
-        if (!strcmp(var, env_paths[i].var))
-            path = env_paths[i].path;
-    bool rw = !strncmp(var, RW_PREFIX, strlen(RW_PREFIX));
-    if (!known && !path && !rw)
-        return 0;
-
-    char oname[300];
-    snprintf(oname, sizeof(oname), "env %s", var);
-    struct doc_origin at = doc_origin(ed->doc, DOC_SRC_ENV, oname);
-    if (!at.name)
-        return -ENOMEM;
-    if (!*value)
-        return 0; /* set but empty: treated as unset, like k6's scripts do */
-    if (strlen(value) > MAX_ENV_VALUE)
-        return fail(ed->d, &at, "", "value is too long (at most %d bytes)", MAX_ENV_VALUE);
-
-    if (path)
-        return edit_scalar(ed, path, value, false, &at);
-    if (!strcmp(var, "STAGES")) {
-        struct doc_node *stages;
-        /* cJSON takes any bytes: without this they would reach messages and labels raw */
-        if (!utf8_valid(value))
-            return fail(ed->d, &at, "load.stages", "value is not valid UTF-8");
-        int rc = doc_parse_json(ed->doc, value, DOC_SRC_ENV, oname, &stages, ed->d);
-        if (rc == -EINVAL) {
-            snprintf(ed->d->key, sizeof(ed->d->key), "load.stages");
-            size_t ml = strlen(ed->d->msg);
-            snprintf(ed->d->msg + ml, sizeof(ed->d->msg) - ml,
-                     "; expected [{\"duration\":\"30s\",\"target\":10}, ...]");
-        }
-        if (rc)
-            return rc;
-        if (stages->kind != DOC_SEQ)
-            return fail(ed->d, &at, "load.stages",
-                        "expected a JSON array like [{\"duration\":\"30s\",\"target\":10}]");
-        return edit_node(ed, "load.stages", stages, &at);
-    }
-    if (!strcmp(var, RW_PREFIX "HTTP_HEADERS"))
-        return env_http_headers(ed, &at, value);
-    if (header) {
-        const char *hn = var + strlen(RW_PREFIX "HEADERS_");
-        return put_header(ed, &at, hn, strlen(hn), value, strlen(value));
-    }
-    if (rw)
-        return fail(ed->d, &at, "",
-                    "unknown %s* variable; known: SERVER_URL, PUSH_INTERVAL, TREND_STATS, "
-                    "TREND_AS_NATIVE_HISTOGRAM, STALE_MARKERS, INSECURE_SKIP_TLS_VERIFY, "
-                    "USERNAME, PASSWORD, BEARER_TOKEN, CLIENT_CERTIFICATE, "
-                    "CLIENT_CERTIFICATE_KEY, HEADERS_<Name>, HTTP_HEADERS",
-                    RW_PREFIX);
-    return env_service_url(ed, &at, var, nlen - 12, value);
-}
-
-static int apply_env(struct edit *ed, char *const *envp)
-{
-    for (int pass = 0; pass < 2; pass++) {
-        for (size_t i = 0; envp && envp[i]; i++) {
-            const char *eq = strchr(envp[i], '=');
-            if (!eq)
-                continue;
-            int rc = apply_env_var(ed, envp[i], (size_t)(eq - envp[i]), eq + 1, pass);
-            if (rc)
-                return rc;
-        }
-    }
-    return 0;
-}
-
-/* ---- command line ------------------------------------------------------------ */
-
-/* Does a --set of path carry a secret, so its value must not be echoed? */
-static bool secret_path(const char *path, size_t len)
-{
-    static const char *const secrets[] = {"password", "bearer_token", "headers"};
-    for (size_t i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++) {
-        const char *p = path;
-        size_t sl = strlen(secrets[i]);
-        while ((p = memmem(p, len - (size_t)(p - path), secrets[i], sl))) {
-            bool starts = p == path || p[-1] == '.';
-            bool ends = (size_t)(p - path) + sl == len || p[sl] == '.' || p[sl] == '[';
-            if (starts && ends)
-                return true;
-            p += sl;
-        }
-    }
-    return false;
-}
-
-static int apply_set(struct edit *ed, const char *arg)
-{
-    char oname[600], red[MAX_STRING + 16];
-    /* The path ends at the first '=' outside {...} (sub-metric selectors). */
-    const char *eq = NULL;
-    int braces = 0;
-    for (const char *p = arg; *p && !eq; p++) {
-        if (*p == '{')
-            braces++;
-        else if (*p == '}' && braces)
-            braces--;
-        else if (*p == '=' && !braces)
-            eq = p;
-    }
-    if (eq && secret_path(arg, (size_t)(eq - arg)))
-        snprintf(oname, sizeof(oname), "--set %.*s=<redacted>", (int)(eq - arg), arg);
-    else
-        snprintf(oname, sizeof(oname), "--set %s", redact_url(arg, red, sizeof(red)));
-    struct doc_origin at = doc_origin(ed->doc, DOC_SRC_SET, oname);
-    if (!at.name)
-        return -ENOMEM;
-    if (!eq || eq == arg)
-        return fail(ed->d, &at, "", "expected PATH=VALUE, like load.think_time=500ms");
-    const char *value = eq + 1;
-    if (strlen(value) > MAX_ENV_VALUE)
-        return fail(ed->d, &at, "", "value is too long (at most %d bytes)", MAX_ENV_VALUE);
-    char *path = doc_strndup(ed->doc, arg, (size_t)(eq - arg));
-    if (!path)
-        return -ENOMEM;
-    /* Path segments become keys (threshold selectors, labels) and are printed back. */
-    if (!utf8_valid(path) || has_control(path))
-        return fail(ed->d, &at, "", "the path must be UTF-8 text without control characters");
-    struct doc_node *v;
-    int rc = doc_parse_yaml(ed->doc, value, strlen(value), DOC_SRC_SET, oname, &v, ed->d);
-    if (rc == -EINVAL) {
-        snprintf(ed->d->key, sizeof(ed->d->key), "%s", path);
-        return rc;
-    }
-    if (rc)
-        return rc;
-    return edit_node(ed, path, v, &at);
-}
-
-static int apply_cli(struct edit *ed, const struct config_cli *cli)
-{
-    static const struct {
-        size_t off;
-        const char *opt, *path;
-    } opts[] = {
-        {offsetof(struct config_cli, summary_export), "--summary-export", "output.summary_export"},
-        {offsetof(struct config_cli, junit), "--junit", "output.junit"},
-        {offsetof(struct config_cli, log_format), "--log-format", "output.log_format"},
-    };
-    for (size_t i = 0; i < cli->nsets; i++) {
-        int rc = apply_set(ed, cli->sets[i]);
-        if (rc)
-            return rc;
-    }
-    for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++) {
-        const char *v = *(const char *const *)((const unsigned char *)cli + opts[i].off);
-        if (!v)
-            continue;
-        struct doc_origin at = doc_origin(ed->doc, DOC_SRC_CLI, opts[i].opt);
-        if (!at.name)
-            return -ENOMEM;
-        int rc = edit_scalar(ed, opts[i].path, v, false, &at);
-        if (rc)
-            return rc;
-    }
-    if (cli->quiet) {
-        struct doc_origin at = doc_origin(ed->doc, DOC_SRC_CLI, "--quiet");
-        if (!at.name)
-            return -ENOMEM;
-        return edit_scalar(ed, "output.quiet", "true", true, &at);
-    }
     return 0;
 }
 
@@ -1840,7 +1479,7 @@ int config_resolve(struct config *c, const struct config_cli *cli, char *const *
         cli = &no_cli;
     const char *path = cli->profile;
     if (!path || !*path)
-        path = env_get(envp, "SYNCGATE_PROFILE");
+        path = cfg_env_get(envp, "SYNCGATE_PROFILE");
     if (path && !*path)
         path = NULL;
 
@@ -1858,9 +1497,9 @@ int config_resolve(struct config *c, const struct config_cli *cli, char *const *
     }
     struct edit ed = {.doc = doc, .root = root, .d = d};
     if (!rc)
-        rc = apply_env(&ed, envp);
+        rc = cfg_apply_env(&ed, envp);
     if (!rc)
-        rc = apply_cli(&ed, cli);
+        rc = cfg_apply_cli(&ed, cli);
     if (!rc)
         rc = config_init(c);
     if (!rc)
@@ -1871,217 +1510,4 @@ int config_resolve(struct config *c, const struct config_cli *cli, char *const *
         snprintf(d->msg, sizeof(d->msg), "out of memory");
     doc_free(doc);
     return rc;
-}
-
-/* ---- dump ------------------------------------------------------------------ */
-
-struct out {
-    char *buf;
-    size_t n, len;
-};
-
-__attribute__((format(printf, 2, 3))) static void put(struct out *o, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int r = vsnprintf(o->len < o->n ? o->buf + o->len : NULL, o->len < o->n ? o->n - o->len : 0,
-                      fmt, ap);
-    va_end(ap);
-    if (r > 0)
-        o->len += (size_t)r;
-}
-
-static void put_str(struct out *o, const char *s)
-{
-    if (!s) {
-        put(o, "null");
-        return;
-    }
-    put(o, "\"");
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            put(o, "\\%c", *p);
-        else if (*p < 0x20 || *p == 0x7f)
-            put(o, "\\x%02x", *p);
-        else
-            put(o, "%c", *p);
-    }
-    put(o, "\"");
-}
-
-static void put_secret(struct out *o, const char *s)
-{
-    put(o, "%s", s ? "\"<redacted>\"" : "null");
-}
-
-static void put_url(struct out *o, const char *url)
-{
-    char red[MAX_STRING + 16];
-    put_str(o, url ? redact_url(url, red, sizeof(red)) : NULL);
-}
-
-static void put_dur(struct out *o, int64_t usec)
-{
-    char b[64];
-    put(o, "%s", units_format_duration(usec, b, sizeof(b)));
-}
-
-static void put_thresholds(struct out *o, const struct threshold_set *set)
-{
-    char b[64];
-    if (!set->n) {
-        put(o, "  thresholds: {}\n");
-        return;
-    }
-    put(o, "  thresholds:\n");
-    for (size_t i = 0; i < set->n; i++) {
-        const struct threshold *t = &set->t[i];
-        if (!i || strcmp(set->t[i - 1].metric_key, t->metric_key)) {
-            put(o, "    ");
-            put_str(o, t->metric_key);
-            put(o, ":\n");
-        }
-        put(o, "      - ");
-        if (t->abort_on_fail || t->delay_abort_eval) {
-            put(o, "{threshold: ");
-            put_str(o, t->source);
-            put(o, ", abortOnFail: %s, delayAbortEval: %s}\n", t->abort_on_fail ? "true" : "false",
-                units_format_duration(t->delay_abort_eval, b, sizeof(b)));
-        } else {
-            put_str(o, t->source);
-            put(o, "\n");
-        }
-    }
-}
-
-size_t config_dump(const struct config *c, char *buf, size_t n)
-{
-    struct out o = {.buf = buf, .n = n};
-    if (buf && n)
-        buf[0] = '\0';
-    if (!buf)
-        o.n = 0;
-
-    put(&o, "# syncgate effective configuration (%s)\n",
-        c->profile_path ? "profile, environment, command line"
-                        : "defaults, environment, "
-                          "command line");
-    if (c->profile_path) {
-        put(&o, "# profile: ");
-        put_str(&o, c->profile_path);
-        put(&o, "\n");
-    }
-    put(&o, "environment: ");
-    put_str(&o, c->environment);
-    put(&o, "\ntest_type: ");
-    put_str(&o, c->test_type);
-    put(&o, "\ntestid: ");
-    put_str(&o, c->testid);
-    put(&o, "\ninstance: ");
-    put_str(&o, c->instance);
-    put(&o, "\nca_file: ");
-    put_str(&o, c->ca_file);
-
-    put(&o, "\ngateway:\n  url: ");
-    put_url(&o, c->gateway.url);
-    put(&o, "\n  consumer_header: ");
-    put_str(&o, c->gateway.consumer_header);
-    put(&o, "\n  consumer: ");
-    put_str(&o, c->gateway.consumer);
-    put(&o, "\n  key_file: ");
-    put_str(&o, c->gateway.key_file);
-    if (c->gateway.key)
-        put(&o, "  # key: <redacted>");
-    put(&o, "\n  key_header: ");
-    put_str(&o, c->gateway.key_header);
-    put(&o, "\n  ca_file: ");
-    put_str(&o, c->gateway.ca_file);
-    put(&o, "\n  ready:\n    path: ");
-    put_str(&o, c->gateway.ready_path);
-    put(&o, "\n    timeout: ");
-    put_dur(&o, c->gateway.ready_timeout);
-    put(&o, "\n    status: %d\n", c->gateway.ready_status);
-
-    put(&o, "services:\n");
-    for (size_t i = 0; i < c->nservices; i++) {
-        const struct service *s = &c->services[i];
-        put(&o, "  - name: ");
-        put_str(&o, s->name);
-        put(&o, "\n    smoke_path: ");
-        put_str(&o, s->smoke_path);
-        put(&o, "\n    url: ");
-        put_url(&o, s->url);
-        put(&o, "\n    method: ");
-        put_str(&o, s->method);
-        put(&o, "\n    expect_status: %d\n    max_latency: ", s->expect_status);
-        put_dur(&o, s->max_latency);
-        put(&o, "\n");
-    }
-
-    put(&o, "smoke:\n  duration: ");
-    put_dur(&o, c->smoke.duration);
-    put(&o, "\n  iterations: %d\n  retries: %d\n  think_time: ", c->smoke.iterations,
-        c->smoke.retries);
-    put_dur(&o, c->smoke.think_time);
-    put(&o, "\n  request_timeout: ");
-    put_dur(&o, c->smoke.request_timeout);
-    put(&o, "\n");
-    put_thresholds(&o, &c->smoke.thresholds);
-
-    put(&o, "load:\n  stages:\n");
-    for (size_t i = 0; i < c->load.nstages; i++) {
-        put(&o, "    - {duration: ");
-        put_dur(&o, c->load.stages[i].duration);
-        put(&o, ", target: %d}\n", c->load.stages[i].target);
-    }
-    put(&o, "  think_time: ");
-    put_dur(&o, c->load.think_time);
-    put(&o, "\n  graceful_ramp_down: ");
-    put_dur(&o, c->load.graceful_ramp_down);
-    put(&o, "\n  request_timeout: ");
-    put_dur(&o, c->load.request_timeout);
-    put(&o, "\n  threads: %d\n", c->load.threads);
-    put_thresholds(&o, &c->load.thresholds);
-
-    put(&o, "metrics:\n  labels:%s\n", c->metrics.nlabels ? "" : " {}");
-    for (size_t i = 0; i < c->metrics.nlabels; i++) {
-        put(&o, "    %s: ", c->metrics.labels[i].key);
-        put_str(&o, c->metrics.labels[i].value);
-        put(&o, "\n");
-    }
-    const struct rw_config *rw = &c->metrics.rw;
-    put(&o, "  require_delivery: %s\n", c->metrics.require_delivery ? "true" : "false");
-    put(&o, "  remote_write:\n    server_url: ");
-    put_url(&o, rw->server_url);
-    put(&o, "\n    push_interval: ");
-    put_dur(&o, rw->push_interval);
-    put(&o, "\n    trend_stats: ");
-    put_str(&o, rw->trend_stats);
-    put(&o, "\n    trend_as_native_histogram: %s", rw->native_histogram ? "true" : "false");
-    put(&o, "\n    stale_markers: %s", rw->stale_markers ? "true" : "false");
-    put(&o, "\n    insecure_skip_tls_verify: %s", rw->insecure_skip_tls_verify ? "true" : "false");
-    put(&o, "\n    username: ");
-    put_str(&o, rw->username);
-    put(&o, "\n    password: ");
-    put_secret(&o, rw->password);
-    put(&o, "\n    bearer_token: ");
-    put_secret(&o, rw->bearer_token);
-    put(&o, "\n    client_certificate: ");
-    put_str(&o, rw->client_cert);
-    put(&o, "\n    client_certificate_key: ");
-    put_str(&o, rw->client_key);
-    put(&o, "\n    headers:%s\n", rw->nheaders ? "" : " {}");
-    for (size_t i = 0; i < rw->nheaders; i++) {
-        put(&o, "      ");
-        put_str(&o, rw->headers[i].key);
-        put(&o, ": \"<redacted>\"\n");
-    }
-
-    put(&o, "output:\n  summary_export: ");
-    put_str(&o, c->summary_export);
-    put(&o, "\n  junit: ");
-    put_str(&o, c->junit);
-    put(&o, "\n  log_format: %s\n  quiet: %s\n", log_format_names[c->log_format],
-        c->quiet ? "true" : "false");
-    return o.len;
 }

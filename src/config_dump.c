@@ -1,0 +1,237 @@
+/*
+ * config_dump: struct config printed back as YAML (`syncgate validate`),
+ * with every secret redacted, and struct diag formatted as one line.
+ */
+#include "config_int.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "syncgate/config.h"
+#include "syncgate/threshold.h"
+#include "syncgate/units.h"
+
+/* ---- messages ------------------------------------------------------------ */
+
+const char *diag_format(const struct diag *d, char *buf, size_t n)
+{
+    if (d->key[0])
+        snprintf(buf, n, "%s: %s: %s", d->where, d->key, d->msg);
+    else
+        snprintf(buf, n, "%s: %s", d->where, d->msg);
+    return buf;
+}
+
+/* ---- dump ------------------------------------------------------------------ */
+
+struct out {
+    char *buf;
+    size_t n, len;
+};
+
+__attribute__((format(printf, 2, 3))) static void put(struct out *o, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int r = vsnprintf(o->len < o->n ? o->buf + o->len : NULL, o->len < o->n ? o->n - o->len : 0,
+                      fmt, ap);
+    va_end(ap);
+    if (r > 0)
+        o->len += (size_t)r;
+}
+
+static void put_str(struct out *o, const char *s)
+{
+    if (!s) {
+        put(o, "null");
+        return;
+    }
+    put(o, "\"");
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            put(o, "\\%c", *p);
+        else if (*p < 0x20 || *p == 0x7f)
+            put(o, "\\x%02x", *p);
+        else
+            put(o, "%c", *p);
+    }
+    put(o, "\"");
+}
+
+static void put_secret(struct out *o, const char *s)
+{
+    put(o, "%s", s ? "\"<redacted>\"" : "null");
+}
+
+static void put_url(struct out *o, const char *url)
+{
+    char red[MAX_STRING + 16];
+    put_str(o, url ? cfg_redact_url(url, red, sizeof(red)) : NULL);
+}
+
+static void put_dur(struct out *o, int64_t usec)
+{
+    char b[64];
+    put(o, "%s", units_format_duration(usec, b, sizeof(b)));
+}
+
+static void put_thresholds(struct out *o, const struct threshold_set *set)
+{
+    char b[64];
+    if (!set->n) {
+        put(o, "  thresholds: {}\n");
+        return;
+    }
+    put(o, "  thresholds:\n");
+    for (size_t i = 0; i < set->n; i++) {
+        const struct threshold *t = &set->t[i];
+        if (!i || strcmp(set->t[i - 1].metric_key, t->metric_key)) {
+            put(o, "    ");
+            put_str(o, t->metric_key);
+            put(o, ":\n");
+        }
+        put(o, "      - ");
+        if (t->abort_on_fail || t->delay_abort_eval) {
+            put(o, "{threshold: ");
+            put_str(o, t->source);
+            put(o, ", abortOnFail: %s, delayAbortEval: %s}\n", t->abort_on_fail ? "true" : "false",
+                units_format_duration(t->delay_abort_eval, b, sizeof(b)));
+        } else {
+            put_str(o, t->source);
+            put(o, "\n");
+        }
+    }
+}
+
+size_t config_dump(const struct config *c, char *buf, size_t n)
+{
+    struct out o = {.buf = buf, .n = n};
+    if (buf && n)
+        buf[0] = '\0';
+    if (!buf)
+        o.n = 0;
+
+    put(&o, "# syncgate effective configuration (%s)\n",
+        c->profile_path ? "profile, environment, command line"
+                        : "defaults, environment, "
+                          "command line");
+    if (c->profile_path) {
+        put(&o, "# profile: ");
+        put_str(&o, c->profile_path);
+        put(&o, "\n");
+    }
+    put(&o, "environment: ");
+    put_str(&o, c->environment);
+    put(&o, "\ntest_type: ");
+    put_str(&o, c->test_type);
+    put(&o, "\ntestid: ");
+    put_str(&o, c->testid);
+    put(&o, "\ninstance: ");
+    put_str(&o, c->instance);
+    put(&o, "\nca_file: ");
+    put_str(&o, c->ca_file);
+
+    put(&o, "\ngateway:\n  url: ");
+    put_url(&o, c->gateway.url);
+    put(&o, "\n  consumer_header: ");
+    put_str(&o, c->gateway.consumer_header);
+    put(&o, "\n  consumer: ");
+    put_str(&o, c->gateway.consumer);
+    put(&o, "\n  key_file: ");
+    put_str(&o, c->gateway.key_file);
+    if (c->gateway.key)
+        put(&o, "  # key: <redacted>");
+    put(&o, "\n  key_header: ");
+    put_str(&o, c->gateway.key_header);
+    put(&o, "\n  ca_file: ");
+    put_str(&o, c->gateway.ca_file);
+    put(&o, "\n  ready:\n    path: ");
+    put_str(&o, c->gateway.ready_path);
+    put(&o, "\n    timeout: ");
+    put_dur(&o, c->gateway.ready_timeout);
+    put(&o, "\n    status: %d\n", c->gateway.ready_status);
+
+    put(&o, "services:\n");
+    for (size_t i = 0; i < c->nservices; i++) {
+        const struct service *s = &c->services[i];
+        put(&o, "  - name: ");
+        put_str(&o, s->name);
+        put(&o, "\n    smoke_path: ");
+        put_str(&o, s->smoke_path);
+        put(&o, "\n    url: ");
+        put_url(&o, s->url);
+        put(&o, "\n    method: ");
+        put_str(&o, s->method);
+        put(&o, "\n    expect_status: %d\n    max_latency: ", s->expect_status);
+        put_dur(&o, s->max_latency);
+        put(&o, "\n");
+    }
+
+    put(&o, "smoke:\n  duration: ");
+    put_dur(&o, c->smoke.duration);
+    put(&o, "\n  iterations: %d\n  retries: %d\n  think_time: ", c->smoke.iterations,
+        c->smoke.retries);
+    put_dur(&o, c->smoke.think_time);
+    put(&o, "\n  request_timeout: ");
+    put_dur(&o, c->smoke.request_timeout);
+    put(&o, "\n");
+    put_thresholds(&o, &c->smoke.thresholds);
+
+    put(&o, "load:\n  stages:\n");
+    for (size_t i = 0; i < c->load.nstages; i++) {
+        put(&o, "    - {duration: ");
+        put_dur(&o, c->load.stages[i].duration);
+        put(&o, ", target: %d}\n", c->load.stages[i].target);
+    }
+    put(&o, "  think_time: ");
+    put_dur(&o, c->load.think_time);
+    put(&o, "\n  graceful_ramp_down: ");
+    put_dur(&o, c->load.graceful_ramp_down);
+    put(&o, "\n  request_timeout: ");
+    put_dur(&o, c->load.request_timeout);
+    put(&o, "\n  threads: %d\n", c->load.threads);
+    put_thresholds(&o, &c->load.thresholds);
+
+    put(&o, "metrics:\n  labels:%s\n", c->metrics.nlabels ? "" : " {}");
+    for (size_t i = 0; i < c->metrics.nlabels; i++) {
+        put(&o, "    %s: ", c->metrics.labels[i].key);
+        put_str(&o, c->metrics.labels[i].value);
+        put(&o, "\n");
+    }
+    const struct rw_config *rw = &c->metrics.rw;
+    put(&o, "  require_delivery: %s\n", c->metrics.require_delivery ? "true" : "false");
+    put(&o, "  remote_write:\n    server_url: ");
+    put_url(&o, rw->server_url);
+    put(&o, "\n    push_interval: ");
+    put_dur(&o, rw->push_interval);
+    put(&o, "\n    trend_stats: ");
+    put_str(&o, rw->trend_stats);
+    put(&o, "\n    trend_as_native_histogram: %s", rw->native_histogram ? "true" : "false");
+    put(&o, "\n    stale_markers: %s", rw->stale_markers ? "true" : "false");
+    put(&o, "\n    insecure_skip_tls_verify: %s", rw->insecure_skip_tls_verify ? "true" : "false");
+    put(&o, "\n    username: ");
+    put_str(&o, rw->username);
+    put(&o, "\n    password: ");
+    put_secret(&o, rw->password);
+    put(&o, "\n    bearer_token: ");
+    put_secret(&o, rw->bearer_token);
+    put(&o, "\n    client_certificate: ");
+    put_str(&o, rw->client_cert);
+    put(&o, "\n    client_certificate_key: ");
+    put_str(&o, rw->client_key);
+    put(&o, "\n    headers:%s\n", rw->nheaders ? "" : " {}");
+    for (size_t i = 0; i < rw->nheaders; i++) {
+        put(&o, "      ");
+        put_str(&o, rw->headers[i].key);
+        put(&o, ": \"<redacted>\"\n");
+    }
+
+    put(&o, "output:\n  summary_export: ");
+    put_str(&o, c->summary_export);
+    put(&o, "\n  junit: ");
+    put_str(&o, c->junit);
+    put(&o, "\n  log_format: %s\n  quiet: %s\n", cfg_log_format_names[c->log_format],
+        c->quiet ? "true" : "false");
+    return o.len;
+}

@@ -363,12 +363,90 @@ static int finish(struct run *r, int code, bool smoke_ran, bool load_ran)
     return code;
 }
 
-int main(int argc, char **argv)
+/* Resolve and check the configuration: 0, or the exit code after saying why. */
+static int resolve(struct config *cfg, const struct args *a)
 {
     extern char **environ;
+    struct diag d;
+    char why[4400];
+
+    memset(&d, 0, sizeof(d));
+    if (config_init(cfg) < 0) {
+        fputs("syncgate: cannot set up the built-in defaults\n", stderr);
+        return EXIT_INTERNAL;
+    }
+    if (config_resolve(cfg, &a->cli, environ, &d) < 0) {
+        fprintf(stderr, "syncgate: %s\n", diag_format(&d, why, sizeof(why)));
+        return EXIT_INVALID_CONFIG;
+    }
+    if (check_output("--summary-export", "output.summary_export", cfg->summary_export, why,
+                     sizeof(why)) < 0 ||
+        check_output("--junit", "output.junit", cfg->junit, why, sizeof(why)) < 0) {
+        fprintf(stderr, "syncgate: %s\n", why);
+        return EXIT_INVALID_CONFIG;
+    }
+    return 0;
+}
+
+static int validate(const struct config *cfg)
+{
+    size_t n = config_dump(cfg, NULL, 0) + 1;
+    char *text = malloc(n);
+    if (!text)
+        return EXIT_INTERNAL;
+    config_dump(cfg, text, n);
+    fputs(text, stdout);
+    free(text);
+    return EXIT_OK;
+}
+
+/* Run a command that sends requests: phases, outputs, the exit code. */
+static int execute(const struct config *cfg, enum command cmd)
+{
+    struct log *log = log_new(stderr, cfg->log_format, cfg->quiet, cfg->environment, cfg->testid);
+    struct run r;
+    int code = EXIT_INTERNAL;
+
+    if (!log)
+        return EXIT_INTERNAL;
+    run_init(&r, cfg, log, &stop_flag);
+    if (cfg->metrics.rw.server_url) {
+        char err[256];
+        struct rw_push_opts po = {.interrupt = &stop_flag,
+                                  .interrupt_drain = RW_DRAIN_SIGNAL_USEC};
+        pusher = rw_push_start(cfg, log, snapshot_cb, &r, &po, err, sizeof(err));
+        if (!pusher) {
+            fprintf(stderr, "syncgate: remote write: %s\n", err);
+            goto out;
+        }
+    }
+    set_phase(log, cfg, cmd == CMD_LOAD ? "load" : "smoke");
+    log_test_start(log, cfg, cmd);
+    if (cfg->metrics.rw.insecure_skip_tls_verify) {
+        cJSON *ev = log_begin(log, "tls_verify_disabled");
+        cJSON_AddStringToObject(ev, "target", "remote_write");
+        cJSON_AddStringToObject(ev, "message",
+                                "K6_PROMETHEUS_RW_INSECURE_SKIP_TLS_VERIFY is on: the "
+                                "remote-write receiver's certificate and host name are not "
+                                "checked");
+        log_emit(log, LOG_WARN, ev);
+    }
+
+    bool smoke_ran = false, load_ran = false;
+    code = run_phases(&r, cmd, &smoke_ran, &load_ran);
+    code = finish(&r, code, smoke_ran, load_ran);
+out:
+    rw_push_free(pusher); /* already stopped unless reporting failed */
+    pusher = NULL;
+    run_clear(&r);
+    log_free(log);
+    return code;
+}
+
+int main(int argc, char **argv)
+{
     struct args a;
     struct config cfg;
-    struct diag d;
     int code = parse_args(argc, argv, &a);
 
     if (code)
@@ -389,81 +467,9 @@ int main(int argc, char **argv)
         fputs("syncgate: libcurl initialisation failed\n", stderr);
         return EXIT_INTERNAL;
     }
-    memset(&d, 0, sizeof(d));
-    if (config_init(&cfg) < 0) {
-        fputs("syncgate: cannot set up the built-in defaults\n", stderr);
-        curl_global_cleanup();
-        return EXIT_INTERNAL;
-    }
-    if (config_resolve(&cfg, &a.cli, environ, &d) < 0) {
-        char msg[1400];
-        fprintf(stderr, "syncgate: %s\n", diag_format(&d, msg, sizeof(msg)));
-        config_clear(&cfg);
-        curl_global_cleanup();
-        return EXIT_INVALID_CONFIG;
-    }
-    char why[4400];
-    if (check_output("--summary-export", "output.summary_export", cfg.summary_export, why,
-                     sizeof(why)) < 0 ||
-        check_output("--junit", "output.junit", cfg.junit, why, sizeof(why)) < 0) {
-        fprintf(stderr, "syncgate: %s\n", why);
-        config_clear(&cfg);
-        curl_global_cleanup();
-        return EXIT_INVALID_CONFIG;
-    }
-    if (a.cmd == CMD_VALIDATE) {
-        size_t n = config_dump(&cfg, NULL, 0) + 1;
-        char *text = malloc(n);
-        if (text) {
-            config_dump(&cfg, text, n);
-            fputs(text, stdout);
-        }
-        free(text);
-        config_clear(&cfg);
-        curl_global_cleanup();
-        return text ? EXIT_OK : EXIT_INTERNAL;
-    }
-
-    struct log *log = log_new(stderr, cfg.log_format, cfg.quiet, cfg.environment, cfg.testid);
-    struct run r;
-    if (!log) {
-        config_clear(&cfg);
-        return EXIT_INTERNAL;
-    }
-    run_init(&r, &cfg, log, &stop_flag);
-    if (cfg.metrics.rw.server_url) {
-        char err[256];
-        struct rw_push_opts po = {.interrupt = &stop_flag,
-                                  .interrupt_drain = RW_DRAIN_SIGNAL_USEC};
-        pusher = rw_push_start(&cfg, log, snapshot_cb, &r, &po, err, sizeof(err));
-        if (!pusher) {
-            fprintf(stderr, "syncgate: remote write: %s\n", err);
-            run_clear(&r);
-            log_free(log);
-            config_clear(&cfg);
-            curl_global_cleanup();
-            return EXIT_INTERNAL;
-        }
-    }
-    set_phase(log, &cfg, a.cmd == CMD_LOAD ? "load" : "smoke");
-    log_test_start(log, &cfg, a.cmd);
-    if (cfg.metrics.rw.insecure_skip_tls_verify) {
-        cJSON *ev = log_begin(log, "tls_verify_disabled");
-        cJSON_AddStringToObject(ev, "target", "remote_write");
-        cJSON_AddStringToObject(ev, "message",
-                                "K6_PROMETHEUS_RW_INSECURE_SKIP_TLS_VERIFY is on: the "
-                                "remote-write receiver's certificate and host name are not "
-                                "checked");
-        log_emit(log, LOG_WARN, ev);
-    }
-
-    bool smoke_ran = false, load_ran = false;
-    code = run_phases(&r, a.cmd, &smoke_ran, &load_ran);
-    code = finish(&r, code, smoke_ran, load_ran);
-    rw_push_free(pusher); /* already stopped unless reporting failed */
-
-    run_clear(&r);
-    log_free(log);
+    code = resolve(&cfg, &a);
+    if (code == 0)
+        code = a.cmd == CMD_VALIDATE ? validate(&cfg) : execute(&cfg, a.cmd);
     config_clear(&cfg);
     curl_global_cleanup();
     return code;

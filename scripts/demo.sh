@@ -20,21 +20,8 @@ BUILD="${DEMO_BUILD:-build}"
 
 cd "$(dirname "$0")/.."
 
-# 1. Dependencies (Debian/Ubuntu): apt-get only when something is missing.
-pkgs=(build-essential meson ninja-build pkg-config libcurl4-openssl-dev libyaml-dev
-    libcjson-dev libprotobuf-c-dev protobuf-c-compiler libsnappy-dev python3)
-missing=()
-for p in "${pkgs[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
-        missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-    sudo=""
-    [ "$(id -u)" -eq 0 ] || sudo="sudo"
-    echo "demo: installing ${missing[*]}" >&2
-    $sudo apt-get update
-    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"
-fi
+# 1. Dependencies: apt-get only when something is missing.
+scripts/deps.sh build
 
 # 2. Build (meson and ninja skip whatever is up to date).
 [ -f "$BUILD/build.ninja" ] || meson setup "$BUILD"

@@ -49,6 +49,14 @@ void http_safe_url(const char *url, char *out, size_t n)
     curl_url_cleanup(u);
 }
 
+enum http_error http_error_from_code(int code)
+{
+    for (int e = HTTP_ERR_NONE + 1; e < HTTP_ERR__COUNT; e++)
+        if (code != 0 && errors[e].code == code)
+            return (enum http_error)e;
+    return HTTP_ERR_PROTOCOL;
+}
+
 enum http_error http_error_from_curl(CURLcode rc)
 {
     switch (rc) {

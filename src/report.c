@@ -82,16 +82,6 @@ int report_verdict(const struct report_ctx *ctx, struct verdict *v)
 
 /* ---- failures by kind ---- */
 
-/* The kind whose k6 error code is code (the error_code tag); unknown codes are protocol errors. */
-static enum http_error kind_of_code(const char *code)
-{
-    int n = atoi(code);
-    for (int e = HTTP_ERR_NONE + 1; e < HTTP_ERR__COUNT; e++)
-        if (http_error_code(e) == n && n != 0)
-            return (enum http_error)e;
-    return HTTP_ERR_PROTOCOL;
-}
-
 size_t report_errors(const struct metrics *m, struct report_error *out, size_t max)
 {
     uint64_t kinds[HTTP_ERR__COUNT] = {0};
@@ -109,7 +99,7 @@ size_t report_errors(const struct metrics *m, struct report_error *out, size_t m
         const char *expected = tagset_get(&s->tags, "expected_response");
         const char *status = tagset_get(&s->tags, "status");
         if (code) {
-            kinds[kind_of_code(code)] += count;
+            kinds[http_error_from_code(atoi(code))] += count;
             continue;
         }
         if (!expected || strcmp(expected, "false") != 0)

@@ -48,6 +48,8 @@ struct http_result {
 /* Short kind name ("refused", "timeout", ...) and k6 error code (0 for none). */
 const char *http_error_name(enum http_error e);
 int http_error_code(enum http_error e);
+/* The kind a k6 error code (an error_code tag) stands for; unknown codes: protocol. */
+enum http_error http_error_from_code(int code);
 
 /*
  * url reduced to scheme://host[:port]/path for log lines: user info and

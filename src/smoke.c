@@ -198,7 +198,10 @@ int smoke_wait_ready(struct run *r)
         }
         backoff = backoff * 2 > 2 * USEC_PER_SEC ? 2 * USEC_PER_SEC : backoff * 2;
     }
-    cJSON *ev = log_begin(r->log, rc == 0 ? "ready" : "ready_timeout");
+    /* A signal or a local failure is not a timeout: only -ETIMEDOUT becomes exit 112. */
+    cJSON *ev = log_begin(r->log, rc == 0            ? "ready"
+                                  : rc == -ETIMEDOUT ? "ready_timeout"
+                                                     : "ready_aborted");
     cJSON_AddStringToObject(ev, "url", s.safe_url);
     cJSON_AddStringToObject(ev, "path", c->gateway.ready_path);
     cJSON_AddNumberToObject(ev, "attempts", attempts);

@@ -34,6 +34,7 @@
 #include "syncgate/units.h"
 
 #include "config_int.h"
+#include "utf8.h"
 
 #define MS(x) ((int64_t)(x)*USEC_PER_MSEC)
 #define SEC(x) ((int64_t)(x)*USEC_PER_SEC)
@@ -404,35 +405,9 @@ static const char *type_name(const struct field *f)
 bool cfg_utf8_valid(const char *s)
 {
     const unsigned char *p = (const unsigned char *)s;
-    while (*p) {
-        unsigned char c = *p;
-        size_t len;
-        unsigned cp;
-        if (c < 0x80) {
-            p++;
-            continue;
-        } else if ((c & 0xe0) == 0xc0) {
-            len = 2;
-            cp = c & 0x1f;
-        } else if ((c & 0xf0) == 0xe0) {
-            len = 3;
-            cp = c & 0x0f;
-        } else if ((c & 0xf8) == 0xf0) {
-            len = 4;
-            cp = c & 0x07;
-        } else {
+    for (size_t left = strlen(s), l; left; p += l, left -= l)
+        if (!(l = utf8_seq_len(p, left)))
             return false;
-        }
-        for (size_t i = 1; i < len; i++) {
-            if ((p[i] & 0xc0) != 0x80)
-                return false;
-            cp = (cp << 6) | (p[i] & 0x3f);
-        }
-        if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-            cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-            return false;
-        p += len;
-    }
     return true;
 }
 

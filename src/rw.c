@@ -11,6 +11,7 @@
 #include <snappy-c.h>
 
 #include "remote.pb-c.h"
+#include "utf8.h"
 
 /* Prometheus' default native-histogram zero threshold (2^-128). */
 #define RW_ZERO_THRESHOLD 2.938735877055719e-39
@@ -72,35 +73,6 @@ size_t rw_label_name(const char *in, char *out, size_t outlen)
     return n;
 }
 
-/* Length of the valid UTF-8 sequence at s (at most avail bytes), 0 when invalid. */
-static size_t utf8_len(const unsigned char *s, size_t avail)
-{
-    unsigned c = s[0];
-    size_t len;
-    unsigned min;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf)
-        len = 2, min = 0x80;
-    else if (c >= 0xe0 && c <= 0xef)
-        len = 3, min = 0x800;
-    else if (c >= 0xf0 && c <= 0xf4)
-        len = 4, min = 0x10000;
-    else
-        return 0;
-    if (len > avail)
-        return 0;
-    unsigned cp = c & (0x7f >> len);
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = cp << 6 | (s[i] & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return len;
-}
-
 size_t rw_label_value(const char *in, char *out, size_t outlen)
 {
     if (!in || outlen == 0)
@@ -109,7 +81,7 @@ size_t rw_label_value(const char *in, char *out, size_t outlen)
     size_t inlen = strlen(in), i = 0, n = 0;
     const unsigned char *s = (const unsigned char *)in;
     while (i < inlen) {
-        size_t l = utf8_len(s + i, inlen - i);
+        size_t l = utf8_seq_len(s + i, inlen - i);
         if (l == 0) {
             if (n + 1 > cap)
                 break;
@@ -808,6 +780,12 @@ static int pack(const Prometheus__WriteRequest *wr, size_t nsamples, struct rw_b
     return 0;
 }
 
+/* The stamp of x's next sample: now, but always after its previous one. */
+static int64_t next_ts(const struct rw_entry *x, int64_t now_ms)
+{
+    return now_ms > x->last_ts ? now_ms : x->last_ts + 1;
+}
+
 static bool has_value(const struct series *s)
 {
     switch (metric_def(s->id)->type) {
@@ -861,15 +839,13 @@ int rw_encode(struct rw_encoder *e, const struct metrics *snap, int64_t now_ms, 
         goto done;
     }
     size_t nsamples = 0;
-    for (size_t i = 0; i < nx && rc == 0; i++) {
-        int64_t ms = now_ms > xs[i]->last_ts ? now_ms : xs[i]->last_ts + 1;
-        rc = encode_entry(e, &a, &wr, xs[i], ss[i], ms, &nsamples);
-    }
+    for (size_t i = 0; i < nx && rc == 0; i++)
+        rc = encode_entry(e, &a, &wr, xs[i], ss[i], next_ts(xs[i], now_ms), &nsamples);
     if (rc == 0)
         rc = pack(&wr, nsamples, out);
     if (rc == 0) {
         for (size_t i = 0; i < nx; i++) {
-            xs[i]->last_ts = now_ms > xs[i]->last_ts ? now_ms : xs[i]->last_ts + 1;
+            xs[i]->last_ts = next_ts(xs[i], now_ms);
             xs[i]->version = ss[i]->version;
         }
     }
@@ -899,15 +875,14 @@ int rw_encode_stale(struct rw_encoder *e, int64_t now_ms, struct rw_batch *out)
     for (const struct rw_entry *x = e->first; x && rc == 0; x = x->next) {
         if (!x->last_ts)
             continue;
-        int64_t ms = now_ms > x->last_ts ? now_ms : x->last_ts + 1;
-        rc = encode_entry(e, &a, &wr, x, NULL, ms, &nsamples);
+        rc = encode_entry(e, &a, &wr, x, NULL, next_ts(x, now_ms), &nsamples);
     }
     if (rc == 0)
         rc = pack(&wr, nsamples, out);
     if (rc == 0)
         for (struct rw_entry *x = e->first; x; x = x->next)
             if (x->last_ts)
-                x->last_ts = now_ms > x->last_ts ? now_ms : x->last_ts + 1;
+                x->last_ts = next_ts(x, now_ms);
     arena_free(&a);
     return rc;
 }

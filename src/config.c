@@ -501,9 +501,6 @@ static const char *const reserved_labels[] = {
 };
 
 /* Headers the remote-write client sets itself; users may add, not override. */
-static const char *const reserved_headers[] = {
-    "Content-Encoding", "Content-Type", "Content-Length", "X-Prometheus-Remote-Write-Version", NULL,
-};
 
 /* ---- scalar conversion --------------------------------------------------- */
 
@@ -865,9 +862,8 @@ static int cvt_kv(struct cvt *cv, void *base, const struct kv_spec *ks, const st
                             "invalid header name %s; allowed: letters, digits and "
                             "!#$%%&'*+-.^_`|~",
                             q);
-            for (size_t i = 0; reserved_headers[i]; i++)
-                if (!strcasecmp(e->key, reserved_headers[i]))
-                    return cfg_fail(cv->d, &e->key_at, k,
+            if (rw_header_reserved(e->key))
+                return cfg_fail(cv->d, &e->key_at, k,
                                 "header %s is set by syncgate itself and cannot be overridden", q);
             for (size_t i = 0; i < *count; i++)
                 if (!strcasecmp(arr[i].key, e->key))

@@ -294,7 +294,7 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
     return n;
 }
 
-static bool reserved_header(const char *name, bool has_auth)
+bool rw_header_reserved(const char *name)
 {
     static const char *const fixed[] = {
         "content-encoding", "content-type",      "x-prometheus-remote-write-version",
@@ -304,7 +304,13 @@ static bool reserved_header(const char *name, bool has_auth)
     for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
         if (strcasecmp(name, fixed[i]) == 0)
             return true;
-    return has_auth && strcasecmp(name, "authorization") == 0;
+    return false;
+}
+
+/* Reserved, or Authorization when syncgate sends credentials itself. */
+static bool reserved_header(const char *name, bool has_auth)
+{
+    return rw_header_reserved(name) || (has_auth && strcasecmp(name, "authorization") == 0);
 }
 
 static bool header_ok(const char *s)

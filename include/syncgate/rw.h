@@ -184,6 +184,14 @@ struct log;
 
 typedef int (*rw_snapshot_cb)(struct metrics *dst, void *ud);
 
+/*
+ * Whether a user header name (any case) is one syncgate sets itself on a push
+ * (Content-Encoding, Content-Type, X-Prometheus-Remote-Write-Version,
+ * User-Agent, Content-Length, Host, Expect, Transfer-Encoding). The
+ * configuration rejects these, so what is accepted is what is sent.
+ */
+bool rw_header_reserved(const char *name);
+
 /* Tunables; zero fields take the defaults shown. */
 struct rw_push_opts {
     size_t queue_max_bytes;  /* RW_QUEUE_MAX_BYTES */

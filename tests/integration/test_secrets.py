@@ -170,6 +170,7 @@ def case_failing(t):
                        rw_env(rw, "bearer"), 99)
         t.ok(res.events("check") and res.event("remote_write_rejected"),
              "run failing: failed checks and the rejected push were logged")
+        t.ok(not res.events("load_start"), "run failing: load not started after a failed smoke")
     with gateway() as fx:
         # nothing listens on the service port, nor on the receiver's
         env = {"K6_PROMETHEUS_RW_SERVER_URL": "http://rw:%s@127.0.0.1:%d/write"

@@ -126,29 +126,30 @@ def case_readiness(t):
              "%s: remote write stopped cleanly" % label, repr(rws))
 
 
+def interrupt_phase(t, label, command, event, settle_s, sig):
+    """Run `command` against a gateway and a receiver, send sig settle_s after `event`,
+    and check exit, summary and flush. Returns (result, summary)."""
+    with gateway() as fx, rwlib.Fixture() as rw:
+        sp, export = start([command, "-p", profile(fx)], rw_env(rw))
+        t.ok(wait_event(sp, event), "%s: %s logged before the signal" % (label, event))
+        time.sleep(settle_s)
+        res, dt = interrupt(sp, sig)
+        summary = outcome(t, label, res, dt, export)
+        flushed(t, label, res, rw, summary)
+    return res, summary
+
+
 def case_smoke(t):
     for sig in SIGNALS:
         label = "%s during smoke" % sig_name(sig)
-        with gateway() as fx, rwlib.Fixture() as rw:
-            sp, export = start(["smoke", "-p", profile(fx)], rw_env(rw))
-            wait_event(sp, "ready")
-            time.sleep(1.2)
-            res, dt = interrupt(sp, sig)
-            summary = outcome(t, label, res, dt, export)
-            flushed(t, label, res, rw, summary)
+        res, summary = interrupt_phase(t, label, "smoke", "ready", 1.2, sig)
         t.ok(summary.get("root_group", {}).get("checks"), "%s: checks in the summary" % label)
 
 
 def case_load(t):
     for sig in SIGNALS:
         label = "%s during load" % sig_name(sig)
-        with gateway() as fx, rwlib.Fixture() as rw:
-            sp, export = start(["load", "-p", profile(fx)], rw_env(rw))
-            wait_event(sp, "load_start")
-            time.sleep(1.5)
-            res, dt = interrupt(sp, sig)
-            summary = outcome(t, label, res, dt, export)
-            flushed(t, label, res, rw, summary)
+        res, summary = interrupt_phase(t, label, "load", "load_start", 1.5, sig)
         fin = res.event("test_finish") or {}
         t.ok(fin.get("duration_ms", 1e9) < 10000, "%s: load stopped early (%.1fs of 20s)"
              % (label, fin.get("duration_ms", 0) / 1000.0))
@@ -165,7 +166,7 @@ def case_final_flush(t):
         with gateway() as fx, slow_receiver() as rw:
             sp, export = start(["load", "-p", profile(fx, load_s=1)], rw_env(rw, "500ms"))
             # the verdict is logged just before the final flush starts
-            wait_event(sp, "threshold")
+            t.ok(wait_event(sp, "threshold"), "%s: verdict logged before the signal" % label)
             time.sleep(0.3)
             res, dt = interrupt(sp, sig)
             outcome(t, label, res, dt, export)
@@ -192,7 +193,7 @@ def case_second_signal(t):
         label = "second %s during the final flush" % sig_name(sig)
         with gateway() as fx, slow_receiver() as rw:
             sp, export = start(["load", "-p", profile(fx, load_s=1)], rw_env(rw, "500ms"))
-            wait_event(sp, "threshold")
+            t.ok(wait_event(sp, "threshold"), "%s: verdict logged before the signal" % label)
             sp.signal(sig)
             time.sleep(0.3)  # the first one is handled: the drain is running (up to 1 s)
             res, dt = interrupt(sp, sig)

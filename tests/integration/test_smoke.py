@@ -314,14 +314,20 @@ def case_429(t):
     t.eq(len(on_path(reqs, "/api/suppliers/health")), 1, "429: a 429 is not retried")
 
 
+def smoke_once(route, retries, export=None):
+    """One smoke iteration through a gateway with one extra route; returns (result, requests)."""
+    args = ["--summary-export", export] if export else []
+    with gateway([route]) as fx:
+        prof = profile(fx.url(0), fx.url(1), smoke={"iterations": 1, "retries": retries})
+        res = h.run_syncgate(["smoke", "-p", prof] + args, timeout=30)
+        reqs = fx.requests()
+    return res, reqs
+
+
 def case_transient_503(t):
     route = "0:GET:/api/orders/health=status=503,times=2"
-    d = h.tempdir()
-    export = os.path.join(d, "summary.json")
-    with gateway([route]) as fx:
-        prof = profile(fx.url(0), fx.url(1), smoke={"iterations": 1, "retries": 2})
-        res = h.run_syncgate(["smoke", "-p", prof, "--summary-export", export], timeout=30)
-        reqs = fx.requests()
+    export = os.path.join(h.tempdir(), "summary.json")
+    res, reqs = smoke_once(route, 2, export)
     t.eq(res.rc, 0, "503 twice, retries 2: exit 0") or t.diag(res.explain())
     t.eq(len(on_path(reqs, "/api/orders/health")), 3, "503 twice: order requested 3 times")
     t.eq(len([e for e in res.events("retry") if e.get("name") == "order"]), 2,
@@ -339,10 +345,7 @@ def case_transient_503(t):
         t.ok(False, "503 twice: export readable", repr(e))
 
     # one retry is not enough for two 503s
-    with gateway([route]) as fx:
-        prof = profile(fx.url(0), fx.url(1), smoke={"iterations": 1, "retries": 1})
-        res = h.run_syncgate(["smoke", "-p", prof], timeout=30)
-        reqs = fx.requests()
+    res, reqs = smoke_once(route, 1)
     t.eq(res.rc, 99, "503 twice, retries 1: exit 99") or t.diag(res.explain())
     t.eq(len(on_path(reqs, "/api/orders/health")), 2, "503 twice, retries 1: 2 attempts")
     ev = [e for e in res.events("check") if e.get("check") == "order status 200"]
@@ -356,12 +359,8 @@ def case_reset(t):
     keep-alive connection is retried inside libcurl, like Go's transport does for k6.)"""
     # 1st /health request is the readiness poll, 2nd the smoke's first, on a new connection
     route = "0:GET:/health=fault=reset,after=1,times=1"
-    d = h.tempdir()
-    export = os.path.join(d, "summary.json")
-    with gateway([route]) as fx:
-        prof = profile(fx.url(0), fx.url(1), smoke={"iterations": 1, "retries": 2})
-        res = h.run_syncgate(["smoke", "-p", prof, "--summary-export", export], timeout=30)
-        reqs = fx.requests()
+    export = os.path.join(h.tempdir(), "summary.json")
+    res, reqs = smoke_once(route, 2, export)
     t.eq(res.rc, 99, "reset: exit 99") or t.diag(res.explain())
     t.eq(len(on_path(reqs, "/health")), 2, "reset: readiness poll + one smoke attempt, no retry")
     ev = [e for e in res.events("check") if e.get("check") == "gateway status 200"]
@@ -408,6 +407,11 @@ def case_bad_env(t):
         t.eq(res.rc, 104, "bad PRODUCT_SERVICE_URL: exit 104") or t.diag(res.explain())
         res = h.run_syncgate(["smoke", "-p", prof, "--set", "smoke.duration=3x"], timeout=20)
         t.eq(res.rc, 104, "bad --set smoke.duration: exit 104") or t.diag(res.explain())
+        missing = os.path.join(h.tempdir(), "missing.yaml")
+        res = h.run_syncgate(["smoke", "-p", missing], env={"GATEWAY_URL": fx.url(0)},
+                             timeout=20)
+        t.eq(res.rc, 104, "unreadable profile: exit 104") or t.diag(res.explain())
+        t.contains(res.stderr, missing, "unreadable profile: the message names the file")
         time.sleep(0.1)
         t.eq(fx.requests(), [], "bad config: the fixture received nothing")
 

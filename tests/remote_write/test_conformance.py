@@ -293,15 +293,16 @@ def case_no_stale():
             check(smp["bits"] != STALE_BITS and smp["v"] != "NaN", "NaN sent without stale on")
 
 
-def case_down_then_up():
+def run_receiver_late(down_s, *args):
+    """Run the driver against a port whose receiver only starts after down_s seconds.
+    Returns (driver result, log events, received records, fixture)."""
     port = free_port()
     url = "http://127.0.0.1:%d/api/v1/write" % port
-    proc = subprocess.Popen(driver_cmd(url, "--interval-ms", 100, "--tick-ms", 10, "--run-ms",
-                                       3000, "--backoff-max-ms", 300, "--drain-ms", 5000),
+    proc = subprocess.Popen(driver_cmd(url, *args),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     fx = Fixture(port=port)
     try:
-        time.sleep(1.2)
+        time.sleep(down_s)
         fx.start()
         out, err = proc.communicate(timeout=30)
     finally:
@@ -310,7 +311,13 @@ def case_down_then_up():
             proc.wait()
         fx.stop()
     res, logs, _ = parse_driver(out, err)
-    recs = fx.records()
+    return res, logs, fx.records(), fx
+
+
+def case_down_then_up():
+    res, logs, recs, fx = run_receiver_late(1.2, "--interval-ms", 100, "--tick-ms", 10,
+                                            "--run-ms", 3000, "--backoff-max-ms", 300,
+                                            "--drain-ms", 5000)
     check(res["retries"] >= 1 and res["samples_undelivered"] == 0 and
           res["samples_dropped"] == 0 and res["rc"] == 0, "stats %s", res)
     first_ts = min(s["samples"][0]["ts"] for s in recs[0]["series"])
@@ -323,24 +330,10 @@ def case_down_then_up():
 
 
 def case_bounded_queue():
-    port = free_port()
-    url = "http://127.0.0.1:%d/api/v1/write" % port
     cap = 20000  # ~10 bodies: 0.5 s of pushes, more than one backoff wait (<= 200 ms)
-    proc = subprocess.Popen(driver_cmd(url, "--interval-ms", 50, "--tick-ms", 10, "--run-ms",
-                                       3000, "--backoff-max-ms", 200, "--queue-bytes", cap),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    fx = Fixture(port=port)
-    try:
-        time.sleep(2.0)
-        fx.start()
-        out, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        fx.stop()
-    res, logs, _ = parse_driver(out, err)
-    recs = fx.records()
+    res, logs, recs, fx = run_receiver_late(2.0, "--interval-ms", 50, "--tick-ms", 10,
+                                            "--run-ms", 3000, "--backoff-max-ms", 200,
+                                            "--queue-bytes", cap)
     check(res["queue_dropped"] > 0 and res["samples_dropped"] > 0 and res["rc"] == -5,
           "stats %s", res)
     check(events(logs, "remote_write_queue_full"), "no queue_full event")

@@ -41,6 +41,16 @@ static struct metrics *new_registry_cb(void *ud, pthread_mutex_t **lock)
     return run_new_source(ud, lock);
 }
 
+/* Each engine thread registers a source, as do the gauges and the smoke phase. */
+_Static_assert(ENGINE_MAX_THREADS + 2 <= RUN_MAX_SOURCES, "RUN_MAX_SOURCES too small for the engine");
+
+/* 1-based number of the stage running at t, the last one once the schedule ended. */
+static size_t stage_number(const struct watch *w, int64_t t)
+{
+    size_t stage = sched_stage_at(w->stages, w->nstages, t);
+    return stage < w->nstages ? stage + 1 : w->nstages;
+}
+
 static void bar_clear(struct watch *w)
 {
     if (w->bar_shown) {
@@ -84,14 +94,13 @@ static void log_progress(struct watch *w, int64_t now, bool final)
     struct engine_stats s;
     int64_t t = now - w->start;
     double span = (double)(now - w->last_progress_at) / USEC_PER_SEC;
-    size_t stage = sched_stage_at(w->stages, w->nstages, t);
 
     engine_stats(w->e, &s);
     cJSON *ev = log_begin(w->r->log, "progress");
     cJSON_AddNumberToObject(ev, "elapsed_s", (double)(t / USEC_PER_MSEC) / 1000.0);
     cJSON_AddNumberToObject(ev, "vus", s.vus);
     cJSON_AddNumberToObject(ev, "vus_max", w->vus_max);
-    cJSON_AddNumberToObject(ev, "stage", (double)(stage < w->nstages ? stage + 1 : w->nstages));
+    cJSON_AddNumberToObject(ev, "stage", (double)stage_number(w, t));
     cJSON_AddNumberToObject(ev, "stages", (double)w->nstages);
     cJSON_AddNumberToObject(ev, "requests", (double)s.requests);
     cJSON_AddNumberToObject(ev, "failures", (double)s.failures);
@@ -111,7 +120,6 @@ static void bar_draw(struct watch *w, int64_t now)
     struct engine_stats s;
     char el[32], tot[32], bar[BAR_WIDTH + 1];
     int64_t t = now - w->start;
-    size_t stage = sched_stage_at(w->stages, w->nstages, t);
     double frac = w->total > 0 ? (double)t / (double)w->total : 1;
 
     engine_stats(w->e, &s);
@@ -131,7 +139,7 @@ static void bar_draw(struct watch *w, int64_t now)
     units_format_duration(w->total, tot, sizeof(tot));
     fprintf(stderr, "\r load [%s] %3d%% %s/%s  vus %d/%d  stage %zu/%zu  %.0f req/s  %llu failed",
             bar, (int)(frac * 100), el, tot, s.vus, w->vus_max,
-            stage < w->nstages ? stage + 1 : w->nstages, w->nstages, w->bar_rate,
+            stage_number(w, t), w->nstages, w->bar_rate,
             (unsigned long long)s.failures);
     fputs("\033[K", stderr); /* clear what a longer previous line left */
     fflush(stderr);
@@ -241,6 +249,8 @@ int load_run(struct run *r)
     w.total = engine_duration(w.e);
     w.vus_max = engine_vus_max(w.e);
     if (!(w.gauges = run_new_source(r, &w.glock))) {
+        log_msg(r->log, LOG_ERROR, "load_error",
+                "cannot register the vus gauges: out of memory or too many threads");
         engine_free(w.e);
         return -ENOMEM;
     }

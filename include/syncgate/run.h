@@ -20,7 +20,7 @@
 #include "syncgate/log.h"
 #include "syncgate/metrics.h"
 
-#define RUN_MAX_SOURCES 256
+#define RUN_MAX_SOURCES 512 /* every load thread, the gauges and smoke: see load.c */
 
 struct run_source {
     struct metrics *m;

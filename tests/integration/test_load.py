@@ -17,6 +17,9 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
 
+# set by meson for ASan/UBSan builds
+SANITIZED = os.environ.get("SANITIZED") == "1"
+
 
 def fixture(*routes):
     """One fixture listener with these routes."""
@@ -171,20 +174,27 @@ def case_latency(t):
         stop, ref = threading.Event(), []
         th = threading.Thread(target=reference_latency, args=(fx.ports[0], "/d50", stop, ref))
         th.start()
-        r = run(profile_yaml([("d50", fx.url(0, "/d50"))], [("0s", 5), ("3s", 5)],
+        # 10 VUs for 3 s: about 600 samples, so p99 is not decided by two or three requests.
+        r = run(profile_yaml([("d50", fx.url(0, "/d50"))], [("0s", 10), ("3s", 10)],
                              thresholds={"http_req_duration": ["p(99)<1000", "med<1000"]}),
                 args=["--set", "load.threads=1"])
         stop.set()
         th.join()
     d = r.metric("http_req_duration")
     t.ok(r.rc == 0, "latency run exits 0 (rc=%s)" % r.rc, r.res.explain())
+    n = r.metric("http_reqs").get("count", 0)
+    t.ok(n >= 400, "enough samples for a p99 (%s requests)" % n)
     # The bound is 1% of 50 ms. When a plain client timing the same route at the same
     # time is itself off by more than that, the machine is too busy to judge: skip.
+    # Under ASan/UBSan every request carries the instrumentation's own cost: only a
+    # loose bound (10%) is checked there; the plain build checks the 1%.
     noisy = pct(ref, 50) > 50.5 or pct(ref, 99) > 50.5
     for name, key, p in (("p50", "med", 50), ("p99", "p(99)", 99)):
         v = d.get(key, 0)
         desc = "%s %.3f ms within 1%% of 50 ms (plain client: %.3f)" % (name, v, pct(ref, p))
-        if not 50.0 <= v <= 50.5 and noisy:
+        if SANITIZED:
+            t.ok(50.0 <= v <= 55.0, "%s %.3f ms within 10%% of 50 ms (sanitizer build)" % (name, v))
+        elif not 50.0 <= v <= 50.5 and noisy:
             t.skip(desc, "machine too busy: the plain client was off by more than 1% too")
         else:
             t.ok(50.0 <= v <= 50.5, desc)

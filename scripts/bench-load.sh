@@ -18,6 +18,8 @@
 # sensitive than req/s to other work on the machine).
 # "KiB/VU" is what each VU adds: (peak RSS at N VUs - peak RSS at 1 VU) / (N - 1).
 # Peak RSS is the whole process (libraries included), as /usr/bin/time reports.
+# "first request" is the time from exec to the first request's arrival at nginx,
+# over 10 starts of a 1-VU load (nginx logs arrivals with 1 ms resolution).
 set -eu
 
 DURATION=10
@@ -112,6 +114,29 @@ print(rps, ms("50%"), ms("99%"), sys.argv[3], cpu)
 EOF
 }
 
+# first_request: prints "min median max" ms from exec to the first request at nginx
+first_request() {
+    sed "s|url: $URL|url: ${URL}first|" "$TMP/profile.yaml" >"$TMP/first.yaml"
+    python3 - "$SYNCGATE" "$TMP/first.yaml" "$TMP/first.log" <<'EOF'
+import os, subprocess, sys, time
+binary, profile, log = sys.argv[1:]
+stages = '[{"duration":"0s","target":1},{"duration":"100ms","target":1}]'
+out = []
+for _ in range(10):
+    seen = os.path.getsize(log) if os.path.exists(log) else 0
+    t0 = time.time()
+    subprocess.run([binary, "load", "-p", profile, "-q", "--set", "load.stages=" + stages],
+                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with open(log) as f:
+        f.seek(seen)
+        line = f.readline()
+    if line:
+        out.append(float(line) * 1000 - t0 * 1000)
+out.sort()
+print("%.1f %.1f %.1f" % (out[0], out[len(out) // 2], out[-1]) if out else "- - -")
+EOF
+}
+
 echo "syncgate: $("$SYNCGATE" version | head -n 1)"
 echo "wrk:      $(wrk -v 2>&1 | head -n 1)"
 echo "nginx:    $("$NGINX" -v 2>&1) on core 1; clients on core 0; ${DURATION}s per run"
@@ -120,6 +145,8 @@ echo
 set -- $(run_syncgate 1 2)
 BASE_KIB=$5
 echo "syncgate with 1 VU: peak RSS $BASE_KIB KiB"
+set -- $(first_request)
+echo "first request after exec: min $1 ms, median $2 ms, max $3 ms (10 starts)"
 echo
 
 printf '%6s | %10s | %10s | %6s | %15s | %17s | %17s | %9s | %6s | %6s\n' VUs "wrk req/s" \
@@ -146,4 +173,5 @@ print("%6d | %10.0f | %10.0f | %5.2fx | %6.1f / %6.1f | %7.2f / %7.2f | %7.2f / 
 EOF
 done
 echo
-echo "targets: sg/wrk >= 0.55x at 50 VUs, >= 0.45x at 500; <= 16 KiB per VU at 2000 VUs"
+echo "targets: sg/wrk >= 0.55x at 50 VUs, >= 0.45x at 500; <= 16 KiB per VU at 2000 VUs;"
+echo "         first request within 10 ms of start"

@@ -2,8 +2,10 @@
 
 # start_nginx DIR: Debian's nginx on a free 127.0.0.1 port answering "ok" to every
 # request with keep-alive that never ends, its one worker pinned to core 1 (the clients
-# go on core 0). Config and logs live in DIR. Sets PORT, URL and NGINX_PID; returns
-# non-zero when nginx did not come up within 5 s.
+# go on core 0). Config and logs live in DIR; requests to /first alone are logged, one
+# line each, to DIR/first.log with their arrival time ($msec: Unix seconds, 1 ms
+# resolution). Sets PORT, URL and NGINX_PID; returns non-zero when nginx did not come
+# up within 5 s.
 start_nginx() {
     _dir=$1
     PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0))
@@ -18,6 +20,7 @@ error_log $_dir/nginx-error.log warn;
 events { worker_connections 16384; multi_accept on; }
 http {
     access_log off;
+    log_format arrival '\$msec';
     client_body_temp_path $_dir/body;
     proxy_temp_path $_dir/proxy;
     fastcgi_temp_path $_dir/fastcgi;
@@ -28,6 +31,11 @@ http {
     server {
         listen 127.0.0.1:$PORT backlog=8192;
         location / { default_type text/plain; return 200 "ok\n"; }
+        location = /first {
+            access_log $_dir/first.log arrival;
+            default_type text/plain;
+            return 200 "ok\n";
+        }
     }
 }
 CONF

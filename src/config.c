@@ -609,18 +609,50 @@ static int parse_dur(struct cvt *cv, const struct doc_node *n, const char *key, 
     return 0;
 }
 
-/* url with the password of any user info replaced, for messages and the dump. */
+/* Append k bytes of p to the string in buf (capacity n, length *len), truncating. */
+static void append(char *buf, size_t n, size_t *len, const char *p, size_t k)
+{
+    size_t room = n - 1 - *len;
+    if (k > room)
+        k = room;
+    memcpy(buf + *len, p, k);
+    *len += k;
+    buf[*len] = '\0';
+}
+
+/* url with the password of any user info and the value of every query parameter
+ * replaced (either may carry a key: http://u:pw@host, ?apikey=...), for messages
+ * and the dump. Truncated to n - 1 bytes; n must not be 0. */
 const char *cfg_redact_url(const char *url, char *buf, size_t n)
 {
+    static const char red[] = "<redacted>";
     const char *scheme_end = strstr(url, "://");
     const char *auth = scheme_end ? scheme_end + 3 : NULL;
     size_t alen = auth ? strcspn(auth, "/?#") : 0;
     const char *at = auth ? memrchr(auth, '@', alen) : NULL;
     const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
-    if (!colon)
-        snprintf(buf, n, "%s", url);
-    else
-        snprintf(buf, n, "%.*s<redacted>%s", (int)(colon + 1 - url), url, at);
+    size_t len = 0;
+    buf[0] = '\0';
+    if (colon) {
+        append(buf, n, &len, url, (size_t)(colon + 1 - url));
+        append(buf, n, &len, red, sizeof(red) - 1);
+        url = at;
+    }
+    size_t head = strcspn(url, "?#");
+    append(buf, n, &len, url, head);
+    url += head;
+    /* name[=value] pairs up to the fragment: keep each name, hide each value */
+    while (*url == '?' || *url == '&') {
+        size_t name = strcspn(url + 1, "=&#") + 1; /* with its leading ? or & */
+        append(buf, n, &len, url, name);
+        url += name;
+        if (*url == '=') {
+            append(buf, n, &len, "=", 1);
+            append(buf, n, &len, red, sizeof(red) - 1);
+            url += 1 + strcspn(url + 1, "&#");
+        }
+    }
+    append(buf, n, &len, url, strlen(url)); /* the fragment, if any */
     return buf;
 }
 

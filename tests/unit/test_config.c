@@ -431,7 +431,7 @@ static void test_env(void)
     const char *key = write_file("apikey", "s3cr3t-key\r\n", 12);
     char setkey[600];
     snprintf(setkey, sizeof(setkey), "gateway.key_file=%s", key);
-    const char *sets3[] = {setkey, "gateway.url=http://u:pa55@gw:8000"};
+    const char *sets3[] = {setkey, "gateway.url=http://u:pa55@gw:8000/?apikey=k3y&flag&page=2#top"};
     struct config_cli cli3 = {.nsets = 2, .sets = sets3};
     char *env0[] = {NULL};
     rc = config_resolve(&c, &cli3, env0, &d);
@@ -442,8 +442,9 @@ static void test_env(void)
     text = malloc(need + 1);
     config_dump(&c, text, need + 1);
     ok(!strstr(text, "s3cr3t") && strstr(text, "# key: <redacted>") && !strstr(text, "pa55") &&
-           strstr(text, "http://u:<redacted>@gw:8000"),
-       "dump hides the gateway key and a URL password");
+           !strstr(text, "k3y") &&
+           strstr(text, "http://u:<redacted>@gw:8000/?apikey=<redacted>&flag&page=<redacted>#top"),
+       "dump hides the gateway key, a URL password and query values");
     free(text);
     config_clear(&c);
 }

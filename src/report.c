@@ -2,9 +2,12 @@
 #include "syncgate/report.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
@@ -329,13 +332,44 @@ static cJSON *view_json(const struct metric_view *mv, double secs)
     return o;
 }
 
+/* Replace path with text as one step: written to a temporary file beside it, then
+ * renamed, so a signal that ends the process midway (a second SIGTERM exits at once)
+ * leaves either the old file or the new one, never a truncated one. A path that is
+ * not a plain file (/dev/stdout, any symlink, a FIFO) is written in place. */
 static int write_file(const char *path, const char *text)
 {
-    FILE *f = fopen(path, "w");
-    if (!f)
+    struct stat st;
+    size_t len = strlen(text);
+    if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        FILE *f = fopen(path, "w");
+        if (!f)
+            return -errno;
+        fwrite(text, 1, len, f);
+        return fclose(f) == 0 ? 0 : -errno;
+    }
+    char tmp[PATH_MAX];
+    if (snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >= (int)sizeof(tmp))
+        return -ENAMETOOLONG;
+    int fd = mkstemp(tmp);
+    if (fd < 0)
         return -errno;
-    fputs(text, f);
-    return fclose(f) == 0 ? 0 : -errno;
+    mode_t mask = umask(0); /* the mode fopen() would have given */
+    umask(mask);
+    int rc = fchmod(fd, 0666 & ~mask) == 0 ? 0 : -errno;
+    for (size_t off = 0; rc == 0 && off < len;) {
+        ssize_t n = write(fd, text + off, len - off);
+        if (n < 0 && errno != EINTR)
+            rc = -errno;
+        else if (n > 0)
+            off += (size_t)n;
+    }
+    if (close(fd) != 0 && rc == 0)
+        rc = -errno;
+    if (rc == 0 && rename(tmp, path) != 0)
+        rc = -errno;
+    if (rc < 0)
+        unlink(tmp);
+    return rc;
 }
 
 int report_json(const char *path, const struct report_ctx *ctx, const struct verdict *v)
@@ -429,7 +463,9 @@ int report_junit(const char *path, const struct report_ctx *ctx, const struct ve
 {
     struct check_sum checks[MAX_CHECKS];
     size_t nchecks = collect_checks(ctx->m, checks, MAX_CHECKS), nfail = 0;
-    FILE *f = fopen(path, "w");
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
     if (!f)
         return -errno;
     for (size_t i = 0; i < nchecks; i++)
@@ -471,5 +507,7 @@ int report_junit(const char *path, const struct report_ctx *ctx, const struct ve
             fprintf(f, "\"><failure message=\"observed %.6g\"/></testcase>\n", it->observed);
     }
     fputs("  </testsuite>\n</testsuites>\n", f);
-    return fclose(f) == 0 ? 0 : -errno;
+    int rc = fclose(f) == 0 ? write_file(path, text) : -ENOMEM;
+    free(text);
+    return rc;
 }

@@ -107,10 +107,20 @@ def case_healthy(t):
         prof = profile(fx.url(0), fx.url(1), gw={"key_file": key_file})
         export = os.path.join(d, "summary.json")
         junit = os.path.join(d, "junit.xml")
+        for stale in (export, junit):  # outputs of an earlier run, to be replaced
+            h.write_file("stale", os.path.basename(stale), d)
         res = h.run_syncgate(["smoke", "-p", prof, "--summary-export", export, "--junit", junit],
                              timeout=30)
         reqs = fx.requests()
     t.eq(res.rc, 0, "healthy: exit 0") or t.diag(res.explain())
+    # written beside the target and renamed into place: no temporary file is left,
+    # and the mode is what a plain create would give under the same umask
+    t.eq(sorted(os.listdir(d)), ["apikey", "junit.xml", "summary.json"],
+         "healthy: the output directory holds the outputs and nothing else")
+    mask = os.umask(0)
+    os.umask(mask)
+    t.eq([oct(os.stat(f).st_mode & 0o777) for f in (export, junit)], [oct(0o666 & ~mask)] * 2,
+         "healthy: outputs get the usual mode for the umask")
     common_log_checks(t, res, 0, "healthy")
     t.ok(res.event("test_start"), "healthy: test_start logged")
     t.ok(all(e.get("environment") == "itest" for e in res.logs),

@@ -30,6 +30,7 @@
 #include <curl/curl.h>
 
 #include "syncgate/doc.h"
+#include "syncgate/engine.h"
 #include "syncgate/threshold.h"
 #include "syncgate/units.h"
 
@@ -138,6 +139,7 @@ enum {
     F_REQ = 1 << 2,     /* must be present (list items) */
     F_BASEURL = 1 << 3, /* URL used as a prefix: trailing '/' dropped */
     F_FILE = 1 << 4,    /* a path that must be readable now */
+    F_PATH = 1 << 5,    /* a path appended to gateway.url: at most CONFIG_MAX_PATH bytes */
 };
 
 /* Returns NULL when s is fine, else a message of what is allowed. */
@@ -185,7 +187,7 @@ const char *const cfg_log_format_names[] = {"auto", "json", "text", NULL};
 #define CFG(m) offsetof(struct config, m)
 
 static const struct field ready_fields[] = {
-    {"path", T_STR, F_NULL, CFG(gateway.ready_path), 0, 0, NULL, check_path},
+    {"path", T_STR, F_NULL | F_PATH, CFG(gateway.ready_path), 0, 0, NULL, check_path},
     {"timeout", T_DUR, 0, CFG(gateway.ready_timeout), 0, HOUR(1), NULL},
     {"status", T_INT, 0, CFG(gateway.ready_status), 100, 599, NULL},
     {NULL},
@@ -205,7 +207,7 @@ static const struct field gateway_fields[] = {
 #define SVC(m) offsetof(struct service, m)
 static const struct field service_fields[] = {
     {"name", T_STR, F_REQ, SVC(name), 0, 0, NULL, check_service_name},
-    {"smoke_path", T_STR, F_NULL, SVC(smoke_path), 0, 0, NULL, check_path},
+    {"smoke_path", T_STR, F_NULL | F_PATH, SVC(smoke_path), 0, 0, NULL, check_path},
     {"url", T_URL, F_NULL, SVC(url), 0, 0, NULL},
     {"method", T_STR, 0, SVC(method), 0, 0, NULL, check_method},
     {"expect_status", T_INT, 0, SVC(expect_status), 100, 599, NULL},
@@ -252,7 +254,7 @@ static const struct field load_fields[] = {
     {"think_time", T_DUR, 0, CFG(load.think_time), 0, MIN(10), NULL},
     {"graceful_ramp_down", T_DUR, 0, CFG(load.graceful_ramp_down), 0, HOUR(1), NULL},
     {"request_timeout", T_DUR, 0, CFG(load.request_timeout), MS(1), MIN(10), NULL},
-    {"threads", T_INT, 0, CFG(load.threads), 0, 1024, NULL},
+    {"threads", T_INT, 0, CFG(load.threads), 0, ENGINE_MAX_THREADS, NULL},
     {"thresholds", T_THRESHOLDS, 0, CFG(load.thresholds), 0, 0, NULL},
     {NULL},
 };
@@ -421,9 +423,15 @@ bool cfg_has_control(const char *s)
 
 static const char *check_label_value(const char *s)
 {
-    if (!*s)
+    size_t len = strlen(s);
+    if (!len)
         return "must not be empty (it is a metric label value)";
-    if (strlen(s) > MAX_LABEL_VALUE)
+    if (strspn(s, " ") == len)
+        return "must not be blank (it is a metric label value)";
+    /* "staging " would be a label value of its own, next to "staging" */
+    if (s[0] == ' ' || s[len - 1] == ' ')
+        return "has leading or trailing spaces (it is a metric label value)";
+    if (len > MAX_LABEL_VALUE)
         return "is too long for a label value (at most 256 bytes)";
     return NULL;
 }
@@ -447,14 +455,24 @@ static const char *check_path(const char *s)
 
 static const char *check_service_name(const char *s)
 {
-    static const char msg[] = "is not a service name; allowed: a lower-case letter or digit, "
+    /* a letter first: the name becomes <NAME>_SERVICE_URL, and a variable cannot start
+     * with a digit (Kubernetes refuses such env names) */
+    static const char msg[] = "is not a service name; allowed: a lower-case letter, "
                               "then lower-case letters, digits, '_' and '-' (at most 63)";
-    if (!((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= '0' && s[0] <= '9')) || strlen(s) > 63)
+    if (!(s[0] >= 'a' && s[0] <= 'z') || strlen(s) > 63)
         return msg;
     for (const char *p = s; *p; p++)
         if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_' || *p == '-'))
             return msg;
     return NULL;
+}
+
+void cfg_service_env_name(const char *name, char *buf, size_t n)
+{
+    size_t i = 0;
+    for (; name[i] && i + sizeof("_SERVICE_URL") < n; i++)
+        buf[i] = name[i] == '-' ? '_' : (char)toupper((unsigned char)name[i]);
+    snprintf(buf + i, n - i, "_SERVICE_URL");
 }
 
 static const char *check_method(const char *s)
@@ -500,7 +518,21 @@ static const char *const reserved_labels[] = {
     "status", "expected_response", "scenario",    "check",     NULL,
 };
 
-/* Headers the remote-write client sets itself; users may add, not override. */
+/* Headers the gateway requests (smoke) must not carry as consumer_header or key_header:
+ * set by libcurl or syncgate (Host, Content-Length, User-Agent...), or hop-by-hop and
+ * framing headers a proxy acts on. */
+static const char *const reserved_gateway_headers[] = {
+    "host",    "content-length", "transfer-encoding", "connection", "keep-alive", "upgrade", "te",
+    "trailer", "expect",         "proxy-connection",  "user-agent", NULL,
+};
+
+static bool gateway_header_reserved(const char *name)
+{
+    for (size_t i = 0; reserved_gateway_headers[i]; i++)
+        if (!strcasecmp(name, reserved_gateway_headers[i]))
+            return true;
+    return false;
+}
 
 /* ---- scalar conversion --------------------------------------------------- */
 
@@ -656,28 +688,38 @@ const char *cfg_redact_url(const char *url, char *buf, size_t n)
     return buf;
 }
 
-static int check_url(struct cvt *cv, const struct doc_node *n, const char *key, const char *s)
+/* base: a URL that gets paths appended (gateway.url), so no query or fragment. */
+static int check_url(struct cvt *cv, const struct doc_node *n, const char *key, const char *s,
+                     bool base)
 {
     char q[160], red[MAX_STRING + 16];
     const char *why = NULL;
-    char *scheme = NULL, *host = NULL;
+    char *scheme = NULL, *host = NULL, *port = NULL;
     CURLU *u = curl_url();
     if (!u)
         return -ENOMEM;
     CURLUcode uc = curl_url_set(u, CURLUPART_URL, s, 0);
-    /* libcurl forgives "http:///host"; a profile should not rely on that. */
-    const char *sep = strstr(s, "://");
+    /* libcurl forgives "http:/host" and "http:///host"; a profile should not rely on that. */
+    size_t slen = strcspn(s, ":");
+    const char *sep = s[slen] ? s + slen : NULL;
     if (uc)
         why = curl_url_strerror(uc);
-    else if (sep && sep[3] == '/')
-        why = "too many slashes after the scheme";
     else if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) ||
              (strcmp(scheme, "http") && strcmp(scheme, "https")))
         why = "the scheme must be http or https";
+    else if (!sep || strncmp(sep, "://", 3))
+        why = "the scheme must be followed by \"://\"";
+    else if (sep[3] == '/')
+        why = "too many slashes after the scheme";
     else if (curl_url_get(u, CURLUPART_HOST, &host, 0) || !host || !*host)
         why = "it has no host";
+    else if (!curl_url_get(u, CURLUPART_PORT, &port, 0) && port && strtol(port, NULL, 10) == 0)
+        why = "port 0 is not a port a server can listen on";
+    else if (base && s[strcspn(s, "?#")])
+        why = "a base URL cannot have a query or a fragment: paths are appended to it";
     curl_free(scheme);
     curl_free(host);
+    curl_free(port);
     curl_url_cleanup(u);
     if (why)
         return cfg_fail(cv->d, &n->at, key,
@@ -753,12 +795,18 @@ static int cvt_stats(struct cvt *cv, const struct doc_node *n, const char *key, 
         for (const struct doc_node *e = n->head; e; e = e->next) {
             if (e->kind != DOC_SCALAR || doc_is_null(e))
                 return cfg_fail(cv->d, &e->at, key, "expected a trend stat name, got %s", kind_name(e));
+            int rc = check_string(cv, e, key, false);
+            if (rc)
+                return rc;
             if (nitems > MAX_TREND_STATS)
                 break;
             at[nitems] = e;
             items[nitems++] = e->str;
         }
     } else if (n->kind == DOC_SCALAR && !doc_is_null(n)) {
+        int rc = check_string(cv, n, key, false); /* over MAX_STRING, scratch would cut it */
+        if (rc)
+            return rc;
         /* Split a copy on commas; items point into scratch. */
         snprintf(scratch, sizeof(scratch), "%s", n->str);
         char *save = NULL;
@@ -784,21 +832,29 @@ static int cvt_stats(struct cvt *cv, const struct doc_node *n, const char *key, 
     if (nitems > MAX_TREND_STATS)
         return cfg_fail(cv->d, &n->at, key, "too many trend stats (at most %d)", MAX_TREND_STATS);
 
+    char suffix[MAX_TREND_STATS + 1][sizeof(((struct rw_stat *)0)->suffix)];
     for (size_t i = 0; i < nitems; i++) {
         const char *s = items[i];
-        /* One set of rules: the encoder's own parser judges each item. */
+        /* One set of rules: the encoder's own parser judges each item and names its series. */
         struct rw_stat stat;
-        char why[128];
+        char why[128], q2[128];
         bool good = !strchr(s, ',') && rw_parse_trend_stats(s, &stat, 1, why, sizeof(why)) == 1;
         if (!good)
             return cfg_fail(cv->d, &at[i]->at, key,
                         "invalid trend stat %s; allowed: p(N) with 0 <= N <= 100, min, max, avg, "
                         "med, count, sum",
                         quote(s, false, q, sizeof(q)));
-        for (size_t j = 0; j < i; j++)
+        snprintf(suffix[i], sizeof(suffix[i]), "%s", stat.suffix);
+        for (size_t j = 0; j < i; j++) {
             if (!strcmp(items[j], s))
                 return cfg_fail(cv->d, &at[i]->at, key, "trend stat %s is listed twice",
                             quote(s, false, q, sizeof(q)));
+            if (!strcmp(suffix[j], suffix[i]))
+                return cfg_fail(cv->d, &at[i]->at, key,
+                                "trend stats %s and %s would both be sent as \"%s\"",
+                                quote(items[j], false, q2, sizeof(q2)),
+                                quote(s, false, q, sizeof(q)), suffix[i]);
+        }
         snprintf(item, sizeof(item), "%s%s", i ? "," : "", s);
         if (strlen(out) + strlen(item) >= sizeof(out))
             return cfg_fail(cv->d, &n->at, key, "trend stats list is too long");
@@ -926,6 +982,9 @@ static int cvt_kv(struct cvt *cv, void *base, const struct kv_spec *ks, const st
         if (!ks->headers && e->len > MAX_LABEL_VALUE)
             return cfg_fail(cv->d, &e->at, k, "label value is too long (at most %d bytes)",
                         MAX_LABEL_VALUE);
+        const char *why = ks->headers ? NULL : check_label_value(e->str);
+        if (why)
+            return cfg_fail(cv->d, &e->at, k, "%s %s", quote(e->str, false, q, sizeof(q)), why);
         arr[*count].key = strdup(e->key);
         arr[*count].value = strdup(e->str);
         (*count)++;
@@ -1107,9 +1166,10 @@ static int cvt_field(struct cvt *cv, void *base, const struct field *f, const st
     const char *s = n->str;
     switch (f->type) {
     case T_URL: {
-        if (n->len > 2048)
-            return cfg_fail(cv->d, &n->at, key, "URL is too long (at most 2048 bytes)");
-        rc = check_url(cv, n, key, s);
+        if (n->len > CONFIG_MAX_URL)
+            return cfg_fail(cv->d, &n->at, key, "URL is too long (at most %d bytes)",
+                            CONFIG_MAX_URL);
+        rc = check_url(cv, n, key, s, f->flags & F_BASEURL);
         if (rc)
             return rc;
         rc = set_str(dst, s, false);
@@ -1126,10 +1186,17 @@ static int cvt_field(struct cvt *cv, void *base, const struct field *f, const st
             return cfg_fail(cv->d, &n->at, key,
                         "invalid header name %s; allowed: letters, digits and !#$%%&'*+-.^_`|~",
                         quote(s, false, q, sizeof(q)));
+        if (gateway_header_reserved(s))
+            return cfg_fail(cv->d, &n->at, key,
+                            "header %s is set by syncgate itself and cannot be overridden",
+                            quote(s, false, q, sizeof(q)));
         return set_str(dst, s, false);
     case T_KEYFILE:
         return read_key_file(cv, n, key, base);
     default: {
+        if ((f->flags & F_PATH) && n->len > CONFIG_MAX_PATH)
+            return cfg_fail(cv->d, &n->at, key, "path is too long (%zu bytes, at most %d)", n->len,
+                            CONFIG_MAX_PATH);
         const char *why = f->check ? f->check(s) : NULL;
         if (why)
             return cfg_fail(cv->d, &n->at, key, "%s %s", quote(s, secret, q, sizeof(q)), why);
@@ -1212,15 +1279,25 @@ static int services_check(struct cvt *cv, void *base, const struct doc_node *lis
                         "service %s has neither smoke_path nor url, so nothing would request it",
                         quote(s->name, false, q, sizeof(q)));
         for (size_t j = 0; j < i; j++) {
-            if (!strcmp(c->services[j].name, s->name)) {
-                const struct doc_node *nm = doc_map_get(e, "name");
-                snprintf(k, sizeof(k), "%s[%zu].name", key, i);
+            const struct doc_node *nm = doc_map_get(e, "name");
+            char var[128], var2[128], q2[128];
+            snprintf(k, sizeof(k), "%s[%zu].name", key, i);
+            if (!strcmp(c->services[j].name, s->name))
                 return cfg_fail(cv->d, &nm->at, k,
                             "duplicate service name %s (also %s[%zu]); names must be unique",
                             quote(s->name, false, q, sizeof(q)), key, j);
-            }
+            cfg_service_env_name(s->name, var, sizeof(var));
+            cfg_service_env_name(c->services[j].name, var2, sizeof(var2));
+            if (!strcmp(var, var2))
+                return cfg_fail(cv->d, &nm->at, k,
+                                "%s and %s (%s[%zu]) would share the variable %s",
+                                quote(s->name, false, q, sizeof(q)),
+                                quote(c->services[j].name, false, q2, sizeof(q2)), key, j, var);
         }
     }
+    /* A service without url is smoke-only, and a profile for `syncgate smoke` may have
+     * no url at all: config_check_load refuses that for load and run. */
+    doc_where(&list->at, c->services_where, sizeof(c->services_where));
     return 0;
 }
 
@@ -1236,11 +1313,28 @@ static int stages_check(struct cvt *cv, void *base, const struct doc_node *list,
     if (!c->load.nstages)
         return cfg_fail(cv->d, &list->at, key,
                     "needs at least one stage, like [{duration: 30s, target: 10}]");
-    for (size_t i = 0; i < c->load.nstages; i++)
-        if (c->load.stages[i].target > 0)
+    bool vus = false;
+    int64_t total = 0;
+    for (size_t i = 0; i < c->load.nstages; i++) {
+        vus |= c->load.stages[i].target > 0;
+        total += c->load.stages[i].duration; /* at most 64 stages of 24h: no overflow */
+    }
+    if (!vus)
+        return cfg_fail(cv->d, &list->at, key,
+                        "needs at least one stage with a target above 0 (all targets are 0)");
+    if (!total)
+        return cfg_fail(cv->d, &list->at, key, "every stage lasts 0s, so load would send nothing");
+    return 0;
+}
+
+int config_check_load(const struct config *c, struct diag *d)
+{
+    for (size_t i = 0; i < c->nservices; i++)
+        if (c->services[i].url)
             return 0;
-    return cfg_fail(cv->d, &list->at, key,
-                "needs at least one stage with a target above 0 (all targets are 0)");
+    cfg_fail(d, NULL, "services", "no service has a url, so load would have nothing to request");
+    snprintf(d->where, sizeof(d->where), "%s", c->services_where);
+    return -EINVAL;
 }
 
 /* ---- defaults, clear ------------------------------------------------------ */
@@ -1317,10 +1411,43 @@ static int parse_defaults(struct doc *doc, struct doc_node **root, struct diag *
                           "defaults", root, d);
 }
 
+/* The node at the NULL-terminated path of keys under root, or NULL (a profile applied
+ * alone may lack it). */
+static const struct doc_node *node_at(const struct doc_node *root, const char *const *path)
+{
+    const struct doc_node *n = root;
+    for (; n && *path; path++)
+        n = n->kind == DOC_MAP ? doc_map_get(n, *path) : NULL;
+    return n;
+}
+
+#define NODE_AT(root, ...) node_at(root, (const char *const[]){__VA_ARGS__, NULL})
+
+/* Checks across fields, once the whole tree is converted. */
+static int check_whole(struct cvt *cv, const struct config *c, const struct doc_node *root)
+{
+    char q[128];
+    if (!strcasecmp(c->gateway.key_header, c->gateway.consumer_header)) {
+        /* blame the one the user wrote: key_header, unless it is the default */
+        const struct doc_node *kh = NODE_AT(root, "gateway", "key_header");
+        const struct doc_node *ch = NODE_AT(root, "gateway", "consumer_header");
+        if ((!kh || kh->at.src == DOC_SRC_DEFAULT) && ch)
+            return cfg_fail(cv->d, &ch->at, "gateway.consumer_header",
+                            "%s is also gateway.key_header; the two headers must differ",
+                            quote(c->gateway.consumer_header, false, q, sizeof(q)));
+        return cfg_fail(cv->d, kh ? &kh->at : NULL, "gateway.key_header",
+                        "%s is also gateway.consumer_header; the two headers must differ",
+                        quote(c->gateway.key_header, false, q, sizeof(q)));
+    }
+    return 0;
+}
+
 static int convert(struct config *c, const struct doc_node *root, struct diag *d)
 {
     struct cvt cv = {.d = d};
     int rc = cvt_section(&cv, c, root_fields, root, "");
+    if (!rc)
+        rc = check_whole(&cv, c, root);
     if (rc)
         return rc;
     return config_finish(c);
@@ -1416,13 +1543,26 @@ static int merge(struct doc *doc, struct doc_node *dst, struct doc_node *src,
 static int read_profile(const char *path, char **out, size_t *len, struct diag *d)
 {
     struct doc_origin at = {.name = path, .src = DOC_SRC_FILE};
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: opening a FIFO with no writer must not hang; only regular files are read */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (fd < 0)
         return cfg_fail(d, &at, "", "cannot read profile: %s", strerror(errno));
     struct stat st;
-    if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+    if (fstat(fd, &st)) {
+        int err = errno;
         close(fd);
-        return cfg_fail(d, &at, "", "cannot read profile: it is a directory");
+        return cfg_fail(d, &at, "", "cannot read profile: %s", strerror(err));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        const char *kind = S_ISDIR(st.st_mode)    ? "a directory"
+                           : S_ISFIFO(st.st_mode) ? "a FIFO (pipe)"
+                           : S_ISSOCK(st.st_mode) ? "a socket"
+                           : S_ISCHR(st.st_mode)  ? "a character device"
+                           : S_ISBLK(st.st_mode)  ? "a block device"
+                                                  : "a special file";
+        return cfg_fail(d, &at, "",
+                        "cannot read profile: it is %s; a profile must be a regular file", kind);
     }
     size_t cap = 64 * 1024, n = 0;
     char *buf = malloc(cap);

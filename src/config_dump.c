@@ -11,15 +11,47 @@
 #include "syncgate/config.h"
 #include "syncgate/threshold.h"
 #include "syncgate/units.h"
+#include "utf8.h"
 
 /* ---- messages ------------------------------------------------------------ */
 
+/*
+ * s appended to buf (n bytes, len used so far) with control characters and
+ * bytes that are not well-formed UTF-8 written as \xNN, so a message stays
+ * one line and sends the terminal nothing but text. Quotes and backslashes
+ * are left alone: values in messages were quoted (and escaped) already.
+ */
+static void put_escaped(char *buf, size_t n, size_t *len, const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t left = strlen(s), l; left && *len + 5 <= n; p += l, left -= l) {
+        l = utf8_seq_len(p, left);
+        if (l && !(l == 1 && (*p < 0x20 || *p == 0x7f))) {
+            if (*len + l + 1 > n)
+                break;
+            memcpy(buf + *len, p, l);
+            *len += l;
+        } else {
+            l = 1;
+            *len += (size_t)snprintf(buf + *len, n - *len, "\\x%02x", *p);
+        }
+    }
+    buf[*len] = '\0';
+}
+
 const char *diag_format(const struct diag *d, char *buf, size_t n)
 {
-    if (d->key[0])
-        snprintf(buf, n, "%s: %s: %s", d->where, d->key, d->msg);
-    else
-        snprintf(buf, n, "%s: %s", d->where, d->msg);
+    size_t len = 0;
+    if (!n)
+        return buf;
+    buf[0] = '\0';
+    put_escaped(buf, n, &len, d->where);
+    put_escaped(buf, n, &len, ": ");
+    if (d->key[0]) {
+        put_escaped(buf, n, &len, d->key);
+        put_escaped(buf, n, &len, ": ");
+    }
+    put_escaped(buf, n, &len, d->msg);
     return buf;
 }
 

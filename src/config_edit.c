@@ -52,6 +52,18 @@ const char *cfg_env_get(char *const *envp, const char *name)
     return NULL;
 }
 
+/* d->key, a path inside a parsed value (or ""), made a path from the root under base. */
+static void key_under(struct diag *d, const char *base)
+{
+    char rel[sizeof(d->key)];
+    memcpy(rel, d->key, sizeof(rel));
+    rel[sizeof(rel) - 1] = '\0';
+    size_t len =
+        (size_t)snprintf(d->key, sizeof(d->key), "%s%s", base, rel[0] && rel[0] != '[' ? "." : "");
+    if (len < sizeof(d->key))
+        snprintf(d->key + len, sizeof(d->key) - len, "%s", rel);
+}
+
 /* Put node at a dotted path; a bad path is reported against the edit's source. */
 static int edit_node(struct edit *ed, const char *path, struct doc_node *v,
                      const struct doc_origin *at)
@@ -171,8 +183,9 @@ static int env_service_url(struct edit *ed, const struct doc_origin *at, const c
     }
     if (!match)
         return cfg_fail(ed->d, at, "services",
-                    "no service is called %.*s (case-insensitive, '_' for '-'); known: %s",
-                    (int)namelen, var, known[0] ? known : "none");
+                        "no service is called %.*s (NAME in NAME_SERVICE_URL is the service name "
+                        "in upper case, '_' for '-'; case matters); known: %s",
+                        (int)namelen, var, known[0] ? known : "none");
     if (nmatch > 1)
         return cfg_fail(ed->d, at, "services", "more than one service matches %.*s", (int)namelen, var);
     struct doc_node *v = doc_new_scalar(ed->doc, at, value, strlen(value), false);
@@ -185,8 +198,20 @@ static int apply_env_var(struct edit *ed, const char *name, size_t nlen, const c
                          int pass)
 {
     char var[256];
-    if (nlen >= sizeof(var))
-        return 0;
+    if (nlen >= sizeof(var)) {
+        /* Too long to be one of ours, but a name in our namespace is a mistake to report. */
+        bool ours = !strncmp(name, RW_PREFIX, strlen(RW_PREFIX)) ||
+                    !strncmp(name + nlen - 12, "_SERVICE_URL", 12);
+        if (!ours || pass)
+            return 0;
+        char oname[300];
+        snprintf(oname, sizeof(oname), "env %.64s...%.*s", name, 24, name + nlen - 24);
+        struct doc_origin at = doc_origin(ed->doc, DOC_SRC_ENV, oname);
+        if (!at.name)
+            return -ENOMEM;
+        return cfg_fail(ed->d, &at, "", "variable name is too long (%zu bytes, at most %zu)", nlen,
+                        sizeof(var) - 1);
+    }
     memcpy(var, name, nlen);
     var[nlen] = '\0';
 
@@ -225,10 +250,11 @@ static int apply_env_var(struct edit *ed, const char *name, size_t nlen, const c
             return cfg_fail(ed->d, &at, "load.stages", "value is not valid UTF-8");
         int rc = doc_parse_json(ed->doc, value, DOC_SRC_ENV, oname, &stages, ed->d);
         if (rc == -EINVAL) {
-            snprintf(ed->d->key, sizeof(ed->d->key), "load.stages");
+            key_under(ed->d, "load.stages");
             size_t ml = strlen(ed->d->msg);
-            snprintf(ed->d->msg + ml, sizeof(ed->d->msg) - ml,
-                     "; expected [{\"duration\":\"30s\",\"target\":10}, ...]");
+            if (!strncmp(ed->d->msg, "invalid JSON", 12))
+                snprintf(ed->d->msg + ml, sizeof(ed->d->msg) - ml,
+                         "; expected [{\"duration\":\"30s\",\"target\":10}, ...]");
         }
         if (rc)
             return rc;
@@ -270,16 +296,29 @@ int cfg_apply_env(struct edit *ed, char *const *envp)
 
 /* ---- command line ------------------------------------------------------------ */
 
-/* Does a --set of path carry a secret, so its value must not be echoed? */
+/*
+ * Does a --set of path carry a secret, so its value must not be echoed? A
+ * secret's own path, anything below it, and a section a secret lives in
+ * (a mapping value for "metrics" may hold the remote-write password), also
+ * when a bad index or selector follows it ("metrics[0]").
+ */
 static bool secret_path(const char *path, size_t len)
 {
+    static const char *const holders[] = {"metrics", "metrics.remote_write"};
+    for (size_t i = 0; i < sizeof(holders) / sizeof(holders[0]); i++) {
+        size_t hl = strlen(holders[i]);
+        if (len >= hl && !memcmp(path, holders[i], hl) &&
+            (len == hl || path[hl] == '[' || path[hl] == '{'))
+            return true;
+    }
     static const char *const secrets[] = {"password", "bearer_token", "headers"};
     for (size_t i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++) {
         const char *p = path;
         size_t sl = strlen(secrets[i]);
         while ((p = memmem(p, len - (size_t)(p - path), secrets[i], sl))) {
             bool starts = p == path || p[-1] == '.';
-            bool ends = (size_t)(p - path) + sl == len || p[sl] == '.' || p[sl] == '[';
+            bool ends =
+                (size_t)(p - path) + sl == len || p[sl] == '.' || p[sl] == '[' || p[sl] == '{';
             if (starts && ends)
                 return true;
             p += sl;
@@ -302,13 +341,24 @@ static int apply_set(struct edit *ed, const char *arg)
         else if (*p == '=' && !braces)
             eq = p;
     }
-    if (eq && secret_path(arg, (size_t)(eq - arg)))
-        snprintf(oname, sizeof(oname), "--set %.*s=<redacted>", (int)(eq - arg), arg);
+    /* Without a path end (an unclosed '{'), judge secrecy by the first '=' anywhere. */
+    const char *cut = eq ? eq : strchr(arg, '=');
+    /* cfg_redact_url hides the password of one URL: a value with more is hidden whole,
+     * and so is one that names a secret key (whatever path it was aimed at). */
+    const char *url = cut ? strstr(cut, "://") : NULL;
+    bool hide = cut && (secret_path(arg, (size_t)(cut - arg)) || (url && strstr(url + 3, "://")));
+    static const char *const words[] = {"password", "bearer_token", "authorization", "headers"};
+    for (size_t i = 0; cut && i < sizeof(words) / sizeof(words[0]); i++)
+        hide = hide || strcasestr(cut, words[i]);
+    if (hide)
+        snprintf(oname, sizeof(oname), "--set %.*s=<redacted>", (int)(cut - arg), arg);
     else
         snprintf(oname, sizeof(oname), "--set %s", cfg_redact_url(arg, red, sizeof(red)));
     struct doc_origin at = doc_origin(ed->doc, DOC_SRC_SET, oname);
     if (!at.name)
         return -ENOMEM;
+    if (!eq && braces)
+        return cfg_fail(ed->d, &at, "", "'{' without a matching '}' in the path");
     if (!eq || eq == arg)
         return cfg_fail(ed->d, &at, "", "expected PATH=VALUE, like load.think_time=500ms");
     const char *value = eq + 1;
@@ -323,7 +373,7 @@ static int apply_set(struct edit *ed, const char *arg)
     struct doc_node *v;
     int rc = doc_parse_yaml(ed->doc, value, strlen(value), DOC_SRC_SET, oname, &v, ed->d);
     if (rc == -EINVAL) {
-        snprintf(ed->d->key, sizeof(ed->d->key), "%s", path);
+        key_under(ed->d, path);
         return rc;
     }
     if (rc)

@@ -36,6 +36,10 @@ bool cfg_has_control(const char *s);
 /* url into buf (n bytes) with any user-info password shown as <redacted>; returns buf. */
 const char *cfg_redact_url(const char *url, char *buf, size_t n);
 
+/* The variable that overrides the url of the service called name ("a-b" -> "A_B_SERVICE_URL")
+ * into buf (n bytes; 128 holds any valid name). */
+void cfg_service_env_name(const char *name, char *buf, size_t n);
+
 /* Names of enum log_format, indexed by value, NULL-terminated. */
 extern const char *const cfg_log_format_names[];
 

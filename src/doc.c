@@ -11,6 +11,8 @@
 #include <cjson/cJSON.h>
 #include <yaml.h>
 
+#include "utf8.h"
+
 #define CHUNK_SIZE (16 * 1024)
 #define PATH_MAX_STEPS 32
 
@@ -237,6 +239,79 @@ __attribute__((format(printf, 3, 4))) static int fail(struct diag *d, const stru
     return -EINVAL;
 }
 
+/* Append a path step to buf (n bytes): ".key" ("key" first), or "[index]" when key is NULL. */
+static void path_append(char *buf, size_t n, const char *key, size_t index)
+{
+    size_t len = strlen(buf);
+    if (len + 1 >= n)
+        return;
+    if (key)
+        snprintf(buf + len, n - len, "%s%s", len ? "." : "", key);
+    else
+        snprintf(buf + len, n - len, "[%zu]", index);
+}
+
+/* A key quoted for a message: escaped, cut at 80 bytes. */
+static const char *quote_key(const char *s, char *buf, size_t n)
+{
+    size_t k = 0, len = strlen(s);
+    buf[k++] = '"';
+    for (size_t i = 0, l; i < len && k + 8 < n; i += l) {
+        unsigned char ch = (unsigned char)s[i];
+        if (i >= 80) {
+            k += (size_t)snprintf(buf + k, n - k, "...");
+            break;
+        }
+        l = utf8_seq_len((const unsigned char *)s + i, len - i);
+        if (l > 1 && k + l + 8 < n) {
+            memcpy(buf + k, s + i, l);
+            k += l;
+            continue;
+        }
+        l = 1;
+        if (ch == '"' || ch == '\\')
+            k += (size_t)snprintf(buf + k, n - k, "\\%c", ch);
+        else if (ch < 0x20 || ch >= 0x7f)
+            k += (size_t)snprintf(buf + k, n - k, "\\x%02x", ch);
+        else
+            buf[k++] = (char)ch;
+    }
+    buf[k++] = '"';
+    buf[k] = '\0';
+    return buf;
+}
+
+/*
+ * Keys become parts of paths, threshold selectors and label names, and are
+ * printed in messages and summaries: they must be UTF-8 text without control
+ * characters. On a bad key, d gets the message with key set to path (the
+ * key's path from the root of this document, the key included).
+ */
+static int check_key(struct diag *d, const struct doc_origin *at, const char *k, size_t klen,
+                     const char *path)
+{
+    const unsigned char *p = (const unsigned char *)k;
+    bool utf8 = true, control = false;
+    for (size_t left = klen, l; left; p += l, left -= l) {
+        if (!(l = utf8_seq_len(p, left))) {
+            utf8 = false;
+            break;
+        }
+        if (*p < 0x20 || *p == 0x7f)
+            control = true;
+    }
+    if (utf8 && !control)
+        return 0;
+    char q[400];
+    if (!utf8)
+        fail(d, at, "key %s is not valid UTF-8 text", quote_key(k, q, sizeof(q)));
+    else
+        fail(d, at, "%s contains control characters, which are not allowed",
+             quote_key(k, q, sizeof(q)));
+    snprintf(d->key, sizeof(d->key), "%s", path);
+    return -EINVAL;
+}
+
 /* ---- YAML ---------------------------------------------------------------- */
 
 struct frame {
@@ -276,13 +351,22 @@ static int yaml_fail_parser(struct yaml_reader *r, yaml_parser_t *p, const char 
     if (p->error == YAML_READER_ERROR) {
         /* libyaml gives a byte offset for encoding errors, not a mark. */
         if (r->src == DOC_SRC_FILE) {
+            /* Count as libyaml does: CR LF, CR, LF, NEL, LS and PS each end a
+             * line; columns count characters (all valid UTF-8 before off). */
             size_t off = p->problem_offset < len ? p->problem_offset : len;
+            const unsigned char *u = (const unsigned char *)buf;
             unsigned line = 1, col = 1;
             for (size_t i = 0; i < off; i++) {
-                if (buf[i] == '\n') {
+                bool lbreak = u[i] == '\n' || (u[i] == '\r' && (i + 1 >= off || u[i + 1] != '\n'));
+                if (i + 1 < off && u[i] == 0xc2 && u[i + 1] == 0x85)
+                    lbreak = true, i++;
+                else if (i + 2 < off && u[i] == 0xe2 && u[i + 1] == 0x80 &&
+                         (u[i + 2] == 0xa8 || u[i + 2] == 0xa9))
+                    lbreak = true, i += 2;
+                if (lbreak) {
                     line++;
                     col = 1;
-                } else {
+                } else if ((u[i] & 0xc0) != 0x80 && !(u[i] == '\r' && i + 1 < off)) {
                     col++;
                 }
             }
@@ -344,6 +428,16 @@ static int yaml_key(struct yaml_reader *r, struct frame *f, const yaml_event_t *
     size_t klen = ev->data.scalar.length;
     if (memchr(k, '\0', klen))
         return fail(r->d, &at, "NUL characters are not allowed");
+    char path[sizeof(r->d->key)] = "";
+    for (int i = 1; i < r->depth; i++) {
+        const struct doc_node *parent = r->stack[i - 1].node;
+        path_append(path, sizeof(path), parent->kind == DOC_MAP ? r->stack[i].node->key : NULL,
+                    parent->n - 1);
+    }
+    path_append(path, sizeof(path), k, 0);
+    int rc = check_key(r->d, &at, k, klen, path);
+    if (rc)
+        return rc;
     if (f->node->n >= DOC_MAX_MAP)
         return fail(r->d, &at, "too many keys in a mapping (at most %d)", DOC_MAX_MAP);
     struct doc_node *dup = doc_map_get(f->node, k);
@@ -472,8 +566,9 @@ int doc_parse_yaml(struct doc *doc, const char *buf, size_t len, enum doc_src sr
 
 /* ---- JSON ---------------------------------------------------------------- */
 
+/* path: the node's path from the root (sizeof(d->key) bytes), for messages. */
 static int json_node(struct doc *doc, const cJSON *j, const struct doc_origin *at, int depth,
-                     struct doc_node **out, struct diag *d)
+                     char *path, struct doc_node **out, struct diag *d)
 {
     if (depth > DOC_MAX_DEPTH)
         return fail(d, at, "nested too deeply (at most %d levels)", DOC_MAX_DEPTH);
@@ -490,9 +585,16 @@ static int json_node(struct doc *doc, const cJSON *j, const struct doc_origin *a
                 return fail(d, at, "too many %s (at most %d)", is_map ? "keys" : "items",
                             is_map ? DOC_MAX_MAP : DOC_MAX_SEQ);
             struct doc_node *cn;
-            int rc = json_node(doc, c, at, depth + 1, &cn, d);
+            size_t plen = strlen(path);
+            int rc = 0;
+            path_append(path, sizeof(d->key), is_map ? c->string : NULL, n->n);
+            if (is_map)
+                rc = check_key(d, at, c->string, strlen(c->string), path);
+            if (!rc)
+                rc = json_node(doc, c, at, depth + 1, path, &cn, d);
             if (rc)
                 return rc;
+            path[plen] = '\0';
             if (is_map) {
                 if (doc_map_get(n, c->string))
                     return fail(d, at, "duplicate key \"%.200s\" in JSON", c->string);
@@ -549,7 +651,21 @@ int doc_parse_json(struct doc *doc, const char *text, enum doc_src src, const ch
             return fail(d, &at, "invalid JSON at byte %zu (near \"%s\")", off + 1, near);
         return fail(d, &at, "invalid JSON: unexpected end at byte %zu", off + 1);
     }
-    int rc = json_node(doc, j, &at, 0, out, d);
+    /* cJSON ends a string at an escaped NUL, so "1s\u0000x" would read as "1s". */
+    bool in_str = false;
+    for (const char *p = text; p < end; p++) {
+        if (*p == '"') {
+            in_str = !in_str;
+        } else if (in_str && *p == '\\') {
+            if (p[1] == 'u' && !strncmp(p + 2, "0000", 4)) {
+                cJSON_Delete(j);
+                return fail(d, &at, "NUL characters (\\u0000) are not allowed");
+            }
+            p++; /* the escaped character; \uXXXX's digits are harmless */
+        }
+    }
+    char path[sizeof(d->key)] = "";
+    int rc = json_node(doc, j, &at, 0, path, out, d);
     cJSON_Delete(j);
     return rc;
 }

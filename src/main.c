@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -23,6 +24,7 @@
 #include "syncgate/rw.h"
 #include "syncgate/smoke.h"
 #include "syncgate/units.h"
+#include "utf8.h"
 
 /* Exit codes, k6's where the meaning is the same. */
 enum {
@@ -65,9 +67,9 @@ static void usage(FILE *out)
           out);
 }
 
-enum command { CMD_RUN, CMD_SMOKE, CMD_LOAD, CMD_VALIDATE, CMD_VERSION };
+enum command { CMD_RUN, CMD_SMOKE, CMD_LOAD, CMD_VALIDATE, CMD_VERSION, CMD_HELP };
 
-static const char *const command_names[] = {"run", "smoke", "load", "validate", "version"};
+static const char *const command_names[] = {"run", "smoke", "load", "validate", "version", "help"};
 
 struct args {
     enum command cmd;
@@ -75,7 +77,108 @@ struct args {
     const char *sets[256];
 };
 
-/* Returns 0, or EXIT_INVALID_CONFIG after printing why (or -1 after --help). */
+/*
+ * Text from the command line made safe for a one-line message: control
+ * characters and bytes that are not UTF-8 become \xNN, quotes and
+ * backslashes are escaped, and anything past 80 bytes is cut.
+ */
+static const char *show(const char *s, size_t len, char *buf, size_t n)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < len && s[i] && k + 8 < n; i++) {
+        const unsigned char *u = (const unsigned char *)s + i;
+        size_t seq = utf8_seq_len(u, len - i);
+        if (i >= 80) {
+            k += (size_t)snprintf(buf + k, n - k, "...");
+            break;
+        }
+        if (*u == '"' || *u == '\\')
+            k += (size_t)snprintf(buf + k, n - k, "\\%c", *u);
+        else if (seq == 0 || *u < 0x20 || *u == 0x7f)
+            k += (size_t)snprintf(buf + k, n - k, "\\x%02x", *u);
+        else if (k + seq + 8 < n) {
+            memcpy(buf + k, u, seq);
+            k += seq;
+            i += seq - 1;
+        } else
+            break;
+    }
+    buf[k] = '\0';
+    return buf;
+}
+
+/* What each option with a value expects, as the usage text writes it. */
+static const char *value_name(int val)
+{
+    switch (val) {
+    case 's': return "PATH=VALUE";
+    case 'L': return "json|text";
+    default: return "FILE";
+    }
+}
+
+#define SEE_HELP " (see syncgate --help)"
+
+/*
+ * getopt_long's complaint in one "syncgate: " line: opterr is off, so its
+ * own message (prefixed with argv[0]) and the usage text are never printed.
+ * arg is the command-line element getopt_long stopped at.
+ */
+static void option_error(int c, const char *arg, const struct option *opts)
+{
+    char buf[400];
+    const char *eq = strchr(arg, '=');
+    size_t len = strncmp(arg, "--", 2) == 0 && eq ? (size_t)(eq - arg) : strlen(arg);
+    const struct option *o = NULL;
+
+    for (size_t i = 0; opts[i].name; i++)
+        if (opts[i].val == optopt)
+            o = &opts[i];
+    if (c == ':') {
+        /* a long option, perhaps abbreviated, is named in full; -p as typed */
+        if (o && strncmp(arg, "--", 2) == 0)
+            fprintf(stderr, "syncgate: --%s: needs %s" SEE_HELP "\n", o->name, value_name(optopt));
+        else
+            fprintf(stderr, "syncgate: -%c: needs %s" SEE_HELP "\n", optopt, value_name(optopt));
+        return;
+    }
+    if (optopt && o && eq && strncmp(arg, "--", 2) == 0 &&
+        strncmp(arg + 2, o->name, (size_t)(eq - arg - 2)) == 0) {
+        fprintf(stderr, "syncgate: --%s: takes no value" SEE_HELP "\n", o->name);
+        return;
+    }
+    if (optopt) {
+        char ch[2] = {(char)optopt, '\0'};
+        fprintf(stderr, "syncgate: -%s: unknown option" SEE_HELP "\n",
+                show(ch, 1, buf, sizeof(buf)));
+        return;
+    }
+    /* an unknown long option, or a prefix of more than one */
+    size_t nmatch = 0;
+    char names[200] = "";
+    for (size_t i = 0; opts[i].name && len > 2; i++)
+        if (strncmp(opts[i].name, arg + 2, len - 2) == 0) {
+            size_t k = strlen(names);
+            snprintf(names + k, sizeof(names) - k, "%s--%s", nmatch ? ", " : "", opts[i].name);
+            nmatch++;
+        }
+    show(arg, len, buf, sizeof(buf));
+    if (nmatch > 1)
+        fprintf(stderr, "syncgate: %s: ambiguous option: %s?" SEE_HELP "\n", buf, names);
+    else
+        fprintf(stderr, "syncgate: %s: unknown option" SEE_HELP "\n", buf);
+}
+
+/* An empty name is a mistake (an unset shell variable), never "off": says so. */
+static bool empty_file_name(const char *option, const char *value)
+{
+    if (*value)
+        return false;
+    fprintf(stderr, "syncgate: %s: empty file name\n", option);
+    return true;
+}
+
+/* Returns 0, or EXIT_INVALID_CONFIG after printing why (or -1 after help). */
 static int parse_args(int argc, char **argv, struct args *a)
 {
     static const struct option opts[] = {
@@ -89,21 +192,29 @@ static int parse_args(int argc, char **argv, struct args *a)
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
+    char buf[400];
     int c, have_cmd = 0;
 
     memset(a, 0, sizeof(*a));
     a->cli.sets = a->sets;
-    while ((c = getopt_long(argc, argv, "p:qh", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":p:qh", opts, NULL)) != -1) {
         switch (c) {
         case 'p':
-            if (!*optarg) {
-                fputs("syncgate: --profile: empty file name\n", stderr);
+            if (empty_file_name("--profile", optarg))
                 return EXIT_INVALID_CONFIG;
-            }
             a->cli.profile = optarg;
             break;
-        case 'S': a->cli.summary_export = optarg; break;
-        case 'J': a->cli.junit = optarg; break;
+        case 'S':
+            if (empty_file_name("--summary-export", optarg))
+                return EXIT_INVALID_CONFIG;
+            a->cli.summary_export = optarg;
+            break;
+        case 'J':
+            if (empty_file_name("--junit", optarg))
+                return EXIT_INVALID_CONFIG;
+            a->cli.junit = optarg;
+            break;
         case 'L': a->cli.log_format = optarg; break;
         case 'q': a->cli.quiet = true; break;
         case 's':
@@ -115,25 +226,40 @@ static int parse_args(int argc, char **argv, struct args *a)
             break;
         case 'V': a->cmd = CMD_VERSION; have_cmd = 1; break;
         case 'h': usage(stdout); return -1;
-        default: usage(stderr); return EXIT_INVALID_CONFIG;
-        }
-    }
-    if (optind < argc) {
-        for (size_t i = 0; i < sizeof(command_names) / sizeof(command_names[0]); i++)
-            if (strcmp(argv[optind], command_names[i]) == 0) {
-                a->cmd = (enum command)i;
-                have_cmd = 1;
-            }
-        if (!have_cmd || optind + 1 < argc) {
-            fprintf(stderr, "syncgate: unknown command or extra argument \"%s\"\n",
-                    have_cmd ? argv[optind + 1] : argv[optind]);
-            usage(stderr);
+        default:
+            /* '?' or ':'; for an error inside a group like -qx, optind has not moved on */
+            option_error(c, optind > 1 ? argv[optind - 1] : "", opts);
             return EXIT_INVALID_CONFIG;
         }
     }
-    if (!have_cmd) {
-        usage(stderr);
+    if (optind < argc && !have_cmd) {
+        const char *name = argv[optind++];
+        for (size_t i = 0; i < sizeof(command_names) / sizeof(command_names[0]); i++)
+            if (strcmp(name, command_names[i]) == 0) {
+                a->cmd = (enum command)i;
+                have_cmd = 1;
+            }
+        if (!have_cmd) {
+            fprintf(stderr,
+                    "syncgate: unknown command \"%s\"; commands: run, smoke, load, validate, "
+                    "version" SEE_HELP "\n",
+                    show(name, strlen(name), buf, sizeof(buf)));
+            return EXIT_INVALID_CONFIG;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "syncgate: extra argument \"%s\": one command at a time" SEE_HELP "\n",
+                show(argv[optind], strlen(argv[optind]), buf, sizeof(buf)));
         return EXIT_INVALID_CONFIG;
+    }
+    if (!have_cmd) {
+        fputs("syncgate: no command: run, smoke, load, validate or version" SEE_HELP "\n",
+              stderr);
+        return EXIT_INVALID_CONFIG;
+    }
+    if (a->cmd == CMD_HELP) {
+        usage(stdout);
+        return -1;
     }
     return 0;
 }
@@ -174,6 +300,53 @@ static int check_output(const char *option, const char *key, const char *path, c
     if (err)
         snprintf(msg, n, "%s (%s): cannot write \"%s\": %s", option, key, path, strerror(err));
     return -err;
+}
+
+/*
+ * Where a path leads, for comparing two output paths: realpath() of the file,
+ * or of its directory plus the last name for a file not made yet. False when
+ * neither resolves.
+ */
+static bool output_place(const char *path, char *out, size_t n)
+{
+    char dir[PATH_MAX], real[PATH_MAX];
+    const char *slash = strrchr(path, '/');
+    size_t len = slash ? (size_t)(slash - path) : 0;
+
+    if (realpath(path, real))
+        return snprintf(out, n, "%s", real) < (int)n;
+    if (errno != ENOENT || len >= sizeof(dir))
+        return false;
+    if (!slash)
+        strcpy(dir, ".");
+    else if (slash == path)
+        strcpy(dir, "/");
+    else {
+        memcpy(dir, path, len);
+        dir[len] = '\0';
+    }
+    if (!realpath(dir, real))
+        return false;
+    return snprintf(out, n, "%s/%s", strcmp(real, "/") ? real : "", slash ? slash + 1 : path) <
+           (int)n;
+}
+
+/*
+ * Whether the JUnit file would overwrite the summary export: the same text,
+ * the same place once resolved, or the same regular file by another name (a
+ * hard link). A device such as /dev/null can take both.
+ */
+static bool same_output(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    char pa[PATH_MAX], pb[PATH_MAX];
+
+    if (stat(a, &sa) == 0 && stat(b, &sb) == 0)
+        return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino && S_ISREG(sa.st_mode);
+    if (strcmp(a, b) == 0)
+        return true;
+    return output_place(a, pa, sizeof(pa)) && output_place(b, pb, sizeof(pb)) &&
+           strcmp(pa, pb) == 0;
 }
 
 static void log_test_start(struct log *log, const struct config *c, enum command cmd)
@@ -323,8 +496,10 @@ static int finish(struct run *r, int code, bool smoke_ran, bool load_ran)
     char rw_status[512];
     bool delivered = stop_pushing(r->log, rw_status, sizeof(rw_status));
     ctx.rw_status = c->metrics.rw.server_url ? rw_status : NULL;
-    /* A signal wins over thresholds (as in k6), also one during the final flush. */
-    if (*r->stop)
+    /* A signal wins over thresholds (as in k6), also one during the final flush. One
+     * arriving after this point (while the outputs are written) changes nothing. */
+    bool interrupted = *r->stop;
+    if (interrupted)
         code = EXIT_INTERRUPTED;
     /* An abort is a threshold failure. */
     if (code == EXIT_OK && (v.failed || r->aborted))
@@ -351,7 +526,7 @@ static int finish(struct run *r, int code, bool smoke_ran, bool load_ran)
     cJSON_AddNumberToObject(ev, "duration_ms", (double)ctx.elapsed / 1000.0);
     if (r->aborted)
         cJSON_AddBoolToObject(ev, "aborted", true);
-    if (*r->stop)
+    if (interrupted)
         cJSON_AddBoolToObject(ev, "interrupted", true);
     struct report_error errs[REPORT_MAX_ERRORS];
     size_t nerrs = report_errors(final, errs, REPORT_MAX_ERRORS);
@@ -375,7 +550,9 @@ static int resolve(struct config *cfg, const struct args *a)
         fputs("syncgate: cannot set up the built-in defaults\n", stderr);
         return EXIT_INTERNAL;
     }
-    if (config_resolve(cfg, &a->cli, environ, &d) < 0) {
+    /* load and run need a service to load; smoke alone may go through the gateway only */
+    if (config_resolve(cfg, &a->cli, environ, &d) < 0 ||
+        ((a->cmd == CMD_RUN || a->cmd == CMD_LOAD) && config_check_load(cfg, &d) < 0)) {
         fprintf(stderr, "syncgate: %s\n", diag_format(&d, why, sizeof(why)));
         return EXIT_INVALID_CONFIG;
     }
@@ -383,6 +560,18 @@ static int resolve(struct config *cfg, const struct args *a)
                      sizeof(why)) < 0 ||
         check_output("--junit", "output.junit", cfg->junit, why, sizeof(why)) < 0) {
         fprintf(stderr, "syncgate: %s\n", why);
+        return EXIT_INVALID_CONFIG;
+    }
+    if (cfg->summary_export && cfg->junit && same_output(cfg->summary_export, cfg->junit)) {
+        if (strcmp(cfg->summary_export, cfg->junit) == 0)
+            fprintf(stderr,
+                    "syncgate: --junit (output.junit): \"%s\" is also the summary export file\n",
+                    cfg->junit);
+        else
+            fprintf(stderr,
+                    "syncgate: --junit (output.junit): \"%s\" is the same file as the summary "
+                    "export \"%s\"\n",
+                    cfg->junit, cfg->summary_export);
         return EXIT_INVALID_CONFIG;
     }
     return 0;

@@ -2,6 +2,7 @@
 #include "syncgate/smoke.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -95,10 +96,22 @@ static size_t header_cb(char *p, size_t size, size_t n, void *ud)
     return size * n;
 }
 
+/* list with "name: value" appended (NULL when out of memory); the copy is wiped, as the
+ * value may be the Kong key, which can be as long as any string value (a JWT, say). */
+static struct curl_slist *add_header(struct curl_slist *list, const char *name, const char *value)
+{
+    char *line;
+    if (asprintf(&line, "%s: %s", name, value) < 0)
+        return NULL;
+    struct curl_slist *h = curl_slist_append(list, line);
+    explicit_bzero(line, strlen(line));
+    free(line);
+    return h;
+}
+
 static int smoke_init(struct smoke *s, struct run *r)
 {
     const struct config *c = r->cfg;
-    char line[1024];
 
     memset(s, 0, sizeof(*s));
     s->r = r;
@@ -106,15 +119,10 @@ static int smoke_init(struct smoke *s, struct run *r)
     http_safe_url(c->gateway.url, s->safe_url, sizeof(s->safe_url));
     if (!(s->easy = curl_easy_init()))
         return -ENOMEM;
-    snprintf(line, sizeof(line), "%s: %s", c->gateway.consumer_header, c->gateway.consumer);
-    s->headers = curl_slist_append(NULL, line);
-    if (c->gateway.key && s->headers) {
-        snprintf(line, sizeof(line), "%s: %s", c->gateway.key_header, c->gateway.key);
-        struct curl_slist *h = curl_slist_append(s->headers, line);
-        explicit_bzero(line, sizeof(line));
-        if (!h)
-            return -ENOMEM;
-    }
+    s->headers = add_header(NULL, c->gateway.consumer_header, c->gateway.consumer);
+    if (c->gateway.key && s->headers &&
+        !add_header(s->headers, c->gateway.key_header, c->gateway.key))
+        return -ENOMEM;
     if (!s->headers)
         return -ENOMEM;
     curl_easy_setopt(s->easy, CURLOPT_HTTPHEADER, s->headers);
@@ -143,7 +151,8 @@ static void smoke_clear(struct smoke *s)
 static void smoke_fetch(struct smoke *s, const char *path, const char *method, int64_t timeout,
                         struct http_result *res)
 {
-    char url[4096];
+    /* configuration bounds both parts, so the whole URL always fits */
+    char url[CONFIG_MAX_URL + CONFIG_MAX_PATH + 1];
     snprintf(url, sizeof(url), "%s%s", s->c->gateway.url, path);
     s->rl_len = 0;
     s->ratelimit[0] = '\0';

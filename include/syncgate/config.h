@@ -27,6 +27,10 @@
 #define CONFIG_MAX_LABELS 16
 #define CONFIG_MAX_HEADERS 32
 #define CONFIG_MAX_PROFILE_BYTES (1024 * 1024)
+/* Bytes of any URL, and of a smoke or ready path: smoke requests gateway.url
+ * + path, which therefore always fits CONFIG_MAX_URL + CONFIG_MAX_PATH + 1. */
+#define CONFIG_MAX_URL 2048
+#define CONFIG_MAX_PATH 2047
 
 /* A diagnostic for user input: where and what. */
 struct diag {
@@ -102,6 +106,7 @@ struct config {
 
     size_t nservices;
     struct service services[CONFIG_MAX_SERVICES];
+    char services_where[256]; /* where the services list came from, for config_check_load */
 
     struct {
         int64_t duration;
@@ -174,6 +179,13 @@ int config_resolve(struct config *c, const struct config_cli *cli, char *const *
  */
 int config_apply_profile(struct config *c, const char *buf, size_t len, const char *name,
                          struct diag *d);
+
+/*
+ * What only load needs, for the commands that run it (load, run), before anything is
+ * sent: a service with a url. A profile without any url is valid for `smoke` only.
+ * Returns 0, or -EINVAL with d filled (where the services list came from).
+ */
+int config_check_load(const struct config *c, struct diag *d);
 
 /*
  * Write the effective configuration as YAML to buf (secrets as "<redacted>").

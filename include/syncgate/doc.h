@@ -107,10 +107,11 @@ struct doc_node *doc_seq_at(const struct doc_node *seq, size_t i);
 /*
  * Parse one YAML document (buf need not be NUL-terminated). Nodes get origin
  * src/name; line and col only when src is DOC_SRC_FILE. An empty document
- * gives a plain null scalar. Duplicate keys, non-string keys, anchors,
- * aliases, tags, NUL characters, invalid UTF-8 and more than one document are
- * errors. Returns 0 with *out set, or -EINVAL (-ENOMEM) with d filled (key
- * left empty).
+ * gives a plain null scalar. Duplicate keys, non-string keys, keys holding
+ * control characters, anchors, aliases, tags, NUL characters, invalid UTF-8
+ * and more than one document are errors. Returns 0 with *out set, or -EINVAL
+ * (-ENOMEM) with d filled: key is the path of a bad key from the document's
+ * root ("a[0].b"), else empty.
  */
 int doc_parse_yaml(struct doc *doc, const char *buf, size_t len, enum doc_src src, const char *name,
                    struct doc_node **out, struct diag *d);
@@ -118,7 +119,9 @@ int doc_parse_yaml(struct doc *doc, const char *buf, size_t len, enum doc_src sr
 /*
  * Parse JSON text (NUL-terminated) into nodes with origin src/name: strings
  * become quoted scalars, numbers, booleans and null plain ones. Duplicate
- * keys are errors. Returns 0 with *out, or -EINVAL (-ENOMEM) with d filled.
+ * keys, keys that are not UTF-8 text without control characters, and \u0000
+ * in any string are errors. Returns 0 with *out, or -EINVAL (-ENOMEM) with d
+ * filled, key as for doc_parse_yaml.
  */
 int doc_parse_json(struct doc *doc, const char *text, enum doc_src src, const char *name,
                    struct doc_node **out, struct diag *d);

@@ -9,7 +9,11 @@ Bad inputs: run.py DIR
     # env-escaped: NAME=VALUE  the same with escapes in VALUE: \r, \n, and \xNN
                        for any byte (non-UTF-8 values; the file stays UTF-8)
     # args: ARGS       extra command-line arguments (shell-quoted)
+    # args-escaped: ARGS  the same, then escapes in each argument decoded as
+                       for env-escaped (line breaks, control bytes, non-UTF-8)
     # generate: pad N  pad a copy of the file with comment lines to N bytes
+    # command: CMD     check with `syncgate CMD` instead of validate (for what
+                       only load and run refuse, like a profile with nothing to load)
   `syncgate validate -p FILE` must exit 104, print nothing on stdout and
   exactly one line, "syncgate: " + the message, on stderr. Then `syncgate run`
   with the same inputs must do the same and send nothing: every HTTP client
@@ -81,7 +85,8 @@ class Recorder:
 
 def directives(data):
     """The '# key: value' lines at the top of a case file."""
-    out = {"expect": [], "absent": [], "env": [], "env-escaped": [], "args": [], "generate": []}
+    out = {"expect": [], "absent": [], "env": [], "env-escaped": [], "args": [],
+           "args-escaped": [], "generate": [], "command": []}
     for raw in data.split(b"\n"):
         if not raw.startswith(b"#"):
             break
@@ -90,10 +95,16 @@ def directives(data):
         if sep and key in out:
             out[key].append(value.strip())
     for item in out.pop("env-escaped"):
-        # bytes, then surrogateescape: a \xff reaches syncgate as the byte 0xff
-        raw = codecs.escape_decode(item.encode("utf-8"))[0]
-        out["env"].append(raw.decode("utf-8", "surrogateescape"))
+        out["env"].append(unescape(item))
+    out["args"] = [shlex.split(a) for a in out["args"]]
+    out["args"] += [[unescape(w) for w in shlex.split(a)] for a in out.pop("args-escaped")]
     return out
+
+
+def unescape(text):
+    r"""\n, \r, \xNN... decoded; bytes, then surrogateescape: a \xff reaches syncgate as 0xff."""
+    raw = codecs.escape_decode(text.encode("utf-8"))[0]
+    return raw.decode("utf-8", "surrogateescape")
 
 
 def check_sends_nothing(syncgate, args, env, err, recorder):
@@ -134,9 +145,9 @@ def check_bad(syncgate, path, tmp, recorder):
             f.write(line * (int(size) // len(line) + 1))
     args = ["-p", target]
     for a in d["args"]:
-        args += shlex.split(a)
+        args += a
     try:
-        r = run(syncgate, args, base_env(d["env"]))
+        r = run(syncgate, args, base_env(d["env"]), command=(d["command"] or ["validate"])[0])
     except subprocess.TimeoutExpired:
         return [f"timed out after {TIMEOUT}s"]
     err = r.stderr.decode("utf-8", "replace")

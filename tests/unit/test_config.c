@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "syncgate/config.h"
@@ -431,8 +432,11 @@ static void test_env(void)
     const char *key = write_file("apikey", "s3cr3t-key\r\n", 12);
     char setkey[600];
     snprintf(setkey, sizeof(setkey), "gateway.key_file=%s", key);
-    const char *sets3[] = {setkey, "gateway.url=http://u:pa55@gw:8000/?apikey=k3y&flag&page=2#top"};
-    struct config_cli cli3 = {.nsets = 2, .sets = sets3};
+    /* gateway.url is a base URL (no query): the remote-write URL carries one here */
+    const char *sets3[] = {setkey, "gateway.url=http://u:pa55@gw:8000/",
+                           "metrics.remote_write.server_url="
+                           "http://rw:9090/write?apikey=k3y&flag&page=2#top"};
+    struct config_cli cli3 = {.nsets = 3, .sets = sets3};
     char *env0[] = {NULL};
     rc = config_resolve(&c, &cli3, env0, &d);
     ok(rc == 0 && c.gateway.key && !strcmp(c.gateway.key, "s3cr3t-key") &&
@@ -442,8 +446,8 @@ static void test_env(void)
     text = malloc(need + 1);
     config_dump(&c, text, need + 1);
     ok(!strstr(text, "s3cr3t") && strstr(text, "# key: <redacted>") && !strstr(text, "pa55") &&
-           !strstr(text, "k3y") &&
-           strstr(text, "http://u:<redacted>@gw:8000/?apikey=<redacted>&flag&page=<redacted>#top"),
+           !strstr(text, "k3y") && strstr(text, "http://u:<redacted>@gw:8000") &&
+           strstr(text, "http://rw:9090/write?apikey=<redacted>&flag&page=<redacted>#top"),
        "dump hides the gateway key, a URL password and query values");
     free(text);
     config_clear(&c);
@@ -488,6 +492,70 @@ static void test_bad(void)
     bad("services:\n  - {name: a, url: 'http://a', expect_status: 700}\n", "p.yaml:2:47",
         "services[0].expect_status", "allowed: 100 to 599");
     bad("gateway: {url: 'http://'}\n", "p.yaml:1:16", "gateway.url", "invalid URL");
+    /* base URL, URL forms, paths */
+    bad("gateway: {url: 'http://gw/?a=1'}\n", "p.yaml:1:16", "gateway.url",
+        "a base URL cannot have a query or a fragment");
+    bad("gateway: {url: 'http://gw#x'}\n", "p.yaml:1:16", "gateway.url", "query or a fragment");
+    bad("gateway: {url: 'http://gw:0'}\n", "p.yaml:1:16", "gateway.url", "port 0");
+    bad("gateway: {url: 'http:/gw'}\n", "p.yaml:1:16", "gateway.url", "followed by \"://\"");
+    bad("metrics: {remote_write: {server_url: 'https://rw:0/w'}}\n", "p.yaml:1:38",
+        "metrics.remote_write.server_url", "port 0");
+    {
+        static char yaml[CONFIG_MAX_PATH + 64];
+        int k = snprintf(yaml, sizeof(yaml), "gateway: {ready: {path: /");
+        memset(yaml + k, 'a', CONFIG_MAX_PATH);
+        snprintf(yaml + k + CONFIG_MAX_PATH, sizeof(yaml) - (size_t)k - CONFIG_MAX_PATH, "}}\n");
+        bad(yaml, "p.yaml:1:25", "gateway.ready.path",
+            "path is too long (2048 bytes, at most 2047)");
+        yaml[k + CONFIG_MAX_PATH - 1] = '}'; /* exactly CONFIG_MAX_PATH bytes: fine */
+        yaml[k + CONFIG_MAX_PATH] = '}';
+        yaml[k + CONFIG_MAX_PATH + 1] = '\n';
+        yaml[k + CONFIG_MAX_PATH + 2] = '\0';
+        struct config c;
+        struct diag d;
+        config_init(&c);
+        ok(apply(&c, yaml, &d) == 0 && strlen(c.gateway.ready_path) == CONFIG_MAX_PATH,
+           "a path of exactly CONFIG_MAX_PATH bytes is accepted");
+        config_clear(&c);
+    }
+    /* services, stages, threads */
+    {
+        /* smoke-only services are valid; load and run refuse them (config_check_load) */
+        struct config c;
+        struct diag d;
+        char buf[1400];
+        config_init(&c);
+        int rc = config_check_load(&c, &d);
+        ok(rc == 0, "defaults have urls: load can run");
+        rc = apply(&c, "services:\n  - {name: a, smoke_path: /a}\n", &d);
+        ok(rc == 0, "a profile without any url is valid (for smoke)");
+        rc = config_check_load(&c, &d);
+        ok(rc == -EINVAL && !strcmp(d.where, "p.yaml:2:3") && !strcmp(d.key, "services") &&
+               strstr(d.msg, "no service has a url"),
+           "but not for load -> %s", diag_format(&d, buf, sizeof(buf)));
+        config_clear(&c);
+    }
+    bad("services:\n  - {name: 1a, url: 'http://a'}\n", "p.yaml:2:12", "services[0].name",
+        "not a service name");
+    bad("services:\n  - {name: a-b, url: 'http://a'}\n  - {name: a_b, url: 'http://b'}\n",
+        "p.yaml:3:12", "services[1].name", "would share the variable A_B_SERVICE_URL");
+    bad("load:\n  stages: [{duration: 0s, target: 5}, {duration: 0s, target: 0}]\n", "p.yaml:2:11",
+        "load.stages", "every stage lasts 0s");
+    bad("load:\n  threads: 257\n", "p.yaml:2:12", "load.threads", "allowed: 0 to 256");
+    /* gateway headers */
+    bad("gateway: {consumer_header: connection}\n", "p.yaml:1:28", "gateway.consumer_header",
+        "set by syncgate itself");
+    bad("gateway: {key_header: Transfer-Encoding}\n", "p.yaml:1:23", "gateway.key_header",
+        "set by syncgate itself");
+    bad("gateway: {key_header: X-Consumer-username}\n", "p.yaml:1:23", "gateway.key_header",
+        "is also gateway.consumer_header");
+    /* trend stats, label values */
+    bad("metrics: {remote_write: {trend_stats: [p(99.9), p(9.99)]}}\n", "p.yaml:1:49",
+        "metrics.remote_write.trend_stats", "would both be sent as \"p999\"");
+    bad("environment: ' '\n", "p.yaml:1:14", "environment", "must not be blank");
+    bad("environment: ' staging'\n", "p.yaml:1:14", "environment", "leading or trailing spaces");
+    bad("metrics: {labels: {team: 'a '}}\n", "p.yaml:1:26", "metrics.labels.team",
+        "leading or trailing spaces");
     bad("gateway: {consumer_header: 'X:Y'}\n", "p.yaml:1:28", "gateway.consumer_header",
         "invalid header name");
     bad("gateway: {url: {a: 1}}\n", "p.yaml:1:16", "gateway.url", "got a mapping");
@@ -621,6 +689,98 @@ static void test_doc(void)
     ok(!strcmp(diag_format(&dd, buf, sizeof(buf)), "f.yaml:1:2: bad"), "diag_format without key");
 }
 
+/* A FIFO (or any non-regular file) as the profile fails at once instead of hanging. */
+static void test_profile_not_regular(void)
+{
+    char fifo[600];
+    snprintf(fifo, sizeof(fifo), "%s/fifo.yaml", tmpdir);
+    if (mkfifo(fifo, 0600)) {
+        ok(0, "mkfifo %s: %s", fifo, strerror(errno));
+        return;
+    }
+    struct config c = {0};
+    struct diag d;
+    char buf[1400];
+    struct config_cli cli = {.profile = fifo};
+    char *env0[] = {NULL};
+    /* a regression would block in open() or read(): SIGALRM then ends the test as failed */
+    alarm(10);
+    int64_t t0 = units_now_mono();
+    int rc = config_resolve(&c, &cli, env0, &d);
+    int64_t took = units_now_mono() - t0;
+    alarm(0);
+    ok(rc == -EINVAL && !strcmp(d.where, fifo) && strstr(d.msg, "FIFO") &&
+           strstr(d.msg, "regular file") && took < 2 * USEC_PER_SEC,
+       "a FIFO as the profile fails at once -> %s", diag_format(&d, buf, sizeof(buf)));
+    config_clear(&c);
+
+    cli.profile = tmpdir;
+    rc = config_resolve(&c, &cli, env0, &d);
+    ok(rc == -EINVAL && strstr(d.msg, "it is a directory"), "a directory as the profile -> %s",
+       diag_format(&d, buf, sizeof(buf)));
+    config_clear(&c);
+}
+
+/* Messages stay one line of text; keys are checked like values; --set hides nested secrets. */
+static void test_diag_hygiene(void)
+{
+    char buf[1400];
+    struct diag dd = {
+        .where = "env A\nB\xff", .key = "x.\x1b[31m", .msg = "m\r\"q\\\" \xe2\x9c\x93"};
+    ok(!strcmp(diag_format(&dd, buf, sizeof(buf)),
+               "env A\\x0aB\\xff: x.\\x1b[31m: m\\x0d\"q\\\" \xe2\x9c\x93"),
+       "diag_format escapes control bytes and non-UTF-8, keeps UTF-8 -> %s", buf);
+    char small[12];
+    diag_format(&dd, small, sizeof(small));
+    ok(strlen(small) < sizeof(small) && !strchr(small, '\n'), "diag_format cuts to the buffer");
+
+    bad("a:\n  - b: 1\n    \"c\\nd\": 2\n", "p.yaml:3:5", "a[0].c\nd",
+        "contains control characters");
+    bad("\"\\e[1m\": 1\n", "p.yaml:1:1", "\x1b[1m", "contains control characters");
+
+    char *e1[] = {"STAGES=[{\"duration\":\"1s\",\"target\":1},{\"x\\u0001\":1}]", NULL};
+    bad_resolve(e1, NULL, "env STAGES", "load.stages[1].x\x01", "contains control characters");
+    char *e2[] = {"STAGES=[{\"duration\":\"1s\\u0000junk\",\"target\":1}]", NULL};
+    bad_resolve(e2, NULL, "env STAGES", "load.stages", "NUL characters (\\u0000) are not allowed");
+    char *e3[] = {"STAGES=[{\"duration\":\"1s\\\\u0000\",\"target\":1}]", NULL};
+    bad_resolve(e3, NULL, "env STAGES", "load.stages[0].duration", "invalid duration");
+    char *e4[] = {"product_SERVICE_URL=http://x", NULL};
+    bad_resolve(e4, NULL, "env product_SERVICE_URL", "services", "case matters");
+    static char longname[400];
+    memset(longname, '_', sizeof(longname));
+    memcpy(longname, "K6_PROMETHEUS_RW_X", 18);
+    snprintf(longname + 300, sizeof(longname) - 300, "=1");
+    char *e5[] = {longname, NULL};
+    struct config c = {0};
+    struct diag d;
+    struct config_cli cli0 = {0};
+    int rc = config_resolve(&c, &cli0, e5, &d);
+    ok(rc == -EINVAL && strstr(d.msg, "variable name is too long"),
+       "a 300-byte K6_PROMETHEUS_RW_ name -> %s", diag_format(&d, buf, sizeof(buf)));
+    config_clear(&c);
+    memcpy(longname, "XX", 2); /* not ours: ignored */
+    ok(config_resolve(&c, &cli0, e5, &d) == 0, "a 300-byte name of another program is ignored");
+    config_clear(&c);
+
+    char *env0[] = {NULL};
+    bad_resolve(env0, "metrics={remote_write: {password: pw-s3cret, bogus: 1}}",
+                "--set metrics=<redacted>", "metrics.remote_write.bogus", "unknown key");
+    bad_resolve(env0, "metrics.remote_write={bearer_token: tk-s3cret, push_interval: x}",
+                "--set metrics.remote_write=<redacted>", "metrics.remote_write.push_interval",
+                "invalid duration");
+    bad_resolve(env0, "metrics[0]={\"pass\\u0077ord\": pw-s3cret}", "--set metrics[0]=<redacted>",
+                "metrics[0]", "metrics is not a list");
+    bad_resolve(env0, "output.junit={Password: pw-s3cret}", "--set output.junit=<redacted>",
+                "output.junit", "expected");
+    bad_resolve(env0, "metrics.labels={team: a, \"b\\tc\": d}",
+                "--set metrics.labels={team: a, \"b\\tc\": d}", "metrics.labels.b\tc",
+                "contains control characters");
+    bad_resolve(env0, "load.thresholds.x{a:b=1", "--set load.thresholds.x{a:b=1", "",
+                "'{' without a matching '}'");
+    bad_resolve(env0, "metrics.remote_write.password{=pw-s3cret",
+                "--set metrics.remote_write.password{=<redacted>", "", "without a matching");
+}
+
 int main(void)
 {
     if (!mkdtemp(tmpdir)) {
@@ -633,6 +793,8 @@ int main(void)
     test_env();
     test_bad();
     test_doc();
+    test_profile_not_regular();
+    test_diag_hygiene();
 
     char cmd[600];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);

@@ -32,6 +32,7 @@ The syncgate binary comes from the SYNCGATE environment variable.
 """
 import codecs
 import os
+import re
 import shlex
 import socket
 import subprocess
@@ -230,6 +231,13 @@ def check_good(syncgate, path, tmp):
     return problems
 
 
+def odd_env_names(path):
+    """Whether the case sets a variable whose name is not a shell identifier."""
+    with open(path, "rb") as f:
+        env = directives(f.read())["env"]
+    return any(not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", e.partition("=")[0]) for e in env)
+
+
 def main():
     syncgate = os.environ.get("SYNCGATE")
     if not syncgate:
@@ -242,12 +250,16 @@ def main():
     print(f"1..{len(files) + (0 if good else 1)}")
     failed = 0
     for i, path in enumerate(files, 1):
+        name = os.path.basename(path)
+        if WRAPPER and not good and odd_env_names(path):
+            # valgrind does not pass such variables on to the program it runs
+            print(f"ok {i} - {name} # SKIP variable names valgrind drops")
+            continue
         with tempfile.TemporaryDirectory(prefix="syncgate-profiles-") as tmp:
             if good:
                 problems = check_good(syncgate, path, tmp)
             else:
                 problems = check_bad(syncgate, path, tmp, recorder)
-        name = os.path.basename(path)
         print(f"{'not ok' if problems else 'ok'} {i} - {name}")
         for p in problems:
             print(f"#   {p}")

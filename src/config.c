@@ -341,26 +341,7 @@ static const char *quote(const char *s, bool secret, char *buf, size_t n)
         snprintf(buf, n, "(secret value not shown)");
         return buf;
     }
-    size_t k = 0;
-    buf[k++] = '"';
-    for (size_t i = 0; s[i] && k + 8 < n; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (i >= 80) {
-            k += (size_t)snprintf(buf + k, n - k, "...");
-            break;
-        }
-        if (ch == '"' || ch == '\\')
-            k += (size_t)snprintf(buf + k, n - k, "\\%c", ch);
-        else if (ch < 0x20 || ch == 0x7f)
-            k += (size_t)snprintf(buf + k, n - k, "\\x%02x", ch);
-        else
-            buf[k++] = (char)ch;
-    }
-    if (k + 2 > n)
-        k = n - 2;
-    buf[k++] = '"';
-    buf[k] = '\0';
-    return buf;
+    return utf8_escape(s, strlen(s), true, buf, n);
 }
 
 static const char *kind_name(const struct doc_node *n)

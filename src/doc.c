@@ -251,36 +251,6 @@ static void path_append(char *buf, size_t n, const char *key, size_t index)
         snprintf(buf + len, n - len, "[%zu]", index);
 }
 
-/* A key quoted for a message: escaped, cut at 80 bytes. */
-static const char *quote_key(const char *s, char *buf, size_t n)
-{
-    size_t k = 0, len = strlen(s);
-    buf[k++] = '"';
-    for (size_t i = 0, l; i < len && k + 8 < n; i += l) {
-        unsigned char ch = (unsigned char)s[i];
-        if (i >= 80) {
-            k += (size_t)snprintf(buf + k, n - k, "...");
-            break;
-        }
-        l = utf8_seq_len((const unsigned char *)s + i, len - i);
-        if (l > 1 && k + l + 8 < n) {
-            memcpy(buf + k, s + i, l);
-            k += l;
-            continue;
-        }
-        l = 1;
-        if (ch == '"' || ch == '\\')
-            k += (size_t)snprintf(buf + k, n - k, "\\%c", ch);
-        else if (ch < 0x20 || ch >= 0x7f)
-            k += (size_t)snprintf(buf + k, n - k, "\\x%02x", ch);
-        else
-            buf[k++] = (char)ch;
-    }
-    buf[k++] = '"';
-    buf[k] = '\0';
-    return buf;
-}
-
 /*
  * Keys become parts of paths, threshold selectors and label names, and are
  * printed in messages and summaries: they must be UTF-8 text without control
@@ -304,10 +274,10 @@ static int check_key(struct diag *d, const struct doc_origin *at, const char *k,
         return 0;
     char q[400];
     if (!utf8)
-        fail(d, at, "key %s is not valid UTF-8 text", quote_key(k, q, sizeof(q)));
+        fail(d, at, "key %s is not valid UTF-8 text", utf8_escape(k, klen, true, q, sizeof(q)));
     else
         fail(d, at, "%s contains control characters, which are not allowed",
-             quote_key(k, q, sizeof(q)));
+             utf8_escape(k, klen, true, q, sizeof(q)));
     snprintf(d->key, sizeof(d->key), "%s", path);
     return -EINVAL;
 }

@@ -77,36 +77,6 @@ struct args {
     const char *sets[256];
 };
 
-/*
- * Text from the command line made safe for a one-line message: control
- * characters and bytes that are not UTF-8 become \xNN, quotes and
- * backslashes are escaped, and anything past 80 bytes is cut.
- */
-static const char *show(const char *s, size_t len, char *buf, size_t n)
-{
-    size_t k = 0;
-    for (size_t i = 0; i < len && s[i] && k + 8 < n; i++) {
-        const unsigned char *u = (const unsigned char *)s + i;
-        size_t seq = utf8_seq_len(u, len - i);
-        if (i >= 80) {
-            k += (size_t)snprintf(buf + k, n - k, "...");
-            break;
-        }
-        if (*u == '"' || *u == '\\')
-            k += (size_t)snprintf(buf + k, n - k, "\\%c", *u);
-        else if (seq == 0 || *u < 0x20 || *u == 0x7f)
-            k += (size_t)snprintf(buf + k, n - k, "\\x%02x", *u);
-        else if (k + seq + 8 < n) {
-            memcpy(buf + k, u, seq);
-            k += seq;
-            i += seq - 1;
-        } else
-            break;
-    }
-    buf[k] = '\0';
-    return buf;
-}
-
 /* What each option with a value expects, as the usage text writes it. */
 static const char *value_name(int val)
 {
@@ -150,7 +120,7 @@ static void option_error(int c, const char *arg, const struct option *opts)
     if (optopt) {
         char ch[2] = {(char)optopt, '\0'};
         fprintf(stderr, "syncgate: -%s: unknown option" SEE_HELP "\n",
-                show(ch, 1, buf, sizeof(buf)));
+                utf8_escape(ch, 1, false, buf, sizeof(buf)));
         return;
     }
     /* an unknown long option, or a prefix of more than one */
@@ -162,7 +132,7 @@ static void option_error(int c, const char *arg, const struct option *opts)
             snprintf(names + k, sizeof(names) - k, "%s--%s", nmatch ? ", " : "", opts[i].name);
             nmatch++;
         }
-    show(arg, len, buf, sizeof(buf));
+    utf8_escape(arg, len, false, buf, sizeof(buf));
     if (nmatch > 1)
         fprintf(stderr, "syncgate: %s: ambiguous option: %s?" SEE_HELP "\n", buf, names);
     else
@@ -243,13 +213,13 @@ static int parse_args(int argc, char **argv, struct args *a)
             fprintf(stderr,
                     "syncgate: unknown command \"%s\"; commands: run, smoke, load, validate, "
                     "version" SEE_HELP "\n",
-                    show(name, strlen(name), buf, sizeof(buf)));
+                    utf8_escape(name, strlen(name), false, buf, sizeof(buf)));
             return EXIT_INVALID_CONFIG;
         }
     }
     if (optind < argc) {
         fprintf(stderr, "syncgate: extra argument \"%s\": one command at a time" SEE_HELP "\n",
-                show(argv[optind], strlen(argv[optind]), buf, sizeof(buf)));
+                utf8_escape(argv[optind], strlen(argv[optind]), false, buf, sizeof(buf)));
         return EXIT_INVALID_CONFIG;
     }
     if (!have_cmd) {

@@ -1,11 +1,14 @@
 /*
  * utf8: the one UTF-8 decoder shared by config (validation) and rw (label
- * values). Private to src/: not part of the API.
+ * values), and the one escaper of text for messages. Private to src/: not
+ * part of the API.
  */
 #ifndef SYNCGATE_UTF8_H
 #define SYNCGATE_UTF8_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <string.h>
 
 /*
  * Length of the well-formed UTF-8 sequence at s (at most avail bytes), or 0
@@ -40,5 +43,17 @@ static inline size_t utf8_seq_len(const unsigned char *s, size_t avail)
         return 0;
     return len;
 }
+
+/* Bytes of input utf8_escape shows before it cuts with "...". */
+#define UTF8_ESCAPE_CUT 80
+
+/*
+ * s (len bytes, or up to a NUL) as one line of text in buf (n bytes, n > 10):
+ * '"' and '\\' backslash-escaped, control characters and bytes that are not
+ * well-formed UTF-8 as \xNN, well-formed UTF-8 kept, cut after
+ * UTF8_ESCAPE_CUT bytes of input or when buf is full; in double quotes when
+ * quoted. Returns buf.
+ */
+const char *utf8_escape(const char *s, size_t len, bool quoted, char *buf, size_t n);
 
 #endif

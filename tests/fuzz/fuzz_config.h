@@ -159,4 +159,16 @@ static inline void fuzz_check_roundtrip(const struct config *c)
     config_clear(&c2);
 }
 
+/* What config_resolve promises either way: a sound configuration that round-trips, or
+ * a diagnostic that says something. */
+static inline void fuzz_check_resolved(int rc, const struct config *c, const struct diag *d)
+{
+    if (rc == 0) {
+        fuzz_check_config(c);
+        fuzz_check_roundtrip(c);
+    } else {
+        fuzz_check_diag(rc, d);
+    }
+}
+
 #endif

@@ -27,12 +27,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char *const envp[] = {NULL};
     rc = config_resolve(&c, &cli, envp, &d);
     close(fd);
-    if (rc == 0) {
-        fuzz_check_config(&c);
-        fuzz_check_roundtrip(&c);
-    } else {
-        fuzz_check_diag(rc, &d);
-    }
+    fuzz_check_resolved(rc, &c, &d);
     config_clear(&c);
     return 0;
 }

@@ -104,11 +104,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct config_cli cli = {.nsets = n, .sets = sets};
     char *const envp[] = {NULL};
     int rc = config_resolve(&c, &cli, envp, &d);
-    if (rc == 0) {
-        fuzz_check_config(&c);
-        fuzz_check_roundtrip(&c);
-    } else {
-        fuzz_check_diag(rc, &d);
+    fuzz_check_resolved(rc, &c, &d);
+    if (rc != 0) {
         for (size_t i = 0; i < n; i++)
             check_secret(sets, n, i, &d);
     }

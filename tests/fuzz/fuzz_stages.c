@@ -18,12 +18,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct diag d;
     char *const envp[] = {var, NULL};
     int rc = config_resolve(&c, NULL, envp, &d);
-    if (rc == 0) {
-        fuzz_check_config(&c);
-        fuzz_check_roundtrip(&c);
-    } else {
-        fuzz_check_diag(rc, &d);
-    }
+    fuzz_check_resolved(rc, &c, &d);
     config_clear(&c);
     free(var);
     return 0;

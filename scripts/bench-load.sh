@@ -62,19 +62,7 @@ trap 'exit 130' INT TERM
 
 start_nginx "$TMP" || die "nginx did not start"
 
-cat >"$TMP/profile.yaml" <<EOF
-environment: bench
-services:
-  - name: nginx
-    url: $URL
-    expect_status: 200
-load:
-  think_time: 0s
-  request_timeout: 10s
-  threads: 1
-  thresholds:
-    http_req_duration: ["med<60000", "p(99)<60000"]
-EOF
+write_profile "$TMP/profile.yaml" 0
 
 # syncgate N SECONDS: prints "reqs rps p50_ms p99_ms peak_kib failed cpu_us_per_req"
 run_syncgate() {

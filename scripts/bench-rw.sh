@@ -107,21 +107,8 @@ taskset -c 1 "$PROMETHEUS" --config.file="$TMP/prometheus.yml" --storage.tsdb.pa
 PROM_PID=$!
 wait_http "$PROM/-/ready" prometheus "$TMP/prometheus.log"
 
-cat >"$TMP/profile.yaml" <<EOF
-environment: bench
-services:
-  - name: nginx
-    url: $URL
-    expect_status: 200
-load:
-  think_time: 0s
-  request_timeout: 10s
-  threads: 1
-  thresholds:
-    http_req_duration: ["p(99)<60000"]
-metrics:
-  labels: {team: kubestock}
-EOF
+write_profile "$TMP/profile.yaml" 1 "metrics:
+  labels: {team: kubestock}"
 
 # one MODE VUS ROUND: prints "req/s peak_kib cpu_us_per_req samples_sent in_prom"
 one() {

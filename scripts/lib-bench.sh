@@ -53,3 +53,25 @@ CONF
         sleep 0.1
     done
 }
+
+# write_profile FILE P99_ONLY [EXTRA_YAML]: the benchmark profile, one service at $URL,
+# no think time, one engine thread, thresholds that never fail (the numbers are the
+# point). With P99_ONLY=1 only p(99) is judged; EXTRA_YAML is appended as it is.
+write_profile() {
+    _th='"med<60000", "p(99)<60000"'
+    [ "$2" = 1 ] && _th='"p(99)<60000"'
+    cat >"$1" <<EOF
+environment: bench
+services:
+  - name: nginx
+    url: $URL
+    expect_status: 200
+load:
+  think_time: 0s
+  request_timeout: 10s
+  threads: 1
+  thresholds:
+    http_req_duration: [$_th]
+${3:-}
+EOF
+}

@@ -46,34 +46,38 @@ static int ramp_value(int from, int to, int64_t e, int64_t d)
     return from - (int)div_floor((wide)(from - to) * e, d);
 }
 
+/*
+ * The stage that holds time t >= 0 (n once the schedule is over), with its start
+ * and the VU count it ramps from (the previous target; the last one when over).
+ */
+static size_t locate(const struct stage *st, size_t n, int64_t t, int64_t *start, int *from)
+{
+    *start = 0;
+    *from = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (t < *start + st[i].duration)
+            return i;
+        *start += st[i].duration;
+        *from = st[i].target;
+    }
+    return n;
+}
+
 int sched_vus_at(const struct stage *st, size_t n, int64_t t)
 {
     if (t < 0)
         return 0;
-    int64_t start = 0;
-    int from = 0;
-    for (size_t i = 0; i < n; i++) {
-        int64_t end = start + st[i].duration;
-        if (t < end)
-            return ramp_value(from, st[i].target, t - start, st[i].duration);
-        from = st[i].target;
-        start = end;
-    }
-    return from;
+    int64_t start;
+    int from;
+    size_t i = locate(st, n, t, &start, &from);
+    return i == n ? from : ramp_value(from, st[i].target, t - start, st[i].duration);
 }
 
 size_t sched_stage_at(const struct stage *st, size_t n, int64_t t)
 {
-    if (t < 0)
-        return 0;
-    int64_t start = 0;
-    for (size_t i = 0; i < n; i++) {
-        int64_t end = start + st[i].duration;
-        if (t < end)
-            return i;
-        start = end;
-    }
-    return n;
+    int64_t start;
+    int from;
+    return t < 0 ? 0 : locate(st, n, t, &start, &from);
 }
 
 int64_t sched_stage_start(const struct stage *st, size_t n, size_t i)
@@ -85,29 +89,23 @@ int64_t sched_next_change(const struct stage *st, size_t n, int64_t t)
 {
     if (t < 0)
         return 0;
-    int64_t start = 0;
-    int from = 0;
-    for (size_t i = 0; i < n; i++) {
-        int64_t d = st[i].duration;
-        int64_t end = start + d;
-        if (t < end) {
-            int to = st[i].target;
-            int64_t e = t - start, next = d;
-            if (to > from) {
-                /* value is from + k until (to - from) * e' / d exceeds k */
-                int64_t k = div_ceil((wide)(to - from) * e, d);
-                next = div_floor((wide)k * d, to - from) + 1;
-            } else if (to < from) {
-                /* value is from - k until (from - to) * e' reaches (k + 1) * d */
-                int64_t k = div_floor((wide)(from - to) * e, d);
-                next = div_ceil((wide)(k + 1) * d, from - to);
-            }
-            return start + (next < d ? next : d);
-        }
-        from = st[i].target;
-        start = end;
+    int64_t start;
+    int from;
+    size_t i = locate(st, n, t, &start, &from);
+    if (i == n)
+        return INT64_MAX;
+    int64_t d = st[i].duration, e = t - start, next = d;
+    int to = st[i].target;
+    if (to > from) {
+        /* value is from + k until (to - from) * e' / d exceeds k */
+        int64_t k = div_ceil((wide)(to - from) * e, d);
+        next = div_floor((wide)k * d, to - from) + 1;
+    } else if (to < from) {
+        /* value is from - k until (from - to) * e' reaches (k + 1) * d */
+        int64_t k = div_floor((wide)(from - to) * e, d);
+        next = div_ceil((wide)(k + 1) * d, from - to);
     }
-    return INT64_MAX;
+    return start + (next < d ? next : d);
 }
 
 int sched_thread_share(int active, int thread, int nthreads)

@@ -217,6 +217,20 @@ def case_env_overrides(t):
          "env: --set smoke.iterations=1 gives exactly one request per target")
 
 
+def case_long_key(t):
+    """A Kong key of several KiB (a JWT, say) reaches the gateway whole, never cut."""
+    key = "jwt." + "k" * 3000
+    key_file = h.write_file(key + "\n", "apikey")
+    with gateway() as fx:
+        prof = profile(fx.url(0), fx.url(1), gw={"key_file": key_file})
+        res = h.run_syncgate(["smoke", "-p", prof, "--set", "smoke.iterations=1"], timeout=30)
+        reqs = fx.requests()
+    t.eq(res.rc, 0, "long key: exit 0") or t.diag(res.explain())
+    t.ok(reqs and all(h.header(r, "apikey") == key for r in reqs),
+         "long key: every request carries all %d bytes of it" % len(key),
+         repr(sorted({len(h.header(r, "apikey") or "") for r in reqs})))
+
+
 def case_service_500(t):
     d = h.tempdir()
     junit = os.path.join(d, "junit.xml")
@@ -432,7 +446,7 @@ def main():
             print("Bail out! %s is not set to an executable" % var)
             sys.exit(1)
     tap = h.Tap()
-    tap.run(case_healthy, case_env_overrides, case_service_500, case_slow, case_gateway_down,
+    tap.run(case_healthy, case_env_overrides, case_long_key, case_service_500, case_slow, case_gateway_down,
             case_gateway_late, case_429, case_transient_503, case_reset,
             case_sigterm, case_bad_env)
 

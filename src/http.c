@@ -215,6 +215,13 @@ bool http_record_cached(struct metrics *m, struct http_cache *c, const struct ta
                         const struct http_result *r, int expect_status)
 {
     bool expected = is_expected(r, expect_status);
+    http_record_judged(m, c, base, r, expected);
+    return expected;
+}
+
+void http_record_judged(struct metrics *m, struct http_cache *c, const struct tagset *base,
+                        const struct http_result *r, bool expected)
+{
     unsigned i;
     for (i = 0; i < HTTP_CACHE_SLOTS; i++)
         if (c->slot[i].used && c->slot[i].status == r->status && c->slot[i].error == r->error)
@@ -231,5 +238,4 @@ bool http_record_cached(struct metrics *m, struct http_cache *c, const struct ta
         lookup_series(m, base, r, expected, c->slot[i].s);
     }
     feed(c->slot[i].s, r, expected);
-    return expected;
 }

@@ -235,6 +235,24 @@ int tpl_parse(struct tpl *t, const char *src, char *err, size_t errlen, size_t *
     return rc;
 }
 
+int tpl_literal(struct tpl *t, const char *text)
+{
+    size_t len = strlen(text);
+    memset(t, 0, sizeof(*t));
+    t->src = strdup(text);
+    t->seg = malloc(sizeof(*t->seg));
+    if (!t->src || !t->seg) {
+        tpl_clear(t);
+        return -ENOMEM;
+    }
+    t->src_len = len;
+    if (len) {
+        t->seg[0] = (struct tpl_seg){.kind = TPL_LIT, .off = 0, .len = (uint32_t)len};
+        t->nseg = 1;
+    }
+    return 0;
+}
+
 void tpl_clear(struct tpl *t)
 {
     free(t->src);

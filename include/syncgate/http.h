@@ -93,6 +93,11 @@ struct http_cache {
     unsigned next; /* slot to reuse when all are taken */
 };
 
+/* http_record_cached() with the caller's own judgement of the response (a journey step
+ * expects a list of statuses). */
+void http_record_judged(struct metrics *m, struct http_cache *c, const struct tagset *base,
+                        const struct http_result *r, bool expected);
+
 /* http_record() through a cache: no hashing or tag building on a hit. */
 bool http_record_cached(struct metrics *m, struct http_cache *c, const struct tagset *base,
                         const struct http_result *r, int expect_status);

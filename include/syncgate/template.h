@@ -72,6 +72,9 @@ struct tpl {
  */
 int tpl_parse(struct tpl *t, const char *src, char *err, size_t errlen, size_t *at);
 
+/* A template of literal text only (no placeholder is recognised); 0 or -ENOMEM. */
+int tpl_literal(struct tpl *t, const char *text);
+
 /* Free what tpl_parse allocated; safe on a zeroed struct. */
 void tpl_clear(struct tpl *t);
 

@@ -975,8 +975,21 @@ static int cvt_journey(struct jc *x, struct journey *j, const struct doc_node *n
         return cfg_fail(x->d, &steps->at, k, "too many steps (at most %d)", JOURNEY_MAX_STEPS);
     if (!(j->steps = calloc(steps->n, sizeof(*j->steps))))
         return -ENOMEM;
-    struct scope sc = {.j = j};
+    /* every capture name first, so a use before its step can be told from a typo */
     size_t i = 0;
+    for (const struct doc_node *e = steps->head; e; e = e->next, i++) {
+        const struct doc_node *cap = e->kind == DOC_MAP ? doc_map_get(e, "capture") : NULL;
+        char kb[340], kc[400];
+        for (const struct doc_node *c = cap && cap->kind == DOC_MAP ? cap->head : NULL; c;
+             c = c->next) {
+            keyf(kb, sizeof(kb), "%s[%zu]%s", k, i, ".capture");
+            kjoin(kc, sizeof(kc), kb, c->key, "");
+            if ((rc = capture_slot(x, j, c, kc)) < 0)
+                return rc;
+        }
+    }
+    struct scope sc = {.j = j};
+    i = 0;
     for (const struct doc_node *e = steps->head; e; e = e->next, i++) {
         char ks[340];
         keyf(ks, sizeof(ks), "%s[%zu]%s", k, i, "");

@@ -179,9 +179,17 @@ static const char *skip_string(const char *p, const char *end)
                 return NULL;
             char e = p[1];
             if (e == 'u') {
-                if (end - p < 6 || hex4(p + 2) < 0)
-                    return NULL;
+                long cp = end - p < 6 ? -1 : hex4(p + 2);
+                if (cp < 0 || (cp >= 0xdc00 && cp <= 0xdfff))
+                    return NULL; /* a low surrogate alone is no character */
                 p += 6;
+                if (cp >= 0xd800 && cp <= 0xdbff) {
+                    /* a high surrogate must be followed by a low one */
+                    long lo = end - p >= 6 && p[0] == '\\' && p[1] == 'u' ? hex4(p + 2) : -1;
+                    if (lo < 0xdc00 || lo > 0xdfff)
+                        return NULL;
+                    p += 6;
+                }
             } else if (strchr("\"\\/bfnrt", e) && e) {
                 p += 2;
             } else {
@@ -369,8 +377,6 @@ static ssize_t unescape(const char *p, size_t len, char *out, size_t cap)
                     p += 6;
                 }
             }
-            if (cp >= 0xd800 && cp <= 0xdfff)
-                cp = 0xfffd; /* a lone surrogate is no character */
             break;
         default: cp = (unsigned char)*p; break; /* \" \\ \/ */
         }

@@ -382,7 +382,11 @@ ssize_t tpl_expand(const struct tpl *t, enum tpl_enc enc, const struct tpl_value
         size_t n = 0;
         switch (s->kind) {
         case TPL_LIT:
-            put(&o, t->src + s->off, s->len);
+            /* literal text is checked like values: a header line stays one line */
+            if (enc == TPL_ENC_HEADER)
+                put_encoded(&o, enc, t->src + s->off, s->len);
+            else
+                put(&o, t->src + s->off, s->len);
             continue;
         case TPL_VU:
             n = (size_t)snprintf(num, sizeof(num), "%" PRIu64, v->vu);

@@ -14,7 +14,8 @@
  * one value, which is what a check compares and a capture keeps.
  *
  * The scanner accepts RFC 8259 JSON (one value, optional surrounding
- * whitespace, strings in well-formed UTF-8, nesting at most JSON_MAX_NESTING).
+ * whitespace, strings in well-formed UTF-8 whose \u escapes pair their
+ * surrogates, nesting at most JSON_MAX_NESTING).
  * Pure module: no I/O, no global state.
  */
 #ifndef SYNCGATE_JSONPATH_H

@@ -29,9 +29,14 @@ CLIENT = ("kubestock-gate", "s3cret:with%colon")
 APP = "*:*:*=app=kubestock"
 
 
+STARTED = []
+
+
 def start(routes=(APP,), listeners=1, extra=()):
     args = ["--kubestock-client", "%s:%s" % CLIENT] + list(extra)
-    return h.Fixture(list(routes), listen=("127.0.0.1:0",) * listeners, extra_args=args)
+    fx = h.Fixture(list(routes), listen=("127.0.0.1:0",) * listeners, extra_args=args)
+    STARTED.append(fx)
+    return fx
 
 
 class Resp:
@@ -434,10 +439,20 @@ def case_bad_command_lines(t):
              % (" ".join(args[:2]), msg), "exit %r, stderr %r" % (p.returncode, p.stderr))
 
 
+def case_clean_exits(t):
+    # under ASan/UBSan (scripts/ci-extra.sh) a memory error or leak makes the fixture say so
+    for i, fx in enumerate(STARTED):
+        rc = fx.stop()
+        err = fx.stderr()
+        t.ok(rc == 0 and "Sanitizer" not in err and "runtime error" not in err,
+             "fixture %d of %d exited 0 without sanitizer reports" % (i + 1, len(STARTED)),
+             "exit %r" % rc, err)
+
+
 def main():
     h.Tap().run(case_token_flow, case_crud, case_errors, case_catalogue, case_expiry, case_revoke,
                 case_keepalive, case_body_cap, case_log, case_plumbing, case_store_full,
-                case_bad_command_lines)
+                case_bad_command_lines, case_clean_exits)
 
 
 if __name__ == "__main__":

@@ -643,6 +643,10 @@ static int cvt_capture(struct jc *x, struct scope *sc, struct step *s, const str
             return slot;
         struct step_capture *c = &s->captures[s->ncaptures++];
         c->slot = slot;
+        if (asprintf(&c->check, "%s captures %s", s->name, e->key) < 0) {
+            c->check = NULL;
+            return -ENOMEM;
+        }
         const struct doc_node *path = e;
         if (e->kind == DOC_MAP) {
             const struct doc_node *h = doc_map_get(e, "header"), *jn = doc_map_get(e, "json");

@@ -80,6 +80,7 @@ struct wstep {
     CURLU *url;                /* the fixed URL, parsed once; NULL when it has placeholders */
     struct series *status, *latency;
     struct series *expect[STEP_MAX_EXPECTS];
+    struct series *capture[JOURNEY_MAX_CAPTURES];
     struct series *skipped;    /* journey_skipped */
     struct http_cache cache;   /* the request series, by status */
 };
@@ -368,6 +369,9 @@ static void vu_skip(struct worker *w, struct vu *v, enum jvu_outcome o, int64_t 
         for (size_t i = 0; i < STEP_MAX_EXPECTS; i++)
             if (ws->expect[i])
                 series_rate(ws->expect[i], false);
+        for (size_t i = 0; i < JOURNEY_MAX_CAPTURES; i++)
+            if (ws->capture[i])
+                series_rate(ws->capture[i], false);
     }
     if (ws->skipped)
         series_add(ws->skipped, 1);
@@ -497,6 +501,9 @@ static void vu_done(struct worker *w, struct mh *mh, CURL *easy, CURLcode rc, in
     for (size_t i = 0; i < jv.nexpects; i++)
         if (ws->expect[i])
             series_rate(ws->expect[i], jv.expect[i]);
+    for (size_t i = 0; i < jv.ncaptures; i++)
+        if (ws->capture[i])
+            series_rate(ws->capture[i], jv.capture[i]);
 
     if (!v->large_buffer && res.bytes_received > RECV_BUFFER_SMALL) {
         v->large_buffer = true;
@@ -846,6 +853,10 @@ static void worker_step_series(struct worker *w, const struct estep *es, const s
     for (size_t i = 0; i < st->nexpects; i++) {
         tagset_set(&t, "check", st->expects[i].check);
         ws->expect[i] = metrics_series(w->m, M_CHECKS, &t);
+    }
+    for (size_t i = 0; i < st->ncaptures; i++) {
+        tagset_set(&t, "check", st->captures[i].check);
+        ws->capture[i] = metrics_series(w->m, M_CHECKS, &t);
     }
 }
 

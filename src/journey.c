@@ -25,6 +25,7 @@ void step_clear(struct step *s)
     }
     for (size_t i = 0; i < s->ncaptures; i++) {
         free(s->captures[i].header);
+        free(s->captures[i].check);
         jp_clear(&s->captures[i].path);
     }
     memset(s, 0, sizeof(*s));

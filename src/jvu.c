@@ -477,8 +477,10 @@ bool jvu_judge(struct jvu *v, const struct jvu_ctx *c, bool got_response, int st
                             : -1;
             kept = n >= 0 && keep(v, cp->slot, buf, (size_t)n);
         }
+        out->capture[i] = kept;
         out->captures_failed += !kept;
     }
+    out->ncaptures = s->ncaptures;
     v->step++;
     return v->step < pj->j->nsteps;
 }

@@ -391,7 +391,7 @@ static void smoke_journey(struct smoke *s, struct metrics *m, pthread_mutex_t *l
             cJSON_AddStringToObject(ev, "reason", why);
             log_emit(s->r->log, LOG_WARN, ev);
             pthread_mutex_lock(lock);
-            if (o == JVU_FAIL)
+            if (o == JVU_FAIL) /* the request cannot exist: its checks fail */
                 record_check(s, m, &ctags, ps->s->status_check, false, NULL, 0);
             struct tagset st = {0};
             struct series *se;
@@ -416,6 +416,8 @@ static void smoke_journey(struct smoke *s, struct metrics *m, pthread_mutex_t *l
             record_check(s, m, &ctags, ps->s->latency_check, jv.latency, &res, attempts);
         for (size_t i = 0; i < jv.nexpects; i++)
             record_check(s, m, &ctags, ps->s->expects[i].check, jv.expect[i], &res, attempts);
+        for (size_t i = 0; i < jv.ncaptures; i++)
+            record_check(s, m, &ctags, ps->s->captures[i].check, jv.capture[i], &res, attempts);
         pthread_mutex_unlock(lock);
     }
     if (*pj->j->group) {

@@ -55,6 +55,7 @@ struct step_expect {
 
 struct step_capture {
     int slot;          /* index into the journey's capture names */
+    char *check;       /* "<step> captures <name>": a capture that finds nothing fails it */
     char *header;      /* from this response header (whole value), else: */
     struct jpath path; /* from this JSON path */
 };

@@ -119,6 +119,8 @@ struct jvu_verdict {
     bool latency; /* under max_latency (meaningful when the step has a latency check) */
     size_t nexpects;
     bool expect[STEP_MAX_EXPECTS];
+    size_t ncaptures;
+    bool capture[JOURNEY_MAX_CAPTURES]; /* the capture found its value */
     size_t captures_failed;
 };
 

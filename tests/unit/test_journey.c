@@ -362,6 +362,11 @@ static int token(void *ud, char *buf, size_t n)
     return snprintf(buf, n, "tok-123");
 }
 
+static const struct step *s0c(const struct plan *p)
+{
+    return p->j[0].steps[0].s;
+}
+
 static void test_jvu(void)
 {
     struct config c;
@@ -377,9 +382,12 @@ static void test_jvu(void)
     struct jvu_ctx ctx = {.plan = &p, .token = token, .rows = &rows};
     ok(jvu_init(&v, 1, &p, 7) == 0, "jvu_init");
     jvu_start_journey(&v, &ctx, 0);
-    ok(jvu_prepare(&v, &ctx, &r, why, sizeof(why)) == JVU_SEND &&
-           !strcmp(r.url, "http://orders:3005/api/orders?tenant=a%20b%2Fc") && !r.static_url,
-       "step 1 URL: the env value percent-encoded (%s)", r.url);
+    /* prepared before ok(): arguments are evaluated in no given order */
+    why[0] = '\0';
+    enum jvu_outcome o = jvu_prepare(&v, &ctx, &r, why, sizeof(why));
+    ok(o == JVU_SEND && !strcmp(r.url, "http://orders:3005/api/orders?tenant=a%20b%2Fc") &&
+           !r.static_url,
+       "step 1 URL: the env value percent-encoded (%s%s)", o == JVU_SEND ? r.url : "", why);
     ok(r.body && !strcmp(r.body, "{\"productId\":\"p1\",\"quantity\":2,\"note\":\"q\\\"x\"}"),
        "step 1 body: data row 0 substituted (%s)", r.body ? r.body : "");
     const char *h[8];
@@ -399,11 +407,14 @@ static void test_jvu(void)
     jvu_header_line(&v, p.j[0].steps[0].s, "X-Other: 1\r\n", 12);
     bool more = jvu_judge(&v, &ctx, true, 201, 1000, &jv);
     ok(more && jv.status && jv.latency && jv.nexpects == 4 && jv.expect[0] && jv.expect[1] &&
-           jv.expect[2] && jv.expect[3] && jv.captures_failed == 0,
+           jv.expect[2] && jv.expect[3] && jv.captures_failed == 0 && jv.ncaptures == 2 &&
+           jv.capture[0] && jv.capture[1] &&
+           !strcmp(s0c(&p)->captures[0].check, "create order captures order_id"),
        "step 1: status, latency, every expectation passes, both captures made");
-    ok(jvu_prepare(&v, &ctx, &r, why, sizeof(why)) == JVU_SEND &&
-           !strcmp(r.url, "http://orders:3005/api/orders/o42") && !r.body && !r.headers,
-       "step 2 uses the captured id (%s)", r.url);
+    o = jvu_prepare(&v, &ctx, &r, why, sizeof(why));
+    ok(o == JVU_SEND && !strcmp(r.url, "http://orders:3005/api/orders/o42") && !r.body &&
+           !r.headers,
+       "step 2 uses the captured id (%s)", o == JVU_SEND ? r.url : why);
     jvu_reset_response(&v);
     resp = "{\"id\":\"o42\",\"link\":\"/api/orders/o42\"}";
     jvu_body_data(&v, resp, strlen(resp));
@@ -413,14 +424,14 @@ static void test_jvu(void)
 
     /* next iteration: wrong values, a missing capture skips the rest */
     jvu_start_journey(&v, &ctx, 0);
-    ok(jvu_prepare(&v, &ctx, &r, why, sizeof(why)) == JVU_SEND && strstr(r.body, "\"p2\""),
-       "the next iteration takes the next data row");
+    o = jvu_prepare(&v, &ctx, &r, why, sizeof(why));
+    ok(o == JVU_SEND && strstr(r.body, "\"p2\""), "the next iteration takes the next data row");
     jvu_reset_response(&v);
     resp = "{\"status\":\"PAID\",\"quantity\":\"2\"}";
     jvu_body_data(&v, resp, strlen(resp));
     more = jvu_judge(&v, &ctx, true, 500, 10, &jv);
     ok(more && !jv.status && jv.latency && !jv.expect[0] && !jv.expect[1] && !jv.expect[2] &&
-           !jv.expect[3] && jv.captures_failed == 2,
+           !jv.expect[3] && jv.captures_failed == 2 && !jv.capture[0] && !jv.capture[1],
        "a wrong status, wrong values, a string for a number, a missing header: every check "
        "fails, nothing is captured");
     ok(jvu_prepare(&v, &ctx, &r, why, sizeof(why)) == JVU_SKIP &&

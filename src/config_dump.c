@@ -136,13 +136,37 @@ static void put_thresholds(struct out *o, const struct threshold_set *set)
     }
 }
 
-static const char *expect_name(enum expect_type t)
+/* A JSON expectation's value as YAML that reads back to the same expectation. */
+static void put_expected(struct out *o, const struct step_expect *e)
 {
-    switch (t) {
-    case EXPECT_TRUE: return "true";
-    case EXPECT_FALSE: return "false";
-    case EXPECT_NULL: return "null";
-    default: return NULL;
+    switch (e->type) {
+    case EXPECT_TRUE: put(o, "true"); break;
+    case EXPECT_FALSE: put(o, "false"); break;
+    case EXPECT_NULL: put(o, "null"); break;
+    case EXPECT_NUMBER: put(o, "%.17g", e->number); break;
+    case EXPECT_STRING: put_str(o, e->text.src); break;
+    }
+}
+
+/* The expectations of one kind as a YAML mapping ("json", "header"). */
+static void put_expect_map(struct out *o, const struct step *s, enum expect_kind kind,
+                           const char *key)
+{
+    bool any = false;
+    for (size_t i = 0; i < s->nexpects; i++) {
+        const struct step_expect *e = &s->expects[i];
+        if (e->kind != kind)
+            continue;
+        put(o, "%s", any ? "\n            " : "\n          ");
+        if (!any)
+            put(o, "%s:\n            ", key);
+        any = true;
+        put_str(o, kind == EXPECT_JSON ? e->path.src : e->header);
+        put(o, ": ");
+        if (kind == EXPECT_JSON)
+            put_expected(o, e);
+        else
+            put_str(o, e->text.src);
     }
 }
 
@@ -178,18 +202,13 @@ static void put_step(struct out *o, const struct config *c, const struct journey
     put(o, "]");
     if (s->max_latency)
         put(o, "\n          max_latency: %s", units_format_duration(s->max_latency, b, sizeof(b)));
-    for (size_t i = 0; i < s->nexpects; i++) {
-        const struct step_expect *e = &s->expects[i];
-        put(o, "\n          # check ");
-        put_str(o, e->check);
-        put(o, ": ");
-        if (e->kind == EXPECT_JSON && e->type == EXPECT_NUMBER)
-            put(o, "%.17g", e->number);
-        else if (e->kind == EXPECT_JSON && expect_name(e->type))
-            put(o, "%s", expect_name(e->type));
-        else
-            put_str(o, e->text.src);
-    }
+    put_expect_map(o, s, EXPECT_JSON, "json");
+    put_expect_map(o, s, EXPECT_HEADER, "header");
+    for (size_t i = 0; i < s->nexpects; i++)
+        if (s->expects[i].kind == EXPECT_BODY) {
+            put(o, "\n          body_contains: ");
+            put_str(o, s->expects[i].text.src);
+        }
     if (s->ncaptures) {
         put(o, "\n        capture:");
         for (size_t i = 0; i < s->ncaptures; i++) {
@@ -219,24 +238,39 @@ static void put_journeys(struct out *o, const struct config *c)
         put_url(o, a->token_url);
         put(o, "\n    client_id: ");
         put_str(o, a->client_id);
-        put(o, "\n    client_secret_file: ");
-        put_str(o, a->client_secret_file);
-        put(o, "\n    client_secret: ");
-        put_secret(o, a->client_secret);
+        /* the file when there is one; a secret given as a value shows as redacted */
+        if (a->client_secret_file) {
+            put(o, "\n    client_secret_file: ");
+            put_str(o, a->client_secret_file);
+        } else {
+            put(o, "\n    client_secret: ");
+            put_secret(o, a->client_secret);
+        }
         put(o, "\n    scope: ");
         put_str(o, a->scope);
         put(o, "\n");
     }
     put(o, "data:%s\n", js->ndata ? "" : " {}");
     for (size_t i = 0; i < js->ndata; i++) {
-        put(o, "  %s: {file: ", js->data[i].name);
-        put_str(o, js->data[i].file);
-        put(o, "}  # %zu rows; columns:", js->data[i].ds.nrows);
-        for (size_t k = 0; k < js->data[i].ds.ncols; k++) {
-            put(o, " ");
-            put_str(o, js->data[i].ds.cols[k]);
+        const struct dataset *ds = &js->data[i].ds;
+        put(o, "  %s:", js->data[i].name);
+        if (js->data[i].file) {
+            put(o, " {file: ");
+            put_str(o, js->data[i].file);
+            put(o, "}  # %zu rows\n", ds->nrows);
+            continue;
         }
-        put(o, "\n");
+        put(o, "\n    rows:\n");
+        for (size_t r = 0; r < ds->nrows; r++) {
+            put(o, "      - {");
+            for (size_t k = 0; k < ds->ncols; k++) {
+                put(o, "%s", k ? ", " : "");
+                put_str(o, ds->cols[k]);
+                put(o, ": ");
+                put_str(o, data_cell(ds, r, k));
+            }
+            put(o, "}\n");
+        }
     }
     put(o, "env_allow: [");
     for (size_t i = 0; i < js->nenv; i++)

@@ -8,6 +8,8 @@
  */
 #include "config_int.h"
 
+#include <cjson/cJSON.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -31,7 +33,6 @@ struct jc {
     struct config *c;
     struct journey_set *js;
     char *const *envp;
-    const char *profile_dir; /* relative data files are found here ("" for the working dir) */
 };
 
 /* Keys only label messages: a long one is cut, never an error. */
@@ -64,6 +65,17 @@ static int unknown_key(struct jc *x, const struct doc_node *e, const char *key,
     char q[128];
     return cfg_fail(x->d, &e->key_at, key, "unknown key %s; allowed: %s",
                     cfg_quote(e->key, false, q, sizeof(q)), allowed);
+}
+
+/* A relative file named in a profile is found next to the profile, as k6's open() finds
+ * files next to the script; from the environment or --set, in the working directory. */
+static void beside_profile(const struct doc_node *n, char *out, size_t len)
+{
+    const char *slash = n->at.name ? strrchr(n->at.name, '/') : NULL;
+    if (n->str[0] != '/' && n->at.src == DOC_SRC_FILE && slash)
+        snprintf(out, len, "%.*s/%s", (int)(slash - n->at.name), n->at.name, n->str);
+    else
+        snprintf(out, len, "%s", n->str);
 }
 
 /* ---- env_allow ------------------------------------------------------------- */
@@ -218,10 +230,15 @@ static int cvt_auth(struct jc *x, const struct doc_node *n)
             return -ENOMEM;
     } else if (secret_file) {
         snprintf(k, sizeof(k), "auth.oauth2_client_credentials.client_secret_file");
-        if ((rc = want_string(x, secret_file, k, "a file name", false)) ||
-            (rc = read_secret(x, secret_file, k, &a->client_secret)))
+        if ((rc = want_string(x, secret_file, k, "a file name", false)))
             return rc;
-        if (!(a->client_secret_file = strdup(secret_file->str)))
+        char path[PATH_MAX];
+        beside_profile(secret_file, path, sizeof(path));
+        struct doc_node at = *secret_file;
+        at.str = path;
+        if ((rc = read_secret(x, &at, k, &a->client_secret)))
+            return rc;
+        if (!(a->client_secret_file = strdup(path)))
             return -ENOMEM;
     } else {
         return cfg_fail(x->d, &o->at, "auth.oauth2_client_credentials.client_secret_file",
@@ -233,6 +250,45 @@ static int cvt_auth(struct jc *x, const struct doc_node *n)
 }
 
 /* ---- data ------------------------------------------------------------------ */
+
+/* Rows written in the profile (a list of mappings of scalars), read as a JSON data file
+ * would be, so they get the same rules and messages. */
+static int inline_rows(struct jc *x, const struct doc_node *n, const char *key,
+                       struct dataset *out)
+{
+    char err[256];
+    if (n->kind != DOC_SEQ || n->n == 0)
+        return cfg_fail(x->d, &n->at, key, "expected a list of rows like [{id: p1}, {id: p2}]");
+    cJSON *arr = cJSON_CreateArray();
+    for (const struct doc_node *r = n->head; arr && r; r = r->next) {
+        if (r->kind != DOC_MAP || r->n == 0) {
+            cJSON_Delete(arr);
+            return cfg_fail(x->d, &r->at, key, "a row is a mapping of column names to values");
+        }
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddItemToArray(arr, o);
+        for (const struct doc_node *c = r->head; c; c = c->next) {
+            int rc = c->kind == DOC_SCALAR ? cfg_check_string(x->d, c, key, false)
+                                           : cfg_fail(x->d, &c->at, key,
+                                                      "a cell is a scalar, got %s",
+                                                      cfg_kind_name(c));
+            if (rc) {
+                cJSON_Delete(arr);
+                return rc;
+            }
+            cJSON_AddStringToObject(o, c->key, doc_is_null(c) ? "" : c->str);
+        }
+    }
+    char *text = arr ? cJSON_PrintUnformatted(arr) : NULL;
+    cJSON_Delete(arr);
+    if (!text)
+        return -ENOMEM;
+    int rc = data_parse(out, text, strlen(text), err, sizeof(err));
+    free(text);
+    if (rc == -EINVAL)
+        return cfg_fail(x->d, &n->at, key, "%s", err);
+    return rc;
+}
 
 static int cvt_data(struct jc *x, const struct doc_node *n)
 {
@@ -253,24 +309,34 @@ static int cvt_data(struct jc *x, const struct doc_node *n)
             return cfg_fail(x->d, &e->key_at, k,
                             "%s is not a data set name; allowed: letters, digits and '_'",
                             cfg_quote(e->key, false, q, sizeof(q)));
+        struct data_source *ds = &x->js->data[x->js->ndata];
         if (e->kind == DOC_MAP) {
             for (const struct doc_node *f = e->head; f; f = f->next)
-                if (strcmp(f->key, "file"))
-                    return unknown_key(x, f, k, "file");
+                if (strcmp(f->key, "file") && strcmp(f->key, "rows"))
+                    return unknown_key(x, f, k, "file, rows");
             file = doc_map_get(e, "file");
+            const struct doc_node *rows = doc_map_get(e, "rows");
+            if (file && rows)
+                return cfg_fail(x->d, &e->at, k, "give file or rows, not both");
+            if (rows) {
+                snprintf(k, sizeof(k), "data.%s.rows", e->key);
+                int rc = inline_rows(x, rows, k, &ds->ds);
+                if (rc)
+                    return rc;
+                x->js->ndata++;
+                if (!(ds->name = strdup(e->key)))
+                    return -ENOMEM;
+                continue;
+            }
             if (!file)
-                return cfg_fail(x->d, &e->at, k, "missing key \"file\" (a CSV or JSON file)");
+                return cfg_fail(x->d, &e->at, k,
+                                "missing key \"file\" (a CSV or JSON file) or \"rows\"");
             snprintf(k, sizeof(k), "data.%s.file", e->key);
         }
         int rc = want_string(x, file, k, "a file name", false);
         if (rc)
             return rc;
-        /* a file named in a profile is found next to the profile, as k6's open() does */
-        if (file->str[0] != '/' && file->at.src == DOC_SRC_FILE && *x->profile_dir)
-            snprintf(path, sizeof(path), "%s/%s", x->profile_dir, file->str);
-        else
-            snprintf(path, sizeof(path), "%s", file->str);
-        struct data_source *ds = &x->js->data[x->js->ndata];
+        beside_profile(file, path, sizeof(path));
         rc = data_load(&ds->ds, path, err, sizeof(err));
         if (rc == -ENOMEM)
             return rc;
@@ -1050,22 +1116,12 @@ int cfg_convert_journeys(struct diag *d, struct config *c, const struct doc_node
     const struct doc_node *auth = doc_map_get(root, "auth"), *data = doc_map_get(root, "data"),
                           *env = doc_map_get(root, "env_allow"),
                           *journeys = doc_map_get(root, "journeys");
-    char dir[PATH_MAX] = "";
     int rc;
 
     if (!auth && !data && !env && !journeys)
         return 0; /* a partial profile (config_apply_profile) without these sections */
     journey_set_clear(&c->journeys);
-    if (c->profile_path || (data && data->at.src == DOC_SRC_FILE)) {
-        const char *p = data && data->at.name ? data->at.name : c->profile_path;
-        snprintf(dir, sizeof(dir), "%s", p ? p : "");
-        char *slash = strrchr(dir, '/');
-        if (slash)
-            *slash = '\0';
-        else
-            dir[0] = '\0';
-    }
-    struct jc x = {.d = d, .c = c, .js = &c->journeys, .envp = envp, .profile_dir = dir};
+    struct jc x = {.d = d, .c = c, .js = &c->journeys, .envp = envp};
     if ((env && (rc = cvt_env_allow(&x, env))) || (auth && (rc = cvt_auth(&x, auth))) ||
         (data && (rc = cvt_data(&x, data))) || (journeys && (rc = cvt_journeys(&x, journeys))))
         return rc;

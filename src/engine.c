@@ -373,6 +373,15 @@ static void vu_skip(struct worker *w, struct vu *v, enum jvu_outcome o, int64_t 
             if (ws->capture[i])
                 series_rate(ws->capture[i], false);
     }
+    if (!ws->skipped) {
+        /* made at the first skip: a journey that never skips has no such series */
+        const struct plan_journey *pj = &w->e->o.plan->j[v->j.journey];
+        struct tagset st = {0};
+        tagset_set(&st, "scenario", w->e->o.scenario);
+        tagset_set(&st, "group", pj->j->group);
+        tagset_set(&st, "name", pj->steps[v->j.step].s->name);
+        ws->skipped = metrics_series(w->m, M_JOURNEY_SKIPPED, &st);
+    }
     if (ws->skipped)
         series_add(ws->skipped, 1);
     v->skipped = true;
@@ -911,13 +920,6 @@ static int worker_init(struct engine *e, struct worker *w, int index, size_t nfd
         for (size_t k = 0; k < jr->nsteps; k++) {
             size_t si = e->first[j] + k;
             worker_step_series(w, &e->steps[si], &jr->steps[k], &w->steps[si]);
-            if (*jr->group) {
-                struct tagset st = {0};
-                tagset_set(&st, "scenario", o->scenario);
-                tagset_set(&st, "group", jr->group);
-                tagset_set(&st, "name", jr->steps[k].name);
-                w->steps[si].skipped = metrics_series(w->m, M_JOURNEY_SKIPPED, &st);
-            }
         }
         if (*jr->group) {
             struct tagset gt = {0};

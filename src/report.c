@@ -29,7 +29,9 @@ static size_t collect_checks(const struct metrics *m, struct check_sum *out, siz
 {
     size_t n = 0;
     for (const struct series *s = metrics_first(m); s; s = s->next) {
-        const char *name = s->id == M_CHECKS ? tagset_get(&s->tags, "check") : NULL;
+        /* a check made ready but never run (a journey not picked) is not shown */
+        const char *name = s->id == M_CHECKS && s->v.rate.total ? tagset_get(&s->tags, "check")
+                                                                 : NULL;
         const char *group = name ? tagset_get(&s->tags, "group") : NULL;
         if (!name)
             continue;

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "syncgate/config.h"
+#include "syncgate/executor.h"
 #include "syncgate/threshold.h"
 #include "syncgate/units.h"
 #include "utf8.h"
@@ -362,12 +363,15 @@ size_t config_dump(const struct config *c, char *buf, size_t n)
     put(&o, "\n");
     put_thresholds(&o, &c->smoke.thresholds);
 
-    put(&o, "load:\n  stages:\n");
+    /* scenarios replace the stages: printing both would not read back */
+    put(&o, "load:\n%s  stages:\n", c->load.scenarios_given ? "  # replaced by scenarios:\n#" : "");
     for (size_t i = 0; i < c->load.nstages; i++) {
-        put(&o, "    - {duration: ");
+        put(&o, "%s    - {duration: ", c->load.scenarios_given ? "#" : "");
         put_dur(&o, c->load.stages[i].duration);
         put(&o, ", target: %d}\n", c->load.stages[i].target);
     }
+    if (c->load.scenarios_given)
+        put_scenarios(&o, c);
     put(&o, "  think_time: ");
     put_dur(&o, c->load.think_time);
     put(&o, "\n  graceful_ramp_down: ");
@@ -416,7 +420,9 @@ size_t config_dump(const struct config *c, char *buf, size_t n)
     put_str(&o, c->summary_export);
     put(&o, "\n  junit: ");
     put_str(&o, c->junit);
-    put(&o, "\n  log_format: %s\n  quiet: %s\n", cfg_log_format_names[c->log_format],
-        c->quiet ? "true" : "false");
+    put(&o, "\n  log_format: %s\n  quiet: %s\n  summary_trend_stats: ",
+        cfg_log_format_names[c->log_format], c->quiet ? "true" : "false");
+    put_str(&o, c->summary_trend_stats);
+    put(&o, "\nno_thresholds: %s\n", c->no_thresholds ? "true" : "false");
     return o.len;
 }

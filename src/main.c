@@ -66,7 +66,16 @@ static void usage(FILE *out)
           "      --junit FILE          JUnit XML report\n"
           "      --log-format json|text\n"
           "      --set PATH=VALUE      override one profile value (repeatable)\n"
-          "  -q, --quiet               only warnings and errors in the log\n",
+          "  -q, --quiet               only warnings and errors in the log\n"
+          "k6's options, with k6's meanings (they replace the profile's load.scenarios or\n"
+          "load.stages as they replace a script's):\n"
+          "  -u, --vus N               VUs of the shortcut scenario (K6_VUS)\n"
+          "  -d, --duration D          constant VUs for D (K6_DURATION)\n"
+          "  -i, --iterations N        N iterations shared by the VUs (K6_ITERATIONS)\n"
+          "  -s, --stage D:T           a ramping stage, repeatable (K6_STAGES)\n"
+          "      --tag NAME=VALUE      a label on every series, repeatable (K6_TAGS)\n"
+          "      --summary-trend-stats LIST  trend columns of the summary (K6_SUMMARY_TREND_STATS)\n"
+          "      --no-thresholds       judge no threshold (K6_NO_THRESHOLDS)\n",
           out);
 }
 
@@ -78,14 +87,22 @@ struct args {
     enum command cmd;
     struct config_cli cli;
     const char *sets[256];
+    const char *stages[64];
+    const char *tags[16];
 };
 
 /* What each option with a value expects, as the usage text writes it. */
 static const char *value_name(int val)
 {
     switch (val) {
-    case 's': return "PATH=VALUE";
+    case 'E': return "PATH=VALUE";
     case 'L': return "json|text";
+    case 'u':
+    case 'i': return "N";
+    case 'd': return "DURATION";
+    case 's': return "DURATION:TARGET";
+    case 'T': return "NAME=VALUE";
+    case 'R': return "LIST";
     default: return "FILE";
     }
 }
@@ -159,8 +176,15 @@ static int parse_args(int argc, char **argv, struct args *a)
         {"summary-export", required_argument, NULL, 'S'},
         {"junit", required_argument, NULL, 'J'},
         {"log-format", required_argument, NULL, 'L'},
-        {"set", required_argument, NULL, 's'},
+        {"set", required_argument, NULL, 'E'},
         {"quiet", no_argument, NULL, 'q'},
+        {"vus", required_argument, NULL, 'u'},
+        {"duration", required_argument, NULL, 'd'},
+        {"iterations", required_argument, NULL, 'i'},
+        {"stage", required_argument, NULL, 's'},
+        {"tag", required_argument, NULL, 'T'},
+        {"summary-trend-stats", required_argument, NULL, 'R'},
+        {"no-thresholds", no_argument, NULL, 'N'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -170,8 +194,10 @@ static int parse_args(int argc, char **argv, struct args *a)
 
     memset(a, 0, sizeof(*a));
     a->cli.sets = a->sets;
+    a->cli.stages = a->stages;
+    a->cli.tags = a->tags;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":p:qh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":p:qhu:d:i:s:", opts, NULL)) != -1) {
         switch (c) {
         case 'p':
             if (empty_file_name("--profile", optarg))
@@ -190,13 +216,32 @@ static int parse_args(int argc, char **argv, struct args *a)
             break;
         case 'L': a->cli.log_format = optarg; break;
         case 'q': a->cli.quiet = true; break;
-        case 's':
+        case 'E':
             if (a->cli.nsets == sizeof(a->sets) / sizeof(a->sets[0])) {
                 fputs("syncgate: --set: too many overrides\n", stderr);
                 return EXIT_INVALID_CONFIG;
             }
             a->sets[a->cli.nsets++] = optarg;
             break;
+        case 'u': a->cli.vus = optarg; break;
+        case 'd': a->cli.duration = optarg; break;
+        case 'i': a->cli.iterations = optarg; break;
+        case 's':
+            if (a->cli.nstages == sizeof(a->stages) / sizeof(a->stages[0])) {
+                fputs("syncgate: --stage: too many stages\n", stderr);
+                return EXIT_INVALID_CONFIG;
+            }
+            a->stages[a->cli.nstages++] = optarg;
+            break;
+        case 'T':
+            if (a->cli.ntags == sizeof(a->tags) / sizeof(a->tags[0])) {
+                fputs("syncgate: --tag: too many tags\n", stderr);
+                return EXIT_INVALID_CONFIG;
+            }
+            a->tags[a->cli.ntags++] = optarg;
+            break;
+        case 'R': a->cli.summary_trend_stats = optarg; break;
+        case 'N': a->cli.no_thresholds = true; break;
         case 'V': a->cmd = CMD_VERSION; have_cmd = 1; break;
         case 'h': usage(stdout); return -1;
         default:
@@ -593,6 +638,8 @@ static int resolve(struct config *cfg, const struct args *a)
 
 static int validate(const struct config *cfg)
 {
+    for (size_t i = 0; i < cfg->nwarnings; i++)
+        fprintf(stderr, "syncgate: warning: %s\n", cfg->warnings[i]);
     size_t n = config_dump(cfg, NULL, 0) + 1;
     char *text = malloc(n);
     if (!text)
@@ -625,6 +672,8 @@ static int execute(const struct config *cfg, enum command cmd)
     }
     set_phase(log, cfg, cmd == CMD_LOAD ? "load" : "smoke");
     log_test_start(log, cfg, cmd);
+    for (size_t i = 0; i < cfg->nwarnings; i++)
+        log_msg(log, LOG_WARN, "config_warning", "%s", cfg->warnings[i]);
     if (cfg->metrics.rw.insecure_skip_tls_verify) {
         cJSON *ev = log_begin(log, "tls_verify_disabled");
         cJSON_AddStringToObject(ev, "target", "remote_write");

@@ -67,12 +67,10 @@ static int judge(struct verdict *v, const struct report_ctx *ctx, const struct t
 {
     for (size_t i = 0; i < ts->n && v->n < sizeof(v->items) / sizeof(v->items[0]); i++) {
         const struct threshold *t = &ts->t[i];
-        struct tagset filter = t->filter;
         struct metric_view mv;
         struct verdict_item *it = &v->items[v->n++];
 
-        tagset_set(&filter, "scenario", scenario);
-        if (metrics_view(ctx->m, t->metric, &filter, &mv) < 0)
+        if (threshold_view(t, ctx->m, !strcmp(scenario, "smoke"), &mv) < 0)
             return -ENOMEM;
         it->t = t;
         it->scenario = scenario;
@@ -94,6 +92,8 @@ int report_verdict(const struct report_ctx *ctx, struct verdict *v)
         v->checks_total += checks[i].pass + checks[i].fail;
         v->checks_failed += checks[i].fail;
     }
+    if (ctx->cfg->no_thresholds)
+        return 0; /* --no-thresholds: nothing is judged, as k6 */
     if (ctx->smoke_ran)
         rc = judge(v, ctx, &ctx->cfg->smoke.thresholds, "smoke");
     if (rc == 0 && ctx->load_ran)

@@ -467,7 +467,7 @@ int smoke_run(struct run *r)
         smoke_clear(&s);
         return rc;
     }
-    rc = plan_build(&s.plan, c, PLAN_SMOKE, why, sizeof(why));
+    rc = plan_build(&s.plan, c, PLAN_SMOKE, SCENARIO_JOURNEYS, why, sizeof(why));
     if (rc == 0) {
         s.ctx = (struct jvu_ctx){.plan = &s.plan, .rows = &s.rows,
                                  .token = r->auth ? auth_token : NULL, .token_ud = r->auth};

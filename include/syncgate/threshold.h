@@ -51,6 +51,15 @@ void threshold_clear(struct threshold *t);
 int threshold_copy(struct threshold *dst, const struct threshold *src);
 
 /*
+ * The view t judges in a phase: smoke's series (scenario "smoke") for smoke;
+ * for load, every load scenario's series (any scenario but "smoke") unless t
+ * names a scenario itself ({scenario:checkout}). Returns 0 or -ENOMEM; release
+ * with metric_view_clear().
+ */
+int threshold_view(const struct threshold *t, const struct metrics *m, bool smoke,
+                   struct metric_view *v);
+
+/*
  * Evaluate against an aggregate view of t->metric with t->filter applied.
  * elapsed_usec is the run time, used by a counter's rate (per second).
  * Returns true when the threshold holds. *observed gets the value compared

@@ -1,0 +1,104 @@
+/*
+ * saturation: whether the load generator itself was the bottleneck.
+ *
+ * Latency measured by a client that is short of CPU includes the time its
+ * own responses waited to be read, so a run whose generator was saturated
+ * says little about the service. The load phase samples, every tick, the
+ * process' CPU time and the engine's loop lag (how late its workers woke
+ * for their deadlines, engine_stats), and judges each SAT_WINDOW of the
+ * phase: a window is saturated when the process used at least SAT_CPU_SHARE
+ * of the CPU it may use, or its workers were late for at least
+ * SAT_LAG_SHARE of the window. The phase is saturated when at least
+ * SAT_RUN_SHARE of its windows were. What it may use is the smallest of:
+ * the cgroup's CPU quota (v2 cpu.max, v1 cpu.cfs_quota_us/cfs_period_us,
+ * the tightest along the path to the root), the CPUs in the affinity mask,
+ * and the engine's worker threads (one worker uses one CPU at most).
+ *
+ * Pure module: the watch takes times and counters as arguments; the cgroup
+ * reader takes the file system root and /proc/self/cgroup's text, so tests
+ * give it a directory of their own.
+ */
+#ifndef SYNCGATE_SATURATION_H
+#define SYNCGATE_SATURATION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SAT_WINDOW (1000 * 1000) /* usec */
+#define SAT_CPU_SHARE 0.90
+#define SAT_LAG_SHARE 0.10
+#define SAT_RUN_SHARE 0.20
+
+/*
+ * CPUs a cgroup v2 cpu.max text allows ("50000 100000" -> 0.5). Returns 1
+ * with *cpus set, 0 for "max" (no limit), -EINVAL for anything else.
+ */
+int sat_parse_cpu_max(const char *text, double *cpus);
+
+/*
+ * The same for cgroup v1: cpu.cfs_quota_us and cpu.cfs_period_us texts
+ * ("-1" quota: no limit).
+ */
+int sat_parse_cfs(const char *quota, const char *period, double *cpus);
+
+/*
+ * The cgroup path of the process from /proc/self/cgroup's text: the v2 line
+ * ("0::/path") when v1 is false, else the v1 line whose controller list
+ * holds "cpu" ("4:cpu,cpuacct:/path"). Copies it to buf; returns 0, or
+ * -ENOENT when there is no such line, -ENAMETOOLONG.
+ */
+int sat_cgroup_path(const char *proc_cgroup, bool v1, char *buf, size_t n);
+
+/*
+ * The CPUs this process may use by its cgroup's quota, reading cpu.max (v2,
+ * under root/sys/fs/cgroup) or the cfs files (v1, under
+ * root/sys/fs/cgroup/cpu and cpu,cpuacct) of its cgroup and every ancestor,
+ * the tightest limit winning. root is "" for the real system. Returns the
+ * CPUs (0: no quota found) and names where it came from in source.
+ */
+double sat_cgroup_cpus(const char *root, const char *proc_cgroup, char *source, size_t n);
+
+/* The judge of one phase. */
+struct sat_watch {
+    double capacity; /* CPUs the generator may use */
+    int threads;     /* engine workers (for the lag share) */
+    int64_t win_start, cpu0; /* the open window: when, process CPU usec then */
+    uint64_t lag0;           /* workers' summed lag (usec) then */
+    unsigned windows, saturated;
+    double cpu_peak; /* highest CPU use of a window, as a share of capacity */
+    double lag_peak; /* highest lag share of a window */
+};
+
+/* Start judging at now (usec, monotonic) with the process' CPU time and the engine's lag. */
+void sat_init(struct sat_watch *w, double capacity, int threads, int64_t now, int64_t cpu_usec,
+              uint64_t lag_usec);
+
+/* A sample; closes the window when SAT_WINDOW has passed. */
+void sat_sample(struct sat_watch *w, int64_t now, int64_t cpu_usec, uint64_t lag_usec);
+
+/* The last, partial window: judged when it lasted at least half a window. */
+void sat_finish(struct sat_watch *w, int64_t now, int64_t cpu_usec, uint64_t lag_usec);
+
+struct sat_report {
+    bool measured;  /* a load phase ran and was watched */
+    bool saturated; /* at least SAT_RUN_SHARE of the windows were */
+    unsigned windows, saturated_windows;
+    double capacity;     /* CPUs */
+    double cpu_peak;     /* share of capacity */
+    double lag_peak;     /* share of a window */
+    char source[96];     /* where capacity came from */
+};
+
+/*
+ * What the generator may use: the smallest of cgroup_cpus (0: no quota),
+ * affinity_cpus and threads, and a sentence on where it came from in source
+ * (cgroup_source names the quota). Returns the CPUs.
+ */
+double sat_capacity(double cgroup_cpus, const char *cgroup_source, int affinity_cpus, int threads,
+                    char *source, size_t n);
+
+/* The verdict so far, with capacity and source copied in. */
+void sat_result(const struct sat_watch *w, const char *source, struct sat_report *out);
+
+#endif

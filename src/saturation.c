@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <time.h>
 #include <unistd.h>
 
 /* A positive integer spanning the whole text but its trailing blanks. */
@@ -188,6 +190,31 @@ double sat_capacity(double cgroup_cpus, const char *cgroup_source, int affinity_
         snprintf(source, n, "%d engine thread%s", threads, threads == 1 ? "" : "s");
     }
     return cap;
+}
+
+double sat_probe_capacity(int threads, char *source, size_t n)
+{
+    char text[4096], csrc[96] = "";
+    double cg = 0;
+    int cpus = 0;
+    cpu_set_t set;
+    if (read_small("/proc/self/cgroup", text, sizeof(text)))
+        cg = sat_cgroup_cpus("", text, csrc, sizeof(csrc));
+    if (sched_getaffinity(0, sizeof(set), &set) == 0)
+        cpus = CPU_COUNT(&set);
+    if (cpus <= 0) {
+        long on = sysconf(_SC_NPROCESSORS_ONLN);
+        cpus = on > 0 ? (int)on : 1;
+    }
+    return sat_capacity(cg, csrc, cpus, threads, source, n);
+}
+
+int64_t sat_probe_cpu(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) != 0)
+        return 0;
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 void sat_init(struct sat_watch *w, double capacity, int threads, int64_t now, int64_t cpu_usec,

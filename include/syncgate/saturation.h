@@ -14,9 +14,9 @@
  * the tightest along the path to the root), the CPUs in the affinity mask,
  * and the engine's worker threads (one worker uses one CPU at most).
  *
- * Pure module: the watch takes times and counters as arguments; the cgroup
- * reader takes the file system root and /proc/self/cgroup's text, so tests
- * give it a directory of their own.
+ * The watch takes times and counters as arguments and the cgroup reader
+ * takes the file system root and /proc/self/cgroup's text, so tests give
+ * them their own; only the two sat_probe_* functions look at this process.
  */
 #ifndef SYNCGATE_SATURATION_H
 #define SYNCGATE_SATURATION_H
@@ -97,6 +97,15 @@ struct sat_report {
  */
 double sat_capacity(double cgroup_cpus, const char *cgroup_source, int affinity_cpus, int threads,
                     char *source, size_t n);
+
+/*
+ * This process: what it may use (sat_capacity over its cgroup, its
+ * affinity mask and threads), with where that came from in source.
+ */
+double sat_probe_capacity(int threads, char *source, size_t n);
+
+/* This process' CPU time so far, all threads, in usec. */
+int64_t sat_probe_cpu(void);
 
 /* The verdict so far, with capacity and source copied in. */
 void sat_result(const struct sat_watch *w, const char *source, struct sat_report *out);

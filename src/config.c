@@ -339,7 +339,7 @@ static const struct field baseline_fields[] = {
     {"runs", T_INT, 0, CFG(baseline.runs), 1, 100, NULL},
     {"min_runs", T_INT, 0, CFG(baseline.min_runs), 1, 100, NULL},
     {"aggregate", T_ENUM, 0, CFG(baseline.aggregate), 0, 0, config_aggregate_names},
-    {"max_age", T_DUR, 0, CFG(baseline.max_age), MIN(1), HOUR(24 * 400), NULL},
+    {"max_age", T_DUR, 0, CFG(baseline.max_age), MIN(1), HOUR(24 * 100), NULL},
     {"pin_testid", T_STR, F_NULL, CFG(baseline.pin_testid), 0, 0, NULL, check_label_value},
     {"missing", T_ENUM, 0, CFG(baseline.missing), 0, 0, config_missing_names},
     {"min_count", T_INT, 0, CFG(baseline.min_count), 0, 100000000, NULL},

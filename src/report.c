@@ -62,6 +62,85 @@ static size_t collect_checks(const struct metrics *m, struct check_sum *out, siz
     return n;
 }
 
+const char *outcome_name(enum outcome o)
+{
+    switch (o) {
+    case OUTCOME_PASSED: return "passed";
+    case OUTCOME_FAILED: return "failed";
+    case OUTCOME_INCONCLUSIVE: return "inconclusive";
+    }
+    return "?";
+}
+
+const char *outcome_reason_name(enum outcome_reason r)
+{
+    switch (r) {
+    case REASON_NONE: return "";
+    case REASON_NO_SAMPLES: return "no samples";
+    case REASON_FEW_SAMPLES: return "too few samples";
+    case REASON_NO_BASELINE: return "no baseline";
+    case REASON_BASELINE_ERROR: return "baseline query failed";
+    case REASON_SATURATED: return "generator saturated";
+    }
+    return "?";
+}
+
+/* Latency: a time trend, what a saturated client measures wrong. */
+static bool is_latency(const struct threshold *t)
+{
+    const struct metric_def *d = metric_def(t->metric);
+    return d && d->type == METRIC_TREND && d->unit == UNIT_TIME;
+}
+
+/* One threshold's outcome, once observed and samples are known. */
+static void decide(struct verdict_item *it, const struct report_ctx *ctx)
+{
+    const struct threshold *t = it->t;
+    const struct config *c = ctx->cfg;
+    const struct sat_report *sat = ctx->saturation;
+
+    it->limit = t->baseline ? NAN : t->bound;
+    if (t->baseline) {
+        it->base = ctx->baselines ? baseline_find(ctx->baselines, t) : NULL;
+        if (it->base && it->base->status == BASELINE_FOUND)
+            it->limit = threshold_limit(t, it->base->value);
+    }
+    if (isnan(it->observed)) {
+        it->outcome = OUTCOME_FAILED;
+        it->reason = REASON_NO_SAMPLES;
+        return;
+    }
+    if (is_latency(t) && !strcmp(it->scenario, "load") && sat && sat->measured &&
+        sat->saturated) {
+        it->outcome = OUTCOME_INCONCLUSIVE;
+        it->reason = REASON_SATURATED;
+        return;
+    }
+    if (t->baseline) {
+        const struct metric_def *d = metric_def(t->metric);
+        bool counted = d->type == METRIC_TREND || d->type == METRIC_RATE;
+        if (!it->base || it->base->status == BASELINE_FAILED) {
+            it->outcome = OUTCOME_INCONCLUSIVE;
+            it->reason = REASON_BASELINE_ERROR;
+            return;
+        }
+        if (counted && it->samples < (uint64_t)c->baseline.min_count) {
+            it->outcome = OUTCOME_INCONCLUSIVE;
+            it->reason = REASON_FEW_SAMPLES;
+            return;
+        }
+        if (it->base->status == BASELINE_MISSING) {
+            it->reason = REASON_NO_BASELINE;
+            it->outcome = c->baseline.missing == BASELINE_MISSING_PASS   ? OUTCOME_PASSED
+                          : c->baseline.missing == BASELINE_MISSING_FAIL ? OUTCOME_FAILED
+                                                                         : OUTCOME_INCONCLUSIVE;
+            return;
+        }
+    }
+    it->reason = REASON_NONE;
+    it->outcome = threshold_holds(t, it->observed, it->limit) ? OUTCOME_PASSED : OUTCOME_FAILED;
+}
+
 static int judge(struct verdict *v, const struct report_ctx *ctx, const struct threshold_set *ts,
                  const char *scenario)
 {
@@ -74,11 +153,16 @@ static int judge(struct verdict *v, const struct report_ctx *ctx, const struct t
         tagset_set(&filter, "scenario", scenario);
         if (metrics_view(ctx->m, t->metric, &filter, &mv) < 0)
             return -ENOMEM;
+        memset(it, 0, sizeof(*it));
         it->t = t;
         it->scenario = scenario;
-        it->passed = threshold_eval(t, &mv, ctx->elapsed, &it->observed);
+        it->observed = threshold_observe(t, &mv, ctx->elapsed);
+        it->samples = threshold_samples(t, &mv);
         metric_view_clear(&mv);
-        v->failed |= !it->passed;
+        decide(it, ctx);
+        it->passed = it->outcome == OUTCOME_PASSED;
+        v->failed |= it->outcome == OUTCOME_FAILED;
+        v->inconclusive |= it->outcome == OUTCOME_INCONCLUSIVE;
     }
     return 0;
 }

@@ -204,7 +204,7 @@ static void watch(struct watch *w)
         if (!stopping && now < end) {
             struct engine_stats s;
             engine_stats(w->e, &s);
-            sat_sample(&w->sat, now, sat_probe_cpu(), s.lag_usec);
+            sat_sample(&w->sat, (struct sat_point){now, sat_probe_demand(), s.lag_usec});
             set_gauge(w, M_VUS, s.vus);
             log_stages(w, now - w->start);
             if (now >= next_abort) {
@@ -294,7 +294,7 @@ int load_run(struct run *r)
     char sat_source[96];
     double capacity = sat_probe_capacity(engine_threads(w.e), sat_source, sizeof(sat_source));
     w.start = units_now_mono();
-    sat_init(&w.sat, capacity, engine_threads(w.e), w.start, sat_probe_cpu(), 0);
+    sat_init(&w.sat, capacity, engine_threads(w.e), (struct sat_point){w.start, sat_probe_demand(), 0});
     if ((err = engine_start(w.e, w.start)) < 0) {
         log_msg(r->log, LOG_ERROR, "load_error", "cannot start the load engine: %s",
                 strerror(-err));
@@ -303,9 +303,7 @@ int load_run(struct run *r)
         return err;
     }
     watch(&w);
-    struct engine_stats es;
-    engine_stats(w.e, &es);
-    sat_finish(&w.sat, units_now_mono(), sat_probe_cpu(), es.lag_usec);
+    sat_finish(&w.sat);
     sat_result(&w.sat, sat_source, &r->saturation);
     log_saturation(r);
     engine_join(w.e);

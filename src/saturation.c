@@ -1,6 +1,7 @@
 /* saturation: was the load generator the bottleneck? (see saturation.h) */
 #include "syncgate/saturation.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -209,30 +210,51 @@ double sat_probe_capacity(int threads, char *source, size_t n)
     return sat_capacity(cg, csrc, cpus, threads, source, n);
 }
 
-int64_t sat_probe_cpu(void)
+int64_t sat_probe_demand(void)
 {
+    DIR *d = opendir("/proc/self/task");
+    int64_t sum = 0;
+    bool any = false;
+    if (d) {
+        struct dirent *e;
+        char path[64], text[128];
+        while ((e = readdir(d))) {
+            if (e->d_name[0] < '0' || e->d_name[0] > '9')
+                continue;
+            snprintf(path, sizeof(path), "/proc/self/task/%.20s/schedstat", e->d_name);
+            unsigned long long run, wait;
+            if (read_small(path, text, sizeof(text)) &&
+                sscanf(text, "%llu %llu", &run, &wait) == 2) {
+                sum += (int64_t)((run + wait) / 1000);
+                any = true;
+            }
+        }
+        closedir(d);
+    }
+    if (any)
+        return sum;
     struct timespec ts;
     if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) != 0)
         return 0;
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-void sat_init(struct sat_watch *w, double capacity, int threads, int64_t now, int64_t cpu_usec,
-              uint64_t lag_usec)
+void sat_init(struct sat_watch *w, double capacity, int threads, struct sat_point p)
 {
     memset(w, 0, sizeof(*w));
     w->capacity = capacity > 0 ? capacity : 1;
     w->threads = threads > 0 ? threads : 1;
-    w->win_start = now;
-    w->cpu0 = cpu_usec;
-    w->lag0 = lag_usec;
+    w->start = w->last = p;
 }
 
-static void judge(struct sat_watch *w, int64_t now, int64_t cpu_usec, uint64_t lag_usec)
+static void judge(struct sat_watch *w, struct sat_point p)
 {
-    double span = (double)(now - w->win_start);
-    double cpu = (double)(cpu_usec - w->cpu0) / (span * w->capacity);
-    double lag = (double)(lag_usec - w->lag0) / (span * w->threads);
+    double span = (double)(p.at - w->start.at);
+    /* threads that ended take their counts along: a sum that fell counts as nothing */
+    double demand = p.demand > w->start.demand ? (double)(p.demand - w->start.demand) : 0;
+    double lagged = p.lag > w->start.lag ? (double)(p.lag - w->start.lag) : 0;
+    double cpu = demand / (span * w->capacity);
+    double lag = lagged / (span * w->threads);
     w->windows++;
     if (cpu >= SAT_CPU_SHARE || lag >= SAT_LAG_SHARE)
         w->saturated++;
@@ -240,21 +262,20 @@ static void judge(struct sat_watch *w, int64_t now, int64_t cpu_usec, uint64_t l
         w->cpu_peak = cpu;
     if (lag > w->lag_peak)
         w->lag_peak = lag;
-    w->win_start = now;
-    w->cpu0 = cpu_usec;
-    w->lag0 = lag_usec;
+    w->start = p;
 }
 
-void sat_sample(struct sat_watch *w, int64_t now, int64_t cpu_usec, uint64_t lag_usec)
+void sat_sample(struct sat_watch *w, struct sat_point p)
 {
-    if (now - w->win_start >= SAT_WINDOW)
-        judge(w, now, cpu_usec, lag_usec);
+    w->last = p;
+    if (p.at - w->start.at >= SAT_WINDOW)
+        judge(w, p);
 }
 
-void sat_finish(struct sat_watch *w, int64_t now, int64_t cpu_usec, uint64_t lag_usec)
+void sat_finish(struct sat_watch *w)
 {
-    if (now - w->win_start >= SAT_WINDOW / 2)
-        judge(w, now, cpu_usec, lag_usec);
+    if (w->last.at - w->start.at >= SAT_WINDOW / 2)
+        judge(w, w->last);
 }
 
 void sat_result(const struct sat_watch *w, const char *source, struct sat_report *out)

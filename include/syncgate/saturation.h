@@ -4,11 +4,13 @@
  * Latency measured by a client that is short of CPU includes the time its
  * own responses waited to be read, so a run whose generator was saturated
  * says little about the service. The load phase samples, every tick, the
- * process' CPU time and the engine's loop lag (how late its workers woke
- * for their deadlines, engine_stats), and judges each SAT_WINDOW of the
- * phase: a window is saturated when the process used at least SAT_CPU_SHARE
- * of the CPU it may use, or its workers were late for at least
- * SAT_LAG_SHARE of the window. The phase is saturated when at least
+ * process' CPU demand (the CPU time of its threads plus the time they
+ * waited for a CPU, from /proc/self/task/<tid>/schedstat) and the engine's
+ * loop lag (how late its workers woke for their deadlines, engine_stats),
+ * and judges each SAT_WINDOW of the phase: a window is saturated when the
+ * process wanted at least SAT_CPU_SHARE of the CPU it may use (a CPU it
+ * shares with other processes counts as used: its threads waited for it),
+ * or its workers were late for at least SAT_LAG_SHARE of the window. The phase is saturated when at least
  * SAT_RUN_SHARE of its windows were. What it may use is the smallest of:
  * the cgroup's CPU quota (v2 cpu.max, v1 cpu.cfs_quota_us/cfs_period_us,
  * the tightest along the path to the root), the CPUs in the affinity mask,
@@ -60,32 +62,36 @@ int sat_cgroup_path(const char *proc_cgroup, bool v1, char *buf, size_t n);
 double sat_cgroup_cpus(const char *root, const char *proc_cgroup, char *source, size_t n);
 
 /* The judge of one phase. */
+/* One reading: when (mono usec), the process' CPU demand (usec) and the engine's lag (usec). */
+struct sat_point {
+    int64_t at, demand;
+    uint64_t lag;
+};
+
 struct sat_watch {
     double capacity; /* CPUs the generator may use */
     int threads;     /* engine workers (for the lag share) */
-    int64_t win_start, cpu0; /* the open window: when, process CPU usec then */
-    uint64_t lag0;           /* workers' summed lag (usec) then */
+    struct sat_point start, last; /* of the open window; the latest sample */
     unsigned windows, saturated;
-    double cpu_peak; /* highest CPU use of a window, as a share of capacity */
+    double cpu_peak; /* highest CPU demand of a window, as a share of capacity */
     double lag_peak; /* highest lag share of a window */
 };
 
-/* Start judging at now (usec, monotonic) with the process' CPU time and the engine's lag. */
-void sat_init(struct sat_watch *w, double capacity, int threads, int64_t now, int64_t cpu_usec,
-              uint64_t lag_usec);
+/* Start judging from p. */
+void sat_init(struct sat_watch *w, double capacity, int threads, struct sat_point p);
 
-/* A sample; closes the window when SAT_WINDOW has passed. */
-void sat_sample(struct sat_watch *w, int64_t now, int64_t cpu_usec, uint64_t lag_usec);
+/* A sample; closes the window when SAT_WINDOW has passed since it opened. */
+void sat_sample(struct sat_watch *w, struct sat_point p);
 
-/* The last, partial window: judged when it lasted at least half a window. */
-void sat_finish(struct sat_watch *w, int64_t now, int64_t cpu_usec, uint64_t lag_usec);
+/* The last, partial window up to the last sample: judged when it lasted half a window. */
+void sat_finish(struct sat_watch *w);
 
 struct sat_report {
     bool measured;  /* a load phase ran and was watched */
     bool saturated; /* at least SAT_RUN_SHARE of the windows were */
     unsigned windows, saturated_windows;
     double capacity;     /* CPUs */
-    double cpu_peak;     /* share of capacity */
+    double cpu_peak;     /* CPU demand, as a share of capacity */
     double lag_peak;     /* share of a window */
     char source[96];     /* where capacity came from */
 };
@@ -104,8 +110,11 @@ double sat_capacity(double cgroup_cpus, const char *cgroup_source, int affinity_
  */
 double sat_probe_capacity(int threads, char *source, size_t n);
 
-/* This process' CPU time so far, all threads, in usec. */
-int64_t sat_probe_cpu(void);
+/*
+ * This process' CPU demand so far in usec: its threads' CPU time plus their
+ * run-queue waits (schedstat); the CPU time alone where schedstat is missing.
+ */
+int64_t sat_probe_demand(void);
 
 /* The verdict so far, with capacity and source copied in. */
 void sat_result(const struct sat_watch *w, const char *source, struct sat_report *out);

@@ -142,16 +142,21 @@ static void test_capacity(void)
 
 #define S 1000000
 
+static struct sat_point pt(int64_t at, int64_t demand, uint64_t lag)
+{
+    return (struct sat_point){at, demand, lag};
+}
+
 static void test_watch(void)
 {
     struct sat_watch w;
     struct sat_report r;
 
     /* One CPU, one thread, 10 windows at 50% CPU and no lag: fine. */
-    sat_init(&w, 1, 1, 0, 0, 0);
+    sat_init(&w, 1, 1, pt(0, 0, 0));
     for (int i = 1; i <= 100; i++)
-        sat_sample(&w, i * S / 10, i * S / 20, 0);
-    sat_finish(&w, 10 * S, 5 * S, 0);
+        sat_sample(&w, pt((int64_t)i * S / 10, (int64_t)i * S / 20, 0));
+    sat_finish(&w);
     sat_result(&w, "x", &r);
     ok(r.measured && !r.saturated && r.windows == 10 && r.saturated_windows == 0 &&
            fabs(r.cpu_peak - 0.5) < 1e-9 && !strcmp(r.source, "x"),
@@ -160,10 +165,10 @@ static void test_watch(void)
     /* 2 of 10 windows at 95%: 20%, saturated; 1 of 10: not. */
     for (int sat = 1; sat <= 2; sat++) {
         int64_t cpu = 0;
-        sat_init(&w, 1, 1, 0, 0, 0);
+        sat_init(&w, 1, 1, pt(0, 0, 0));
         for (int i = 1; i <= 10; i++) {
             cpu += i <= sat ? 950000 : 300000;
-            sat_sample(&w, (int64_t)i * S, cpu, 0);
+            sat_sample(&w, pt((int64_t)i * S, cpu, 0));
         }
         sat_result(&w, "", &r);
         ok(r.saturated == (sat == 2) && r.saturated_windows == (unsigned)sat,
@@ -171,36 +176,49 @@ static void test_watch(void)
     }
 
     /* Capacity matters: 1.9 CPU-seconds per second on 2 CPUs is 95%, on 4 it is not. */
-    sat_init(&w, 2, 2, 0, 0, 0);
-    sat_sample(&w, S, 1900000, 0);
+    sat_init(&w, 2, 2, pt(0, 0, 0));
+    sat_sample(&w, pt(S, 1900000, 0));
     sat_result(&w, "", &r);
     ok(r.saturated && fabs(r.cpu_peak - 0.95) < 1e-9, "1.9 of 2 CPUs: saturated");
-    sat_init(&w, 4, 2, 0, 0, 0);
-    sat_sample(&w, S, 1900000, 0);
+    sat_init(&w, 4, 2, pt(0, 0, 0));
+    sat_sample(&w, pt(S, 1900000, 0));
     sat_result(&w, "", &r);
     ok(!r.saturated, "1.9 of 4 CPUs: not");
 
+    /* Demand counts the waits: 0.3 s on the CPU and 0.65 s waiting for it is 95% wanted. */
+    sat_init(&w, 1, 1, pt(0, 0, 0));
+    sat_sample(&w, pt(S, 300000 + 650000, 0));
+    sat_result(&w, "", &r);
+    ok(r.saturated, "a CPU shared with others: what was waited for counts");
+
     /* Lag: 2 threads late 250 ms in total in a second is 12.5% of their time. */
-    sat_init(&w, 2, 2, 0, 0, 0);
-    sat_sample(&w, S, 100000, 250000);
+    sat_init(&w, 2, 2, pt(0, 0, 0));
+    sat_sample(&w, pt(S, 100000, 250000));
     sat_result(&w, "", &r);
     ok(r.saturated && fabs(r.lag_peak - 0.125) < 1e-9, "workers late 12.5%% of the time: saturated");
-    sat_init(&w, 2, 2, 0, 0, 0);
-    sat_sample(&w, S, 100000, 150000);
+    sat_init(&w, 2, 2, pt(0, 0, 0));
+    sat_sample(&w, pt(S, 100000, 150000));
     sat_result(&w, "", &r);
     ok(!r.saturated, "late 7.5%% of the time: not");
 
     /* Samples inside a window do not close it; a short last window is not judged. */
-    sat_init(&w, 1, 1, 0, 0, 0);
-    sat_sample(&w, S / 2, S / 2, 0);
-    ok(w.windows == 0, "half a window: still open");
-    sat_finish(&w, S / 3, S / 3, 0);
+    sat_init(&w, 1, 1, pt(0, 0, 0));
+    sat_sample(&w, pt(S / 3, S / 3, 0));
+    ok(w.windows == 0, "a third of a window: still open");
+    sat_finish(&w);
     sat_result(&w, "", &r);
     ok(r.windows == 0 && !r.saturated, "a phase shorter than half a window: nothing judged, not saturated");
-    sat_init(&w, 1, 1, 0, 0, 0);
-    sat_finish(&w, 6 * S / 10, 6 * S / 10, 0);
+    sat_init(&w, 1, 1, pt(0, 0, 0));
+    sat_sample(&w, pt(6 * S / 10, 6 * S / 10, 0));
+    sat_finish(&w);
     sat_result(&w, "", &r);
     ok(r.windows == 1 && r.saturated, "a 600 ms phase at full CPU is judged: saturated");
+
+    /* Threads that ended take their counts along: a falling sum is not negative use. */
+    sat_init(&w, 1, 1, pt(0, 5 * S, 0));
+    sat_sample(&w, pt(S, 2 * S, 0));
+    sat_result(&w, "", &r);
+    ok(r.windows == 1 && !r.saturated && r.cpu_peak == 0, "a sum that fell counts as nothing");
 }
 
 int main(void)

@@ -120,9 +120,10 @@ int notify_webhook(const struct config *c, const char *body, int64_t budget,
                      rc == CURLE_ABORTED_BY_CALLBACK ? "interrupted" : curl_easy_strerror(rc));
         else
             snprintf(res->error, sizeof(res->error), "HTTP %ld", res->status);
-        if (rc == CURLE_OK && res->status >= 400 && res->status < 500 && res->status != 408 &&
-            res->status != 429)
-            break; /* the receiver refuses this body: sending it again changes nothing */
+        /* the receiver refuses this body (4xx) or sends us elsewhere (3xx): sending it
+         * again changes nothing; a 408, a 429, a 5xx or no answer may pass later */
+        if (rc == CURLE_OK && res->status < 500 && res->status != 408 && res->status != 429)
+            break;
         nap(wait, deadline, stop);
         wait *= 2;
     }

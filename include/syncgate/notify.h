@@ -8,8 +8,8 @@
  * creates nothing.
  *
  * notify_webhook() POSTs a body to notify.webhook_url with libcurl: attempts
- * until one gets a 2xx, a 4xx other than 408/429 (never repeated), or the
- * time budget notify.timeout is spent (each attempt's timeout is what is
+ * until one gets a 2xx, any other answer but 408, 429 and 5xx (never
+ * repeated), or the time budget notify.timeout is spent (each attempt's timeout is what is
  * left; waits of 250 ms, then 500 ms, ... between attempts), at most
  * NOTIFY_MAX_ATTEMPTS; a signal ends it at once. So the webhook never delays
  * the exit by more than its budget (notify.timeout). The URL is a secret: it is never

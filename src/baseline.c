@@ -65,8 +65,9 @@ static int client_init(struct client *cl, const struct config *c, char *err, siz
 
     if (derived) {
         if (!rw->server_url) {
-            snprintf(err, errlen, "no baseline source: set baseline.source or "
-                                  "K6_PROMETHEUS_RW_SERVER_URL");
+            snprintf(err, errlen,
+                     "no baseline source: set baseline.source or "
+                     "K6_PROMETHEUS_RW_SERVER_URL");
             return -EINVAL;
         }
         if (history_source(rw->server_url, cl->base, sizeof(cl->base)) < 0) {
@@ -231,12 +232,12 @@ static int read_one(struct client *cl, const struct config *c, struct baseline *
         goto out;
     }
     const char *pin = c->baseline.pin_testid;
-    int nr = history_promql_runs(&m, key, stat, c->baseline.runs, c->baseline.max_age, pin,
-                                 promql, HISTORY_MAX_PROMQL);
+    int nr = history_promql_runs(&m, key, stat, c->baseline.runs, c->baseline.max_age, pin, promql,
+                                 HISTORY_MAX_PROMQL);
     if (nr >= 0)
         nr = query(cl, promql, now, runs, HISTORY_MAX_POINTS, err, errlen);
-    int nv = nr >= 0 ? history_promql_values(&m, key, stat, c->baseline.runs,
-                                             c->baseline.max_age, pin, promql, HISTORY_MAX_PROMQL)
+    int nv = nr >= 0 ? history_promql_values(&m, key, stat, c->baseline.runs, c->baseline.max_age,
+                                             pin, promql, HISTORY_MAX_PROMQL)
                      : nr;
     if (nr >= 0 && nv >= 0)
         nv = query(cl, promql, now, vals, HISTORY_MAX_POINTS, err, errlen);
@@ -274,8 +275,8 @@ static int read_one(struct client *cl, const struct config *c, struct baseline *
     if (pin && b->nruns == 0) {
         b->status = BASELINE_FAILED;
         snprintf(b->error, sizeof(b->error),
-                 "pinned run %.64s has no %s of %.80s in scenario %s within baseline.max_age",
-                 pin, stat, key, b->scenario);
+                 "pinned run %.64s has no %s of %.80s in scenario %s within baseline.max_age", pin,
+                 stat, key, b->scenario);
     } else if (b->nruns < (size_t)(pin ? 1 : c->baseline.min_runs)) {
         b->status = BASELINE_MISSING;
     } else {

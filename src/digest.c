@@ -13,14 +13,22 @@ const char *digest_result(int exit_code)
 {
     /* main.c's exit codes (README, "Exit codes") */
     switch (exit_code) {
-    case 0: return "passed";
-    case 99: return "failed";
-    case 114: return "inconclusive";
-    case 105: return "interrupted";
-    case 112: return "not ready";
-    case 113: return "undelivered";
-    case 104: return "invalid configuration";
-    default: return "error";
+    case 0:
+        return "passed";
+    case 99:
+        return "failed";
+    case 114:
+        return "inconclusive";
+    case 105:
+        return "interrupted";
+    case 112:
+        return "not ready";
+    case 113:
+        return "undelivered";
+    case 104:
+        return "invalid configuration";
+    default:
+        return "error";
     }
 }
 
@@ -83,8 +91,7 @@ static void put_baseline(struct out *o, const struct verdict_item *it, const str
             b->nruns == 1 ? "" : "s");
 }
 
-const char *digest_item(const struct verdict_item *it, const struct config *c, char *buf,
-                        size_t n)
+const char *digest_item(const struct verdict_item *it, const struct config *c, char *buf, size_t n)
 {
     struct out o = {buf, n, 0};
     const struct threshold *t = it->t;
@@ -110,13 +117,14 @@ const char *digest_item(const struct verdict_item *it, const struct config *c, c
             (unsigned long long)it->samples, c->baseline.min_count, a);
         break;
     case REASON_NO_BASELINE:
-        put(&o, "no baseline yet: %zu of baseline.min_runs %d runs, so %s as baseline.missing "
-                "says (observed %s)",
+        put(&o,
+            "no baseline yet: %zu of baseline.min_runs %d runs, so %s as baseline.missing "
+            "says (observed %s)",
             it->base ? it->base->nruns : 0, c->baseline.min_runs, outcome_name(it->outcome), a);
         break;
     case REASON_BASELINE_ERROR:
-        put(&o, "baseline query failed: %s (observed %s)",
-            it->base ? it->base->error : "not read", a);
+        put(&o, "baseline query failed: %s (observed %s)", it->base ? it->base->error : "not read",
+            a);
         break;
     case REASON_SATURATED:
         put(&o, "the load generator was saturated (observed %s", a);
@@ -158,17 +166,17 @@ size_t digest_text(const struct report_ctx *ctx, const struct verdict *v, char *
     /* Lines are added whole; the last ~80 bytes are kept for "... N more". */
     size_t room = n > 96 ? n - 80 : n;
 
-#define LINE(...)                                                                              \
-    do {                                                                                       \
-        int w_ = snprintf(line, sizeof(line), __VA_ARGS__);                                    \
-        size_t l_ = w_ < 0 ? 0 : (size_t)w_ < sizeof(line) ? (size_t)w_ : sizeof(line) - 1;   \
-        if (len + l_ + 2 <= room) {                                                            \
-            memcpy(buf + len, line, l_);                                                       \
-            len += l_;                                                                         \
-            buf[len++] = '\n';                                                                 \
-        } else {                                                                               \
-            left_out++;                                                                        \
-        }                                                                                      \
+#define LINE(...)                                                                                  \
+    do {                                                                                           \
+        int w_ = snprintf(line, sizeof(line), __VA_ARGS__);                                        \
+        size_t l_ = w_ < 0 ? 0 : (size_t)w_ < sizeof(line) ? (size_t)w_ : sizeof(line) - 1;        \
+        if (len + l_ + 2 <= room) {                                                                \
+            memcpy(buf + len, line, l_);                                                           \
+            len += l_;                                                                             \
+            buf[len++] = '\n';                                                                     \
+        } else {                                                                                   \
+            left_out++;                                                                            \
+        }                                                                                          \
     } while (0)
 
     if (!n)
@@ -200,8 +208,9 @@ size_t digest_text(const struct report_ctx *ctx, const struct verdict *v, char *
     for (size_t i = 0; i < v->n; i++)
         any_baseline |= v->items[i].t->baseline;
     if (any_baseline)
-        LINE("baseline: missing: %s, min_runs %d, runs %d, aggregate %s", config_missing_names[c->baseline.missing],
-             c->baseline.min_runs, c->baseline.runs, config_aggregate_names[c->baseline.aggregate]);
+        LINE("baseline: missing: %s, min_runs %d, runs %d, aggregate %s",
+             config_missing_names[c->baseline.missing], c->baseline.min_runs, c->baseline.runs,
+             config_aggregate_names[c->baseline.aggregate]);
     LINE("dashboard: %s", digest_dashboard(c, item, sizeof(item)));
 #undef LINE
     if (left_out && len + 40 < n)

@@ -40,12 +40,23 @@ static void put_string(struct out *o, const char *s)
     put(o, "\"");
     for (; *s && !o->full; s++) {
         switch (*s) {
-        case '\\': put(o, "\\\\"); break;
-        case '"': put(o, "\\\""); break;
-        case '\n': put(o, "\\n"); break;
-        case '\r': put(o, "\\r"); break;
-        case '\t': put(o, "\\t"); break;
-        default: put(o, "%c", *s);
+        case '\\':
+            put(o, "\\\\");
+            break;
+        case '"':
+            put(o, "\\\"");
+            break;
+        case '\n':
+            put(o, "\\n");
+            break;
+        case '\r':
+            put(o, "\\r");
+            break;
+        case '\t':
+            put(o, "\\t");
+            break;
+        default:
+            put(o, "%c", *s);
         }
     }
     put(o, "\"");
@@ -72,9 +83,9 @@ static void put_selector(struct out *o, const char *series, const struct history
         put_matcher(o, "test_type", m->test_type);
         for (size_t i = 0; i < m->nlabels; i++) {
             /* a static label never overrides a label syncgate sets (first wins) */
-            static const char *const own[] = {"testid", "instance", "environment", "test_type",
-                                              "scenario", "result", "history", "revision",
-                                              "metric", "stat"};
+            static const char *const own[] = {"testid",   "instance", "environment", "test_type",
+                                              "scenario", "result",   "history",     "revision",
+                                              "metric",   "stat"};
             bool taken = false;
             for (size_t k = 0; k < sizeof(own) / sizeof(own[0]); k++)
                 taken |= !strcmp(m->labels[i].key, own[k]);
@@ -131,8 +142,8 @@ static void put_runs(struct out *o, const struct history_match *m, const char *k
     put(o, ")");
 }
 
-int history_promql_runs(const struct history_match *m, const char *key, const char *stat,
-                        int runs, int64_t max_age, const char *pin_testid, char *buf, size_t n)
+int history_promql_runs(const struct history_match *m, const char *key, const char *stat, int runs,
+                        int64_t max_age, const char *pin_testid, char *buf, size_t n)
 {
     struct out o = {buf, n, 0, n == 0};
     if (n)
@@ -142,8 +153,7 @@ int history_promql_runs(const struct history_match *m, const char *key, const ch
 }
 
 int history_promql_values(const struct history_match *m, const char *key, const char *stat,
-                          int runs, int64_t max_age, const char *pin_testid, char *buf,
-                          size_t n)
+                          int runs, int64_t max_age, const char *pin_testid, char *buf, size_t n)
 {
     struct out o = {buf, n, 0, n == 0};
     int64_t age = age_seconds(max_age);
@@ -196,9 +206,9 @@ int history_parse_vector(const char *body, size_t len, struct history_point *out
         const cJSON *et = cJSON_GetObjectItemCaseSensitive(root, "errorType");
         const cJSON *e = cJSON_GetObjectItemCaseSensitive(root, "error");
         const char *msg = cJSON_IsString(e) ? e->valuestring : "no message";
-        n = fail(err, errlen, "%s: %s", cJSON_IsString(et) ? et->valuestring : "error",
-                 utf8_escape(msg, strlen(msg) > 120 ? 120 : strlen(msg), false, safe,
-                             sizeof(safe)));
+        n = fail(
+            err, errlen, "%s: %s", cJSON_IsString(et) ? et->valuestring : "error",
+            utf8_escape(msg, strlen(msg) > 120 ? 120 : strlen(msg), false, safe, sizeof(safe)));
         goto out;
     }
     const cJSON *data = cJSON_GetObjectItemCaseSensitive(root, "data");
@@ -321,8 +331,7 @@ static char *keep(struct history_series *s, const char *text)
     return c;
 }
 
-static int add_run(struct history_series *s, const struct history_outcome *o,
-                   const char *scenario)
+static int add_run(struct history_series *s, const struct history_outcome *o, const char *scenario)
 {
     struct rw_info *it = &s->items[s->n++];
     memset(it, 0, sizeof(*it));

@@ -31,8 +31,7 @@ const char *digest_result(int exit_code);
  * "observed 28.1ms > limit 24.2ms = baseline 20.2ms * 1.2 (median of 5 runs)",
  * "inconclusive: generator saturated (observed 12.3ms)". Returns buf.
  */
-const char *digest_item(const struct verdict_item *it, const struct config *c, char *buf,
-                        size_t n);
+const char *digest_item(const struct verdict_item *it, const struct config *c, char *buf, size_t n);
 
 /*
  * The digest as text: whole lines, at most n-1 bytes (the termination

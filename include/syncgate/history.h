@@ -58,8 +58,8 @@ struct history_match {
  * pin_testid (may be NULL), that run whatever its history label. Writes at
  * most n bytes to buf; returns the length or -ENOSPC.
  */
-int history_promql_runs(const struct history_match *m, const char *key, const char *stat,
-                        int runs, int64_t max_age, const char *pin_testid, char *buf, size_t n);
+int history_promql_runs(const struct history_match *m, const char *key, const char *stat, int runs,
+                        int64_t max_age, const char *pin_testid, char *buf, size_t n);
 
 /*
  * PromQL for the values of that statistic in the same runs: an instant
@@ -67,8 +67,7 @@ int history_promql_runs(const struct history_match *m, const char *key, const ch
  * Same arguments and return as history_promql_runs.
  */
 int history_promql_values(const struct history_match *m, const char *key, const char *stat,
-                          int runs, int64_t max_age, const char *pin_testid, char *buf,
-                          size_t n);
+                          int runs, int64_t max_age, const char *pin_testid, char *buf, size_t n);
 
 /* One series of an instant-vector answer. */
 struct history_point {

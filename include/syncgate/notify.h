@@ -36,9 +36,9 @@ int notify_termination(const char *path, const char *text);
 
 struct notify_result {
     int attempts;
-    long status;      /* last HTTP status, 0: none */
-    bool delivered;   /* a 2xx */
-    char error[160];  /* why not, no URL in it */
+    long status;     /* last HTTP status, 0: none */
+    bool delivered;  /* a 2xx */
+    char error[160]; /* why not, no URL in it */
 };
 
 /*

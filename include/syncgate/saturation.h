@@ -10,11 +10,10 @@
  * and judges each SAT_WINDOW of the phase: a window is saturated when the
  * process wanted at least SAT_CPU_SHARE of the CPU it may use (a CPU it
  * shares with other processes counts as used: its threads waited for it),
- * or its workers were late for at least SAT_LAG_SHARE of the window. The phase is saturated when at least
- * SAT_RUN_SHARE of its windows were. What it may use is the smallest of:
- * the cgroup's CPU quota (v2 cpu.max, v1 cpu.cfs_quota_us/cfs_period_us,
- * the tightest along the path to the root), the CPUs in the affinity mask,
- * and the engine's worker threads (one worker uses one CPU at most).
+ * or its workers were late for at least SAT_LAG_SHARE of the window. The phase is saturated when at
+ * least SAT_RUN_SHARE of its windows were. What it may use is the smallest of: the cgroup's CPU
+ * quota (v2 cpu.max, v1 cpu.cfs_quota_us/cfs_period_us, the tightest along the path to the root),
+ * the CPUs in the affinity mask, and the engine's worker threads (one worker uses one CPU at most).
  *
  * The watch takes times and counters as arguments and the cgroup reader
  * takes the file system root and /proc/self/cgroup's text, so tests give
@@ -69,8 +68,8 @@ struct sat_point {
 };
 
 struct sat_watch {
-    double capacity; /* CPUs the generator may use */
-    int threads;     /* engine workers (for the lag share) */
+    double capacity;              /* CPUs the generator may use */
+    int threads;                  /* engine workers (for the lag share) */
     struct sat_point start, last; /* of the open window; the latest sample */
     unsigned windows, saturated;
     double cpu_peak; /* highest CPU demand of a window, as a share of capacity */
@@ -90,10 +89,10 @@ struct sat_report {
     bool measured;  /* a load phase ran and was watched */
     bool saturated; /* at least SAT_RUN_SHARE of the windows were */
     unsigned windows, saturated_windows;
-    double capacity;     /* CPUs */
-    double cpu_peak;     /* CPU demand, as a share of capacity */
-    double lag_peak;     /* share of a window */
-    char source[96];     /* where capacity came from */
+    double capacity; /* CPUs */
+    double cpu_peak; /* CPU demand, as a share of capacity */
+    double lag_peak; /* share of a window */
+    char source[96]; /* where capacity came from */
 };
 
 /*

@@ -36,21 +36,38 @@ static void test_text(void)
     struct verdict v;
     memset(&v, 0, sizeof(v));
     v.n = 3;
-    v.items[0] = (struct verdict_item){.t = &c.load.thresholds.t[0], .scenario = "load",
-                                       .outcome = OUTCOME_PASSED, .passed = true,
-                                       .observed = 28, .limit = 500};
-    struct baseline b = {.t = &c.load.thresholds.t[1], .scenario = "load",
-                         .status = BASELINE_FOUND, .value = 20, .nruns = 3, .runs = runs};
-    v.items[1] = (struct verdict_item){.t = &c.load.thresholds.t[1], .scenario = "load",
-                                       .outcome = OUTCOME_FAILED, .observed = 28.25,
-                                       .limit = 24, .base = &b, .samples = 900};
-    v.items[2] = (struct verdict_item){.t = &c.load.thresholds.t[2], .scenario = "load",
+    v.items[0] = (struct verdict_item){.t = &c.load.thresholds.t[0],
+                                       .scenario = "load",
+                                       .outcome = OUTCOME_PASSED,
+                                       .passed = true,
+                                       .observed = 28,
+                                       .limit = 500};
+    struct baseline b = {.t = &c.load.thresholds.t[1],
+                         .scenario = "load",
+                         .status = BASELINE_FOUND,
+                         .value = 20,
+                         .nruns = 3,
+                         .runs = runs};
+    v.items[1] = (struct verdict_item){.t = &c.load.thresholds.t[1],
+                                       .scenario = "load",
+                                       .outcome = OUTCOME_FAILED,
+                                       .observed = 28.25,
+                                       .limit = 24,
+                                       .base = &b,
+                                       .samples = 900};
+    v.items[2] = (struct verdict_item){.t = &c.load.thresholds.t[2],
+                                       .scenario = "load",
                                        .outcome = OUTCOME_INCONCLUSIVE,
-                                       .reason = REASON_SATURATED, .observed = 0.001,
+                                       .reason = REASON_SATURATED,
+                                       .observed = 0.001,
                                        .limit = 0.01};
     v.failed = v.inconclusive = true;
-    struct sat_report sat = {.measured = true, .saturated = true, .windows = 3,
-                             .saturated_windows = 3, .capacity = 1, .cpu_peak = 0.99};
+    struct sat_report sat = {.measured = true,
+                             .saturated = true,
+                             .windows = 3,
+                             .saturated_windows = 3,
+                             .capacity = 1,
+                             .cpu_peak = 0.99};
     snprintf(sat.source, sizeof(sat.source), "1 CPU in the affinity mask");
     struct baseline_set set;
     memset(&set, 0, sizeof(set));
@@ -60,12 +77,17 @@ static void test_text(void)
     char text[NOTIFY_TERMINATION_MAX + 1];
     size_t n = digest_text(&ctx, &v, text, sizeof(text));
     ok(n == strlen(text) && n > 0 && text[n - 1] == '\n', "whole lines (%zu bytes)", n);
-    ok(strstr(text, "syncgate failed (exit 99): environment staging, testid t-123, revision abc123") != NULL,
+    ok(strstr(text,
+              "syncgate failed (exit 99): environment staging, testid t-123, revision abc123") !=
+           NULL,
        "first line: result, exit code, environment, testid, revision");
-    ok(strstr(text, "failed: load http_req_duration p(95) <= baseline * 1.2: observed 28.25ms > limit "
-                    "24ms = baseline 20ms * 1.2 (median of 3 runs)") != NULL,
+    ok(strstr(text,
+              "failed: load http_req_duration p(95) <= baseline * 1.2: observed 28.25ms > limit "
+              "24ms = baseline 20ms * 1.2 (median of 3 runs)") != NULL,
        "a failed baseline threshold with observed, limit, baseline and runs");
-    ok(strstr(text, "inconclusive: load http_req_failed rate<0.01: the load generator was saturated") != NULL,
+    ok(strstr(text,
+              "inconclusive: load http_req_failed rate<0.01: the load generator was saturated") !=
+           NULL,
        "an inconclusive threshold and why");
     ok(!strstr(text, "p(95)<500"), "passed thresholds are not listed");
     ok(strstr(text, "load generator saturated in 3 of 3 s") != NULL, "the saturation watch");
@@ -100,7 +122,8 @@ static void test_text(void)
            !strcmp(cJSON_GetObjectItem(r0, "testid")->valuestring, "run-a"),
        "json: a baseline threshold with its baseline and runs");
     ok(t2 && !strcmp(cJSON_GetObjectItem(t2, "reason")->valuestring, "generator saturated") &&
-           cJSON_GetObjectItem(cJSON_GetObjectItem(j, "saturation"), "saturated")->type == cJSON_True,
+           cJSON_GetObjectItem(cJSON_GetObjectItem(j, "saturation"), "saturated")->type ==
+               cJSON_True,
        "json: reason and saturation");
     ok(js && !strstr(js, "hunter2"), "no secret in the JSON");
     free(js);
@@ -110,20 +133,25 @@ static void test_text(void)
     struct config big;
     char yaml[16384] = "load:\n  thresholds:\n";
     for (int i = 0; i < 60; i++)
-        snprintf(yaml + strlen(yaml), sizeof(yaml) - strlen(yaml),
-                 "    'http_req_duration{name:service-with-a-rather-long-name-%02d}': ['p(99)<1']\n", i);
+        snprintf(
+            yaml + strlen(yaml), sizeof(yaml) - strlen(yaml),
+            "    'http_req_duration{name:service-with-a-rather-long-name-%02d}': ['p(99)<1']\n", i);
     setup(&big, yaml);
     struct verdict bv;
     memset(&bv, 0, sizeof(bv));
     bv.n = big.load.thresholds.n;
     for (size_t i = 0; i < bv.n; i++)
-        bv.items[i] = (struct verdict_item){.t = &big.load.thresholds.t[i], .scenario = "load",
-                                            .outcome = OUTCOME_FAILED, .observed = 12.5,
+        bv.items[i] = (struct verdict_item){.t = &big.load.thresholds.t[i],
+                                            .scenario = "load",
+                                            .outcome = OUTCOME_FAILED,
+                                            .observed = 12.5,
                                             .limit = 1};
     struct report_ctx bctx = {.cfg = &big, .exit_code = 99};
     n = digest_text(&bctx, &bv, text, sizeof(text));
-    ok(bv.n == 60 && n <= NOTIFY_TERMINATION_MAX && n == strlen(text), "60 failures: %zu bytes, within 4096", n);
-    ok(strstr(text, "more lines left out") && text[n - 1] == '\n', "the cut is said, on a whole line");
+    ok(bv.n == 60 && n <= NOTIFY_TERMINATION_MAX && n == strlen(text),
+       "60 failures: %zu bytes, within 4096", n);
+    ok(strstr(text, "more lines left out") && text[n - 1] == '\n',
+       "the cut is said, on a whole line");
     ok(strstr(text, "syncgate failed (exit 99)") == text, "the first line survives the cut");
     char tiny[64];
     n = digest_text(&bctx, &bv, tiny, sizeof(tiny));
@@ -135,9 +163,9 @@ static void test_text(void)
 static void test_results(void)
 {
     ok(!strcmp(digest_result(0), "passed") && !strcmp(digest_result(99), "failed") &&
-           !strcmp(digest_result(114), "inconclusive") && !strcmp(digest_result(105), "interrupted") &&
-           !strcmp(digest_result(112), "not ready") && !strcmp(digest_result(113), "undelivered") &&
-           !strcmp(digest_result(1), "error"),
+           !strcmp(digest_result(114), "inconclusive") &&
+           !strcmp(digest_result(105), "interrupted") && !strcmp(digest_result(112), "not ready") &&
+           !strcmp(digest_result(113), "undelivered") && !strcmp(digest_result(1), "error"),
        "exit codes named");
 }
 

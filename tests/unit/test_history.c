@@ -86,7 +86,8 @@ static void test_parse(void)
        "vector parsed; series without testid or value skipped (n %d)", n);
     ok(history_parse_vector(ok_body, strlen(ok_body), p, 1, err, sizeof(err)) == 1,
        "at most max points");
-    const char *empty = "{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"result\":[]}}";
+    const char *empty =
+        "{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"result\":[]}}";
     ok(history_parse_vector(empty, strlen(empty), p, 4, err, sizeof(err)) == 0, "empty vector: 0");
 
     static const struct {
@@ -106,8 +107,8 @@ static void test_parse(void)
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         err[0] = '\0';
         n = history_parse_vector(bad[i].body, strlen(bad[i].body), p, 4, err, sizeof(err));
-        ok(n == -EINVAL && strstr(err, bad[i].want), "bad answer %zu: -EINVAL \"%s\" (got %d \"%s\")",
-           i, bad[i].want, n, err);
+        ok(n == -EINVAL && strstr(err, bad[i].want),
+           "bad answer %zu: -EINVAL \"%s\" (got %d \"%s\")", i, bad[i].want, n, err);
     }
     char longmsg[2000] = "{\"status\":\"error\",\"errorType\":\"e\",\"error\":\"";
     size_t l = strlen(longmsg);
@@ -147,11 +148,12 @@ static void test_source(void)
     char buf[256];
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         int n = history_source(cases[i].rw, buf, sizeof(buf));
-        ok(n == (int)strlen(cases[i].want) && !strcmp(buf, cases[i].want), "source of %s: %s (got %s)",
-           cases[i].rw, cases[i].want, n >= 0 ? buf : "error");
+        ok(n == (int)strlen(cases[i].want) && !strcmp(buf, cases[i].want),
+           "source of %s: %s (got %s)", cases[i].rw, cases[i].want, n >= 0 ? buf : "error");
     }
     ok(history_source("not a url", buf, sizeof(buf)) == -EINVAL, "not a URL: -EINVAL");
-    ok(history_source("http://prometheus:9090/api/v1/write", buf, 8) == -ENOSPC, "too small: -ENOSPC");
+    ok(history_source("http://prometheus:9090/api/v1/write", buf, 8) == -ENOSPC,
+       "too small: -ENOSPC");
 }
 
 static struct threshold thr[4];
@@ -165,25 +167,35 @@ static void test_series(void)
     struct verdict v;
     memset(&v, 0, sizeof(v));
     v.n = 5;
-    v.items[0] = (struct verdict_item){.t = &thr[0], .scenario = "load", .observed = 12.5,
-                                       .outcome = OUTCOME_PASSED};
-    v.items[1] = (struct verdict_item){.t = &thr[1], .scenario = "load", .observed = 12.5,
+    v.items[0] = (struct verdict_item){
+        .t = &thr[0], .scenario = "load", .observed = 12.5, .outcome = OUTCOME_PASSED};
+    v.items[1] = (struct verdict_item){.t = &thr[1],
+                                       .scenario = "load",
+                                       .observed = 12.5,
                                        .outcome = OUTCOME_INCONCLUSIVE,
                                        .reason = REASON_NO_BASELINE};
-    v.items[2] = (struct verdict_item){.t = &thr[2], .scenario = "load", .observed = NAN,
-                                       .outcome = OUTCOME_FAILED, .reason = REASON_NO_SAMPLES};
-    v.items[3] = (struct verdict_item){.t = &thr[3], .scenario = "smoke", .observed = 1,
-                                       .outcome = OUTCOME_PASSED};
-    v.items[4] = (struct verdict_item){.t = &thr[3], .scenario = "load", .observed = 0.5,
-                                       .outcome = OUTCOME_PASSED};
-    struct history_outcome o = {.result = "failed", .history = false, .revision = "abc123",
-                                .finished = 1700000000, .smoke_ran = true, .load_ran = true};
+    v.items[2] = (struct verdict_item){.t = &thr[2],
+                                       .scenario = "load",
+                                       .observed = NAN,
+                                       .outcome = OUTCOME_FAILED,
+                                       .reason = REASON_NO_SAMPLES};
+    v.items[3] = (struct verdict_item){
+        .t = &thr[3], .scenario = "smoke", .observed = 1, .outcome = OUTCOME_PASSED};
+    v.items[4] = (struct verdict_item){
+        .t = &thr[3], .scenario = "load", .observed = 0.5, .outcome = OUTCOME_PASSED};
+    struct history_outcome o = {.result = "failed",
+                                .history = false,
+                                .revision = "abc123",
+                                .finished = 1700000000,
+                                .smoke_ran = true,
+                                .load_ran = true};
     struct history_series s;
     ok(history_series_build(&s, &v, &o) == 0, "build");
     /* 2 run infos + p(95) once (two thresholds, one statistic) + checks twice (two scenarios) */
     ok(s.n == 5, "five series: a run info per phase, one per distinct statistic (got %zu)", s.n);
     const struct rw_info *ri = &s.items[0], *ri2 = &s.items[1];
-    ok(!strcmp(ri->name, "syncgate_run_info") && !strcmp(tagset_get(&ri->labels, "scenario"), "smoke") &&
+    ok(!strcmp(ri->name, "syncgate_run_info") &&
+           !strcmp(tagset_get(&ri->labels, "scenario"), "smoke") &&
            !strcmp(tagset_get(&ri2->labels, "scenario"), "load") &&
            !strcmp(tagset_get(&ri->labels, "result"), "failed") &&
            !strcmp(tagset_get(&ri->labels, "history"), "false") &&
@@ -203,7 +215,8 @@ static void test_series(void)
     o.revision = NULL;
     o.smoke_ran = false;
     history_series_build(&s, &v, &o);
-    ok(s.n == 4 && !tagset_get(&s.items[0].labels, "revision"), "no revision: no label; no smoke: no smoke info");
+    ok(s.n == 4 && !tagset_get(&s.items[0].labels, "revision"),
+       "no revision: no label; no smoke: no smoke info");
     history_series_clear(&s);
 
     /* Eligibility: a missing baseline is fine, anything else that did not pass is not. */

@@ -25,7 +25,8 @@ static void test_parse(void)
            sat_parse_cpu_max("1e5 100000", &c) == -EINVAL &&
            sat_parse_cpu_max("99999999999999999999999 1", &c) == -EINVAL,
        "cpu.max: malformed texts are refused");
-    ok(sat_parse_cfs("20000\n", "100000\n", &c) == 1 && fabs(c - 0.2) < 1e-12, "cfs 20000/100000: 0.2");
+    ok(sat_parse_cfs("20000\n", "100000\n", &c) == 1 && fabs(c - 0.2) < 1e-12,
+       "cfs 20000/100000: 0.2");
     c = -1;
     ok(sat_parse_cfs("-1\n", "100000\n", &c) == 0 && c == -1, "cfs quota -1: no limit");
     ok(sat_parse_cfs("x", "100000", &c) == -EINVAL && sat_parse_cfs("100", "0", &c) == -EINVAL &&
@@ -36,16 +37,20 @@ static void test_parse(void)
 static void test_paths(void)
 {
     char buf[64];
-    const char *hybrid = "9:name=systemd:/\n4:memory:/x\n2:cpuacct:/acct\n1:cpu:/pod/c1\n0::/v2/path\n";
-    ok(sat_cgroup_path(hybrid, false, buf, sizeof(buf)) == 0 && !strcmp(buf, "/v2/path"), "v2 line");
+    const char *hybrid =
+        "9:name=systemd:/\n4:memory:/x\n2:cpuacct:/acct\n1:cpu:/pod/c1\n0::/v2/path\n";
+    ok(sat_cgroup_path(hybrid, false, buf, sizeof(buf)) == 0 && !strcmp(buf, "/v2/path"),
+       "v2 line");
     ok(sat_cgroup_path(hybrid, true, buf, sizeof(buf)) == 0 && !strcmp(buf, "/pod/c1"),
        "v1 cpu line, not cpuacct's");
-    ok(sat_cgroup_path("3:cpu,cpuacct:/kubepods/burstable/pod1/abc\n", true, buf, sizeof(buf)) == 0 &&
+    ok(sat_cgroup_path("3:cpu,cpuacct:/kubepods/burstable/pod1/abc\n", true, buf, sizeof(buf)) ==
+               0 &&
            !strcmp(buf, "/kubepods/burstable/pod1/abc"),
        "v1 cpu,cpuacct line");
     ok(sat_cgroup_path("0::/\n", true, buf, sizeof(buf)) == -ENOENT, "no v1 line");
     ok(sat_cgroup_path("4:memory:/\n", false, buf, sizeof(buf)) == -ENOENT, "no v2 line");
-    ok(sat_cgroup_path("", false, buf, sizeof(buf)) == -ENOENT && sat_cgroup_path("garbage", true, buf, sizeof(buf)) == -ENOENT,
+    ok(sat_cgroup_path("", false, buf, sizeof(buf)) == -ENOENT &&
+           sat_cgroup_path("garbage", true, buf, sizeof(buf)) == -ENOENT,
        "empty or malformed text");
     ok(sat_cgroup_path("0::/a/very/long/path/that/does/not/fit/in/sixteen\n", false, buf, 16) ==
            -ENAMETOOLONG,
@@ -128,7 +133,8 @@ static void test_cgroup_files(void)
 static void test_capacity(void)
 {
     char src[96];
-    ok(sat_capacity(0, NULL, 4, 8, src, sizeof(src)) == 4 && strstr(src, "4 CPUs in the affinity mask"),
+    ok(sat_capacity(0, NULL, 4, 8, src, sizeof(src)) == 4 &&
+           strstr(src, "4 CPUs in the affinity mask"),
        "no quota: the affinity mask (%s)", src);
     ok(sat_capacity(0.5, "cgroup v2 cpu.max of /x", 4, 8, src, sizeof(src)) == 0.5 &&
            !strcmp(src, "cgroup v2 cpu.max of /x"),
@@ -195,7 +201,8 @@ static void test_watch(void)
     sat_init(&w, 2, 2, pt(0, 0, 0));
     sat_sample(&w, pt(S, 100000, 250000));
     sat_result(&w, "", &r);
-    ok(r.saturated && fabs(r.lag_peak - 0.125) < 1e-9, "workers late 12.5%% of the time: saturated");
+    ok(r.saturated && fabs(r.lag_peak - 0.125) < 1e-9,
+       "workers late 12.5%% of the time: saturated");
     sat_init(&w, 2, 2, pt(0, 0, 0));
     sat_sample(&w, pt(S, 100000, 150000));
     sat_result(&w, "", &r);
@@ -207,7 +214,8 @@ static void test_watch(void)
     ok(w.windows == 0, "a third of a window: still open");
     sat_finish(&w);
     sat_result(&w, "", &r);
-    ok(r.windows == 0 && !r.saturated, "a phase shorter than half a window: nothing judged, not saturated");
+    ok(r.windows == 0 && !r.saturated,
+       "a phase shorter than half a window: nothing judged, not saturated");
     sat_init(&w, 1, 1, pt(0, 0, 0));
     sat_sample(&w, pt(6 * S / 10, 6 * S / 10, 0));
     sat_finish(&w);

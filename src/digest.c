@@ -27,6 +27,8 @@ const char *digest_result(int exit_code)
         return "undelivered";
     case 104:
         return "invalid configuration";
+    case 116:
+        return "auth failed";
     default:
         return "error";
     }

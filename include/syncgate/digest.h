@@ -23,7 +23,7 @@
 #include "syncgate/report.h"
 
 /* Exit codes' results: "passed", "failed", "inconclusive", "interrupted", "not ready",
- * "undelivered", "invalid configuration", "error". */
+ * "undelivered", "invalid configuration", "auth failed", "error". */
 const char *digest_result(int exit_code);
 
 /*

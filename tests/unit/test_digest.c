@@ -165,7 +165,8 @@ static void test_results(void)
     ok(!strcmp(digest_result(0), "passed") && !strcmp(digest_result(99), "failed") &&
            !strcmp(digest_result(114), "inconclusive") &&
            !strcmp(digest_result(105), "interrupted") && !strcmp(digest_result(112), "not ready") &&
-           !strcmp(digest_result(113), "undelivered") && !strcmp(digest_result(1), "error"),
+           !strcmp(digest_result(113), "undelivered") &&
+           !strcmp(digest_result(116), "auth failed") && !strcmp(digest_result(1), "error"),
        "exit codes named");
 }
 

@@ -227,6 +227,77 @@ static void put_step(struct out *o, const struct config *c, const struct journey
     put(o, "\n");
 }
 
+static void put_scenario_stages(struct out *o, const struct scenario *sc)
+{
+    put(o, "      stages:\n");
+    for (size_t i = 0; i < sc->nstages; i++) {
+        put(o, "        - {duration: ");
+        put_dur(o, sc->stages[i].duration);
+        put(o, ", target: %d}\n", sc->stages[i].target);
+    }
+}
+
+/* load.scenarios as YAML that reads back to the same scenarios (only each executor's keys). */
+static void put_scenarios(struct out *o, const struct config *c)
+{
+    put(o, "  scenarios:\n");
+    for (size_t i = 0; i < c->load.nscenarios; i++) {
+        const struct scenario *sc = &c->load.scenarios[i];
+        put(o, "    %s:\n      executor: %s\n      journey: ", sc->name,
+            executor_names[sc->executor]);
+        if (sc->journey >= 0)
+            put_str(o, c->journeys.j[sc->journey].name);
+        else
+            put(o, "%s", sc->journey == SCENARIO_HEALTH ? "health" : "null");
+        put(o, "\n");
+        switch (sc->executor) {
+        case EX_CONSTANT_VUS:
+            put(o, "      vus: %d\n      duration: ", sc->vus);
+            put_dur(o, sc->duration);
+            put(o, "\n");
+            break;
+        case EX_RAMPING_VUS:
+            put(o, "      start_vus: %d\n      graceful_ramp_down: ", sc->start_vus);
+            put_dur(o, sc->graceful_ramp_down);
+            put(o, "\n");
+            put_scenario_stages(o, sc);
+            break;
+        case EX_CONSTANT_ARRIVAL_RATE:
+        case EX_RAMPING_ARRIVAL_RATE:
+            if (sc->executor == EX_CONSTANT_ARRIVAL_RATE) {
+                put(o, "      rate: %lld\n      duration: ", (long long)sc->rate);
+                put_dur(o, sc->duration);
+            } else {
+                put(o, "      start_rate: %lld", (long long)sc->start_rate);
+            }
+            put(o, "\n      time_unit: ");
+            put_dur(o, sc->time_unit);
+            put(o, "\n      pre_allocated_vus: %d\n      max_vus: %d\n", sc->pre_allocated_vus,
+                sc->max_vus);
+            if (sc->executor == EX_RAMPING_ARRIVAL_RATE)
+                put_scenario_stages(o, sc);
+            break;
+        case EX_PER_VU_ITERATIONS:
+        case EX_SHARED_ITERATIONS:
+            put(o, "      vus: %d\n      iterations: %d\n      max_duration: ", sc->vus,
+                sc->iterations);
+            put_dur(o, sc->max_duration);
+            put(o, "\n");
+            break;
+        }
+        put(o, "      start_time: ");
+        put_dur(o, sc->start_time);
+        put(o, "\n      graceful_stop: ");
+        put_dur(o, sc->graceful_stop);
+        put(o, "\n      tags:%s\n", sc->ntags ? "" : " {}");
+        for (size_t t = 0; t < sc->ntags; t++) {
+            put(o, "        %s: ", sc->tags[t].key);
+            put_str(o, sc->tags[t].value);
+            put(o, "\n");
+        }
+    }
+}
+
 static void put_journeys(struct out *o, const struct config *c)
 {
     const struct journey_set *js = &c->journeys;
@@ -316,6 +387,8 @@ size_t config_dump(const struct config *c, char *buf, size_t n)
     put_str(&o, c->instance);
     put(&o, "\nca_file: ");
     put_str(&o, c->ca_file);
+    put(&o, "\nrevision: ");
+    put_str(&o, c->revision);
 
     put(&o, "\ngateway:\n  url: ");
     put_url(&o, c->gateway.url);
@@ -416,6 +489,32 @@ size_t config_dump(const struct config *c, char *buf, size_t n)
     }
 
     put_journeys(&o, c);
+    put(&o, "baseline:\n  source: ");
+    put_url(&o, c->baseline.source);
+    put(&o, "\n  runs: %d\n  min_runs: %d\n  aggregate: %s\n  max_age: ", c->baseline.runs,
+        c->baseline.min_runs, config_aggregate_names[c->baseline.aggregate]);
+    put_dur(&o, c->baseline.max_age);
+    put(&o, "\n  pin_testid: ");
+    put_str(&o, c->baseline.pin_testid);
+    put(&o, "\n  missing: %s\n  min_count: %d\n  timeout: ",
+        config_missing_names[c->baseline.missing], c->baseline.min_count);
+    put_dur(&o, c->baseline.timeout);
+
+    put(&o, "\nnotify:\n  termination_log: ");
+    put_str(&o, c->notify.termination_log);
+    put(&o, "\n  webhook_url: ");
+    if (c->notify.webhook_url_file)
+        put(&o, "null  # read from webhook_url_file: <redacted>");
+    else
+        put_secret(&o, c->notify.webhook_url);
+    put(&o, "\n  webhook_url_file: ");
+    put_str(&o, c->notify.webhook_url_file);
+    put(&o, "\n  format: %s\n  timeout: ", config_notify_format_names[c->notify.format]);
+    put_dur(&o, c->notify.timeout);
+    put(&o, "\n  dashboard_url: ");
+    put_str(&o, c->notify.dashboard_url);
+    put(&o, "\n");
+
     put(&o, "output:\n  summary_export: ");
     put_str(&o, c->summary_export);
     put(&o, "\n  junit: ");

@@ -26,6 +26,8 @@
 #define EVENT_BATCH 256
 /* Longest epoll sleep: a safety net, every real deadline is computed. */
 #define MAX_SLEEP (250 * USEC_PER_MSEC)
+/* Lateness not counted as lag: epoll's millisecond rounding and scheduler noise. */
+#define ENGINE_LAG_SLACK (2 * USEC_PER_MSEC)
 /* Sockets are looked up by fd; never index further than this. */
 #define MAX_FDS (1 << 20)
 
@@ -320,10 +322,17 @@ static void *worker_main(void *arg)
             worker_abort_bound(w, now);
 
         now = units_now_mono(); /* the steps above took time and may have armed timers */
-        int n = worker_wait(w, evs, worker_next_wake(w, now), now);
+        int64_t wake = worker_next_wake(w, now);
+        int n = worker_wait(w, evs, wake, now);
         for (int i = 0; i < n; i++)
             worker_dispatch(w, &evs[i]);
         worker_collect(w);
+        /* saturation watch: how late this turn ends for the deadline it aimed at
+         * (from when it began if that was due already: no time counted twice) */
+        int64_t late = units_now_mono() - (wake > now ? wake : now) - ENGINE_LAG_SLACK;
+        if (late > 0)
+            atomic_store_explicit(&w->lag, atomic_load_explicit(&w->lag, memory_order_relaxed) +
+                                  (uint64_t)late, memory_order_relaxed);
     }
     worker_finish(w);
     /* closing the pooled connections is part of this thread's work, not the caller's */
@@ -688,6 +697,7 @@ void engine_stats(const struct engine *e, struct engine_stats *s)
         s->failures += atomic_load_explicit(&w->failures, memory_order_relaxed);
         s->iterations += atomic_load_explicit(&w->iterations, memory_order_relaxed);
         s->dropped += atomic_load_explicit(&w->dropped, memory_order_relaxed);
+        s->lag_usec += atomic_load_explicit(&w->lag, memory_order_relaxed);
         int64_t lag = atomic_load_explicit(&w->lag_max, memory_order_relaxed);
         if (lag > s->lag_max)
             s->lag_max = lag;

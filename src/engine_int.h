@@ -151,7 +151,8 @@ struct worker {
     /* progress counters: written by this worker only, read by anyone */
     _Atomic int live_vus;
     _Atomic uint64_t requests, failures, iterations, dropped;
-    _Atomic int64_t lag_max; /* the most the loop woke after a due time, usec */
+    _Atomic int64_t lag_max; /* the most an open-model iteration started after its due time */
+    _Atomic uint64_t lag;     /* usec woken later than computed, beyond ENGINE_LAG_SLACK */
 };
 
 struct engine {

@@ -113,6 +113,8 @@ struct engine_stats {
     uint64_t iterations;
     uint64_t dropped;   /* open-model iterations that found no free VU */
     int64_t lag_max;    /* the latest an open-model iteration started after its due time */
+    uint64_t lag_usec;  /* summed over workers: how late their loops ran for their
+                           deadlines, beyond 2 ms a turn (the saturation watch) */
 };
 void engine_stats(const struct engine *e, struct engine_stats *s);
 

@@ -425,7 +425,8 @@ static int64_t backoff(struct rw_push *p, unsigned failures)
     return d / 2 + (int64_t)(r % (uint64_t)(d / 2 + 1));
 }
 
-/* Usec to wait from a Retry-After value, or -1 when absent or unreadable. */
+/* Usec to wait from a Retry-After value (at most max; 0 for a date in the past), or -1
+ * when absent or unreadable. */
 static int64_t retry_after_usec(const char *v, int64_t max)
 {
     if (!*v)
@@ -521,9 +522,15 @@ static void finish_transfer(struct rw_push *p, CURLcode result)
         queue_pop(p);
         return;
     }
-    int64_t wait = status == 429 ? retry_after_usec(p->retry_after, p->o.retry_after_max) : -1;
-    if (wait < 0)
-        wait = backoff(p, p->failures);
+    /* The backoff is a floor: a receiver's Retry-After can lengthen the wait, never
+     * shorten it (429 with Retry-After: 0, or a date in the past, would otherwise be
+     * asked again at once, thousands of times a second, on the load's CPU). */
+    int64_t wait = backoff(p, p->failures);
+    if (status == 429) {
+        int64_t asked = retry_after_usec(p->retry_after, p->o.retry_after_max);
+        if (asked > wait)
+            wait = asked;
+    }
     p->retry_at = now_mono() + wait;
     cJSON *ev = ev_begin(p, "remote_write_error");
     cJSON_AddStringToObject(ev, "error", what);

@@ -161,8 +161,10 @@ uint64_t rw_encoder_dropped(const struct rw_encoder *e);
  * libcurl: a later body never overtakes an earlier one. 2xx: delivered.
  * 5xx, timeouts and connection errors: the same body is sent again after a
  * capped exponential backoff with jitter (backoff_min doubling up to
- * backoff_max, each wait drawn from [d/2, d]). 429: again after Retry-After
- * (seconds or an HTTP date, at most retry_after_max; the backoff when absent).
+ * backoff_max, each wait drawn from [d/2, d]). 429: the same, or longer when
+ * the receiver's Retry-After (seconds or an HTTP date, at most
+ * retry_after_max) asks for more: the backoff is a floor no answer can lower,
+ * so a receiver answering at once cannot make the push thread spin.
  * Any other status: dropped at once, the receiver's body logged verbatim
  * (first RW_MAX_BODY bytes). Headers Content-Encoding, Content-Type,
  * X-Prometheus-Remote-Write-Version and User-Agent are always syncgate's;

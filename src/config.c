@@ -504,11 +504,6 @@ static bool label_name_ok(const char *s)
     return true;
 }
 
-static const char *const reserved_labels[] = {
-    "testid", "instance",          "environment", "test_type", "name", "method",
-    "status", "expected_response", "scenario",    "check",     NULL,
-};
-
 /* Headers the gateway requests (smoke) must not carry as consumer_header or key_header:
  * set by libcurl or syncgate (Host, Content-Length, User-Agent...), or hop-by-hop and
  * framing headers a proxy acts on. */
@@ -955,13 +950,16 @@ static int cvt_kv(struct cvt *cv, void *base, const struct kv_spec *ks, const st
             if (!strncmp(e->key, "__", 2))
                 return cfg_fail(cv->d, &e->key_at, k,
                             "label names starting with \"__\" are reserved by Prometheus");
-            for (size_t i = 0; reserved_labels[i]; i++)
-                if (!strcmp(e->key, reserved_labels[i]))
-                    return cfg_fail(cv->d, &e->key_at, k,
-                                "label %s is set by syncgate itself; reserved: testid, instance, "
-                                "environment, test_type, name, method, status, "
-                                "expected_response, scenario, check",
-                                q);
+            if (metrics_tag_reserved(e->key)) {
+                char names[400];
+                size_t len = 0;
+                names[0] = '\0';
+                for (size_t i = 0; metrics_reserved_tags[i] && len < sizeof(names); i++)
+                    len += (size_t)snprintf(names + len, sizeof(names) - len, "%s%s",
+                                            i ? ", " : "", metrics_reserved_tags[i]);
+                return cfg_fail(cv->d, &e->key_at, k,
+                                "label %s is set by syncgate itself; reserved: %s", q, names);
+            }
         }
         if (e->kind != DOC_SCALAR || doc_is_null(e))
             return cfg_fail(cv->d, &e->at, k, "expected a string value, got %s", kind_name(e));

@@ -32,7 +32,7 @@ struct rw_push {
     struct rw_push_opts o;
     int64_t interval;
     bool stale_markers;
-    char safe_url[512]; /* for logs: no user info, no query */
+    char safe_url[CONFIG_MAX_URL + 16]; /* for logs (config_redact_url) */
 
     CURLM *multi;
     CURL *easy;
@@ -40,6 +40,7 @@ struct rw_push {
     char curl_err[CURL_ERROR_SIZE];
     char body[RW_MAX_BODY + 1]; /* receiver's answer, cut */
     size_t body_len;
+    bool body_cut; /* the answer was longer than RW_MAX_BODY */
     char retry_after[64];
 
     /* Queue, owned by the push thread. The head is the only body in flight. */
@@ -80,7 +81,7 @@ static int64_t now_wall_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* ---- logging (never with credentials) ---- */
+/* ---- logging (never with credentials: the log masks them, and the URL is redacted) ---- */
 
 static void log_event(struct rw_push *p, enum log_level lvl, cJSON *ev)
 {
@@ -100,6 +101,13 @@ static cJSON *ev_begin(struct rw_push *p, const char *event)
     return ev;
 }
 
+/* The receiver's answer: it may quote our request (Authorization) back, so it goes
+ * through the log's masking and bound. */
+static void add_body(struct rw_push *p, cJSON *ev)
+{
+    if (p->log)
+        log_add_quote(p->log, ev, "body", p->body, p->body_len, p->body_cut);
+}
 
 /* ---- queue ---- */
 
@@ -273,6 +281,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
     memcpy(p->body + p->body_len, data, k);
     p->body_len += k;
     p->body[p->body_len] = '\0';
+    p->body_cut = p->body_cut || k < n;
     return n; /* the rest is read and forgotten */
 }
 
@@ -451,6 +460,7 @@ static void start_transfer(struct rw_push *p, int64_t timeout)
     struct rw_item *it = p->head;
     p->body_len = 0;
     p->body[0] = '\0';
+    p->body_cut = false;
     p->retry_after[0] = '\0';
     p->curl_err[0] = '\0';
     curl_easy_setopt(p->easy, CURLOPT_POSTFIELDS, (const char *)it->b.body);
@@ -514,7 +524,7 @@ static void finish_transfer(struct rw_push *p, CURLcode result)
         /* The receiver refused this body for good: say why, in its own words. */
         cJSON *ev = ev_begin(p, "remote_write_rejected");
         cJSON_AddNumberToObject(ev, "status", (double)status);
-        cJSON_AddStringToObject(ev, "body", p->body);
+        add_body(p, ev);
         cJSON_AddNumberToObject(ev, "dropped_samples", (double)it->b.nsamples);
         log_event(p, LOG_ERROR, ev);
         p->lost = true;
@@ -537,7 +547,7 @@ static void finish_transfer(struct rw_push *p, CURLcode result)
     if (status)
         cJSON_AddNumberToObject(ev, "status", (double)status);
     if (p->body_len)
-        cJSON_AddStringToObject(ev, "body", p->body);
+        add_body(p, ev);
     cJSON_AddNumberToObject(ev, "attempt", it->attempts);
     cJSON_AddNumberToObject(ev, "retry_in_ms", (double)(wait / 1000));
     cJSON_AddNumberToObject(ev, "queued", (double)p->queued_bytes);
@@ -686,7 +696,7 @@ struct rw_push *rw_push_start(const struct config *c, struct log *log, rw_snapsh
     p->interval = rc->push_interval > 0 ? rc->push_interval : 5000000;
     p->stale_markers = rc->stale_markers;
     p->rng = (uint64_t)now_mono() ^ (uint64_t)(uintptr_t)p ^ UINT64_C(0x9e3779b97f4a7c15);
-    http_safe_url(rc->server_url, p->safe_url, sizeof(p->safe_url));
+    config_redact_url(rc->server_url, p->safe_url, sizeof(p->safe_url));
 
     p->enc = rw_encoder_new(c, err, errlen);
     if (!p->enc || setup_curl(p, rc, c->ca_file, err, errlen) < 0) {

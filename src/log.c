@@ -318,26 +318,26 @@ static bool put(char *line, size_t *n, const char *s, size_t len)
     return true;
 }
 
-/* Whether v can stand bare in a text line: nothing to escape, no space, '=' or quote. */
-static bool plain(const char *v, bool json)
+/* Whether v can stand bare in a text line: not empty, not starting with '"', and
+ * nothing to escape, no space and no '=' (so a reader splits fields at spaces). */
+static bool plain(const char *v)
 {
-    if (!*v)
+    if (!*v || *v == '"')
         return false;
     for (size_t i = 0, len = strlen(v), l; i < len; i += l) {
         unsigned cp = 0;
         l = utf8_decode((const unsigned char *)v + i, len - i, &cp);
-        if (!l || cp <= 0x20 || cp == 0x7f || cp == '=' || utf8_risky(cp) ||
-            (!json && (cp == '"' || cp == '\\')))
+        if (!l || cp <= 0x20 || cp == 0x7f || cp == '=' || utf8_risky(cp))
             return false;
     }
     return true;
 }
 
-/* A value for a text line (json: a printed JSON value): bare when plain, else quoted and
- * escaped. False when it does not fit. */
-static bool put_value(char *line, size_t *n, const char *v, bool json)
+/* A value for a text line: bare when plain, else quoted and escaped. False when it does
+ * not fit. */
+static bool put_value(char *line, size_t *n, const char *v)
 {
-    if (plain(v, json))
+    if (plain(v))
         return put(line, n, v, strlen(v));
     size_t len = strlen(v), used = 0;
     if (!put(line, n, "\"", 1) || *n >= LOG_MAX_LINE)
@@ -371,10 +371,10 @@ static char *render_text(const cJSON *ev, bool *nomem)
         if (n)
             fits = put(line, &n, " ", 1);
         if (!bare && fits) {
-            fits = put_value(line, &n, k, false) && put(line, &n, "=", 1);
+            fits = put_value(line, &n, k) && put(line, &n, "=", 1);
         }
         if (fits)
-            fits = put_value(line, &n, printed ? printed : f->valuestring, printed != NULL);
+            fits = put_value(line, &n, printed ? printed : f->valuestring);
         free(printed);
     }
     if (!fits) {

@@ -16,10 +16,11 @@
  *   of a well-formed UTF-8 sequence become U+FFFD. JSON lines: cJSON escapes
  *   control characters, and DEL and risky characters (C1 controls,
  *   U+2028/U+2029, bidirectional controls) are \uXXXX escapes too. Text
- *   lines: a value is bare when it is plain (no space, '"', '=' or '\\',
- *   nothing to escape), else in double quotes with '"' and '\\'
- *   backslash-escaped and the bytes of control and risky characters as \xNN:
- *   a field can never start a line, or a field, of its own.
+ *   lines: "time level event key=value...", a value bare when it is plain
+ *   (not empty, not starting with '"', no space, no '=', nothing to escape),
+ *   else in double quotes with '"' and '\\' backslash-escaped and the bytes
+ *   of control and risky characters as \xNN: a field can never start a line,
+ *   or a field, of its own.
  * - Text from a response goes in with log_add_quote(): masked, then cut.
  * Code still never puts a secret in a field on purpose; masking is the net.
  */

@@ -38,8 +38,10 @@
 #define LOG_MAX_LINE (16 * 1024 - 1)
 /* Secrets shorter than this are masked only where a whole string equals them. */
 #define LOG_SECRET_MIN 4
-/* Secrets a logger keeps (each with its base64 forms); more are refused. */
-#define LOG_MAX_SECRETS 64
+/* Secrets a logger keeps (each with its base64 forms); more are refused. Room for all a
+ * configuration can hold (66 URLs with passwords, 32 headers, key, tokens) and more
+ * fetched during a run. */
+#define LOG_MAX_SECRETS 512
 /* Bytes of a longest secret; longer values are refused. */
 #define LOG_SECRET_MAX_LEN 16384
 /* Bytes of response text (a body, headers) one field quotes, "..." aside. */

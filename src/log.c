@@ -17,20 +17,28 @@ static const char redacted[] = "<redacted>";
 
 /* One form of a secret: the value itself or one of its base64 forms. */
 struct secret {
-    char *s;
+    char *s; /* NULL: an empty slot (the form was another value's already) */
     size_t len;
     bool whole; /* shorter than LOG_SECRET_MIN: masked only as a whole string */
 };
 
 #define FORMS 3 /* value, base64 padded, base64 unpadded */
 
+/* One registered value and its forms. */
+struct value {
+    struct secret form[FORMS];
+};
+
+/* The values from here on are forgotten oldest first when the table is full. */
+#define KEEP_FOREVER (LOG_MAX_SECRETS / 2)
+
 struct log {
     FILE *out;
     bool json, quiet;
     char *environment, *testid, *test_type;
     pthread_mutex_t lock; /* the output, test_type and the secrets */
-    size_t nvalues, nforms;
-    struct secret forms[LOG_MAX_SECRETS * FORMS];
+    size_t nvalues;
+    struct value values[LOG_MAX_SECRETS];
 };
 
 static const char *level_names[] = {"debug", "info", "warn", "error"};
@@ -55,15 +63,24 @@ struct log *log_new(FILE *out, enum log_format fmt, bool quiet, const char *envi
     return l;
 }
 
+/* Wipe and free v's forms. */
+static void forget(struct value *v)
+{
+    for (size_t f = 0; f < FORMS; f++)
+        if (v->form[f].s) {
+            explicit_bzero(v->form[f].s, v->form[f].len);
+            free(v->form[f].s);
+            v->form[f].s = NULL;
+        }
+}
+
 void log_free(struct log *l)
 {
     if (!l)
         return;
     pthread_mutex_destroy(&l->lock);
-    for (size_t i = 0; i < l->nforms; i++) {
-        explicit_bzero(l->forms[i].s, l->forms[i].len);
-        free(l->forms[i].s);
-    }
+    for (size_t i = 0; i < l->nvalues; i++)
+        forget(&l->values[i]);
     free(l->environment);
     free(l->testid);
     free(l->test_type);
@@ -103,9 +120,12 @@ static char *base64(const char *s, size_t len, bool pad)
 
 static bool have_form(const struct log *l, const char *s, size_t len)
 {
-    for (size_t i = 0; i < l->nforms; i++)
-        if (l->forms[i].len == len && memcmp(l->forms[i].s, s, len) == 0)
-            return true;
+    for (size_t i = 0; i < l->nvalues; i++)
+        for (size_t f = 0; f < FORMS; f++) {
+            const struct secret *e = &l->values[i].form[f];
+            if (e->s && e->len == len && memcmp(e->s, s, len) == 0)
+                return true;
+        }
     return false;
 }
 
@@ -125,18 +145,25 @@ int log_add_secret(struct log *l, const char *value)
     pthread_mutex_lock(&l->lock);
     if (!rc && have_form(l, value, len))
         rc = 1; /* known: nothing to do */
-    else if (!rc && l->nvalues == LOG_MAX_SECRETS)
-        rc = -ENOSPC;
+    if (!rc && l->nvalues == LOG_MAX_SECRETS) {
+        /* full: forget the oldest of the later values (a token renewed all day keeps its
+         * recent predecessors masked; the configuration's come first and stay) */
+        forget(&l->values[KEEP_FOREVER]);
+        memmove(&l->values[KEEP_FOREVER], &l->values[KEEP_FOREVER + 1],
+                (LOG_MAX_SECRETS - KEEP_FOREVER - 1) * sizeof(l->values[0]));
+        l->nvalues--;
+    }
     if (!rc) {
+        struct value *v = &l->values[l->nvalues++];
+        memset(v, 0, sizeof(*v));
         for (size_t i = 0; i < FORMS; i++) {
             size_t flen = strlen(forms[i]);
             if (have_form(l, forms[i], flen))
                 continue;
             /* the encoded forms of a short value are short on purpose too */
-            l->forms[l->nforms++] = (struct secret){forms[i], flen, len < LOG_SECRET_MIN};
+            v->form[i] = (struct secret){forms[i], flen, len < LOG_SECRET_MIN};
             forms[i] = NULL;
         }
-        l->nvalues++;
     }
     pthread_mutex_unlock(&l->lock);
     for (size_t i = 0; i < FORMS; i++) {
@@ -158,9 +185,11 @@ static char *mask(const struct log *l, const char *s, size_t len, bool cut, size
                   bool *failed)
 {
     unsigned char *mark = NULL;
-    for (size_t i = 0; i < l->nforms; i++) {
-        const struct secret *e = &l->forms[i];
+    for (size_t i = 0; i < l->nvalues * FORMS; i++) {
+        const struct secret *e = &l->values[i / FORMS].form[i % FORMS];
         size_t from = 0, to = 0;
+        if (!e->s)
+            continue;
         if (e->whole) {
             if (len != e->len || memcmp(s, e->s, len) != 0)
                 continue;

@@ -38,9 +38,8 @@
 #define LOG_MAX_LINE (16 * 1024 - 1)
 /* Secrets shorter than this are masked only where a whole string equals them. */
 #define LOG_SECRET_MIN 4
-/* Secrets a logger keeps (each with its base64 forms); more are refused. Room for all a
- * configuration can hold (66 URLs with passwords, 32 headers, key, tokens) and more
- * fetched during a run. */
+/* Secrets a logger keeps (each with its base64 forms): the first half for good (room for
+ * every one a configuration can hold), the later ones oldest first forgotten when full. */
 #define LOG_MAX_SECRETS 512
 /* Bytes of a longest secret; longer values are refused. */
 #define LOG_SECRET_MAX_LEN 16384
@@ -70,8 +69,11 @@ void log_free(struct log *l);
  * masked wherever they occur, shorter ones only where a whole string equals
  * them (masking "ab" inside every word would wreck the logs; a secret that
  * short protects nothing anyway). Callable from any thread at any time, also
- * mid-run (a token fetched later). Returns 0, -EINVAL (NULL or longer than
- * LOG_SECRET_MAX_LEN), -ENOSPC (LOG_MAX_SECRETS already kept) or -ENOMEM. An
+ * mid-run (a token fetched later). With LOG_MAX_SECRETS values kept, a new one
+ * makes the logger forget the oldest value registered after the first
+ * LOG_MAX_SECRETS / 2 (those stay for good: register the configuration's
+ * secrets first; a token renewed all day keeps its recent predecessors).
+ * Returns 0, -EINVAL (NULL or longer than LOG_SECRET_MAX_LEN) or -ENOMEM. An
  * empty value is accepted and masks nothing.
  */
 int log_add_secret(struct log *l, const char *value);

@@ -187,15 +187,30 @@ static void test_registration(void)
     huge[LOG_SECRET_MAX_LEN + 1] = '\0';
     ok(log_add_secret(l, huge) == -EINVAL, "a value past LOG_SECRET_MAX_LEN refused");
     free(huge);
-    int rc = 0;
-    for (int i = 1; i < LOG_MAX_SECRETS && rc == 0; i++) {
+    close_log(l, &s);
+
+    /* a table that fills up: the first half stays, later values go oldest first */
+    l = open_log(&s, LOG_FORMAT_JSON);
+    int rc = 0, n = LOG_MAX_SECRETS + LOG_MAX_SECRETS / 4;
+    for (int i = 0; i < n && rc == 0; i++) {
         char v[32];
-        snprintf(v, sizeof(v), "secret-number-%d", i);
+        snprintf(v, sizeof(v), "secret-number-%d.", i);
         rc = log_add_secret(l, v);
     }
-    ok(rc == 0, "LOG_MAX_SECRETS values kept");
-    ok(log_add_secret(l, "secret-number-1") == 0, "a value kept already: accepted again");
-    ok(log_add_secret(l, "one-too-many") == -ENOSPC, "one more: -ENOSPC");
+    ok(rc == 0, "%d values registered, more than LOG_MAX_SECRETS", n);
+    ok(log_add_secret(l, "secret-number-1.") == 0, "a value kept already: accepted again");
+    char first[32], forgotten[32], kept[32], last[32];
+    snprintf(first, sizeof(first), "secret-number-%d.", LOG_MAX_SECRETS / 2 - 1);
+    snprintf(forgotten, sizeof(forgotten), "secret-number-%d.", LOG_MAX_SECRETS / 2);
+    snprintf(kept, sizeof(kept), "secret-number-%d.", n - LOG_MAX_SECRETS / 2);
+    snprintf(last, sizeof(last), "secret-number-%d.", n - 1);
+    emit_value(l, first);
+    emit_value(l, forgotten);
+    emit_value(l, kept);
+    emit_value(l, last);
+    const char *o = output(&s);
+    ok(!strstr(o, first) && strstr(o, forgotten) && !strstr(o, kept) && !strstr(o, last),
+       "the first half still masked, the oldest later value forgotten, the newest masked");
     close_log(l, &s);
 }
 

@@ -648,8 +648,9 @@ static int add_url_secret(struct log *log, const char *url)
  * Every configured secret, registered with the log before the first request,
  * so that no line can show it, whatever a server echoes back: the Kong key,
  * the remote-write password (with user:password for Basic), bearer token and
- * header values, and the passwords of URLs. log_add_secret adds the base64
- * forms; "Bearer <token>" needs nothing more, as it holds the token.
+ * header values, the passwords of URLs, and what journeys keep secret.
+ * log_add_secret adds the base64 forms; "Bearer <token>" needs nothing more,
+ * as it holds the token.
  */
 static int register_secrets(struct log *log, const struct config *c)
 {
@@ -667,6 +668,29 @@ static int register_secrets(struct log *log, const struct config *c)
         rc = add_url_secret(log, rw->server_url);
     for (size_t i = 0; !rc && i < c->nservices; i++)
         rc = add_url_secret(log, c->services[i].url);
+
+    /* journeys: the OAuth2 client secret (and the Basic credentials it goes out in), the
+     * environment values templates read, and header values marked secret that are plain
+     * text; the tokens are registered by auth as they are fetched */
+    const struct journey_set *js = &c->journeys;
+    if (!rc)
+        rc = add_secret(log, NULL, js->auth.client_secret);
+    if (!rc && js->auth.client_id && js->auth.client_secret) {
+        char basic[2 * AUTH_TOKEN_MAX];
+        ssize_t len = auth_basic(js->auth.client_id, js->auth.client_secret, basic, sizeof(basic));
+        if (len > 0 && len <= LOG_SECRET_MAX_LEN) /* longer: auth refuses it anyway */
+            rc = log_add_secret(log, basic);
+        explicit_bzero(basic, sizeof(basic));
+    }
+    for (size_t i = 0; !rc && i < js->nenv; i++)
+        rc = add_secret(log, NULL, js->env_value[i]);
+    for (size_t i = 0; !rc && i < js->n; i++)
+        for (size_t k = 0; !rc && k < js->j[i].nsteps; k++)
+            for (size_t h = 0; !rc && h < js->j[i].steps[k].nheaders; h++) {
+                const struct step_header *sh = &js->j[i].steps[k].headers[h];
+                if (sh->secret && !sh->value.has_vars)
+                    rc = add_secret(log, NULL, sh->value.src);
+            }
     return rc;
 }
 

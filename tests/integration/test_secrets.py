@@ -315,6 +315,43 @@ def case_echoing_receiver(t):
                      [len(b) for b in bodies])
 
 
+def case_echoing_journey_gateway(t):
+    """Journeys: a gateway quoting the OAuth2 client secret and its Basic form back."""
+    client, secret = "gate-client", "client-secret-S3CR3T-5e6f"
+    basic = b64("%s:%s" % (client, secret))
+    echo = ("header=RateLimit-Policy:client=" + secret +
+            ",header=X-RateLimit-Auth:Basic " + basic)
+    d = h.tempdir()
+    sf = h.write_file(secret + "\n", "client-secret", d)
+    routes = ["0:GET:/api/products/health=kong429=0," + echo, "*:*:*=app=kubestock"]
+    with h.Fixture(routes, extra_args=["--kubestock-client", "%s:%s" % (client, secret)]) as fx:
+        prof = h.write_profile({
+            "gateway": {"url": fx.url(0), "ready": {"path": "/health"}},
+            "services": [{"name": "product", "smoke_path": "/api/products/health",
+                          "url": fx.url(0, "/api/products/health")}],
+            "auth": {"oauth2_client_credentials": {
+                "token_url": fx.url(0, "/oauth2/token"), "client_id": client,
+                "client_secret_file": sf}},
+            "journeys": [{"name": "browse", "steps": [
+                {"name": "list products", "service": "product", "path": "/api/products",
+                 "headers": {"Authorization": "Bearer ${auth.token}"},
+                 "expect": {"status": 200}}]}],
+            "smoke": {"iterations": 1, "think_time": "0s", "retries": 0},
+        }, directory=d)
+        for fmt in ("json", "text"):
+            label = "journeys, gateway echoing the client secret (%s logs)" % fmt
+            res = h.run_syncgate(["smoke", "-p", prof, "--log-format", fmt])
+            t.eq(res.rc, 99, "%s: exit 99 (the echoing route answers 429)" % label) or \
+                t.diag(res.explain())
+            lines = [ln for ln in res.stderr.splitlines() if "rate_limited" in ln]
+            t.ok(lines and all("client=<redacted>" in ln and "Basic <redacted>" in ln
+                               for ln in lines),
+                 "%s: rate_limited logged, secret and Basic form masked" % label,
+                 res.stderr[-3000:])
+            found = [x for x in (secret, basic, MARK) if x in res.stdout + res.stderr]
+            t.eq(found, [], "%s: no secret in stdout or stderr" % label)
+
+
 def case_tls_verify(t):
     with gateway() as fx, rwlib.Fixture() as rw:
         prof = profile(fx, key_file())
@@ -333,4 +370,4 @@ def case_tls_verify(t):
 if __name__ == "__main__":
     h.Tap().run(case_validate, case_smoke_load_pass, case_failing, case_interrupted,
                 case_config_errors, case_echoing_gateway, case_echoing_receiver,
-                case_tls_verify)
+                case_echoing_journey_gateway, case_tls_verify)

@@ -669,9 +669,10 @@ static int register_secrets(struct log *log, const struct config *c)
     for (size_t i = 0; !rc && i < c->nservices; i++)
         rc = add_url_secret(log, c->services[i].url);
 
-    /* journeys: the OAuth2 client secret (and the Basic credentials it goes out in), the
-     * environment values templates read, and header values marked secret that are plain
-     * text; the tokens are registered by auth as they are fetched */
+    /* journeys: the OAuth2 client secret (and the Basic credentials it goes out in) and
+     * header values marked secret that are plain text; the tokens are registered by auth
+     * as they are fetched. Not the env values templates read: most are plain words (a
+     * region, a tenant), and masking those would hide them in every line. */
     const struct journey_set *js = &c->journeys;
     if (!rc)
         rc = add_secret(log, NULL, js->auth.client_secret);
@@ -682,8 +683,6 @@ static int register_secrets(struct log *log, const struct config *c)
             rc = log_add_secret(log, basic);
         explicit_bzero(basic, sizeof(basic));
     }
-    for (size_t i = 0; !rc && i < js->nenv; i++)
-        rc = add_secret(log, NULL, js->env_value[i]);
     for (size_t i = 0; !rc && i < js->n; i++)
         for (size_t k = 0; !rc && k < js->j[i].nsteps; k++)
             for (size_t h = 0; !rc && h < js->j[i].steps[k].nheaders; h++) {

@@ -239,12 +239,13 @@ static char *mask(const struct log *l, const char *s, size_t len, bool cut, size
     return out;
 }
 
-/* *sp (a cJSON string) masked and made well-formed UTF-8. Caller holds l->lock. */
-static void clean_string(const struct log *l, char **sp)
+/* *sp (a cJSON string) masked (unless not masked) and made well-formed UTF-8. Caller
+ * holds l->lock. */
+static void clean_string(const struct log *l, char **sp, bool masked)
 {
     bool failed = false;
     size_t len = strlen(*sp);
-    char *m = mask(l, *sp, len, false, &len, &failed);
+    char *m = masked ? mask(l, *sp, len, false, &len, &failed) : NULL;
     if (failed) {
         /* no memory to mask: hide the whole string rather than risk a secret */
         m = cJSON_malloc(sizeof(redacted));
@@ -271,10 +272,24 @@ static void clean_string(const struct log *l, char **sp)
     }
 }
 
-/* Every key and string value at and under node. Caller holds l->lock. */
-static void clean_tree(const struct log *l, cJSON *node)
+/*
+ * Whether the i-th field of an event is one of the labels log_begin put first. Their
+ * values are the configuration's, which validate prints as they are, and Loki indexes
+ * them: masking one (an X-Scope-OrgID header value that is also the environment's
+ * name) would only break the line's labels, never hide a secret.
+ */
+static bool own_label(size_t i, const cJSON *f)
 {
-    for (cJSON *c = node->child; c; c = c->next) {
+    static const char *const labels[] = {"time",        "level",     "event",
+                                         "environment", "test_type", "testid"};
+    return i < sizeof(labels) / sizeof(labels[0]) && f->string && !strcmp(f->string, labels[i]);
+}
+
+/* Every key and string value under node (top: the event itself). Caller holds l->lock. */
+static void clean_tree(const struct log *l, cJSON *node, bool top)
+{
+    size_t i = 0;
+    for (cJSON *c = node->child; c; c = c->next, i++) {
         if (c->string) {
             if (c->type & cJSON_StringIsConst) {
                 /* a borrowed key: give the node its own copy first */
@@ -287,7 +302,7 @@ static void clean_tree(const struct log *l, cJSON *node)
                 c->string = own;
                 c->type &= ~cJSON_StringIsConst;
             }
-            clean_string(l, &c->string);
+            clean_string(l, &c->string, true);
         }
         if (cJSON_IsString(c) && c->valuestring && (c->type & cJSON_IsReference)) {
             /* a borrowed value: masked in a copy of its own */
@@ -301,9 +316,9 @@ static void clean_tree(const struct log *l, cJSON *node)
             }
         }
         if (cJSON_IsString(c) && c->valuestring && !(c->type & cJSON_IsReference))
-            clean_string(l, &c->valuestring);
+            clean_string(l, &c->valuestring, !(top && own_label(i, c)));
         if (c->child)
-            clean_tree(l, c);
+            clean_tree(l, c, false);
     }
 }
 
@@ -481,7 +496,7 @@ void log_emit(struct log *l, enum log_level level, cJSON *ev)
     }
     cJSON_ReplaceItemInObject(ev, "level", cJSON_CreateString(level_names[level]));
     pthread_mutex_lock(&l->lock);
-    clean_tree(l, ev);
+    clean_tree(l, ev, true);
     char *line = render(l, ev);
     if (line) {
         fputs(line, l->out);

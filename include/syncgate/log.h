@@ -11,7 +11,10 @@
  * bytes its fields hold:
  * - Secrets: every value registered with log_add_secret() is replaced by
  *   "<redacted>" in every string of the event (values at any depth, and
- *   keys), in both formats, before anything is rendered.
+ *   keys), in both formats, before anything is rendered; all but the common
+ *   labels log_begin() sets, which are configuration values validate prints
+ *   anyway and which Loki indexes (a tenant header value that is also the
+ *   environment's name must not hide the environment).
  * - One line of well-formed UTF-8: in every string, bytes that are not part
  *   of a well-formed UTF-8 sequence become U+FFFD. JSON lines: cJSON escapes
  *   control characters, and DEL and risky characters (C1 controls,

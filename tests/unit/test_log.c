@@ -132,6 +132,19 @@ static void test_mask_forms(void)
     close_log(l, &s);
 }
 
+static void test_own_labels(void)
+{
+    struct sink s;
+    struct log *l = log_new((s.buf = NULL, s.len = 0, s.f = open_memstream(&s.buf, &s.len)),
+                            LOG_FORMAT_JSON, false, "staging", "t1");
+    log_add_secret(l, "staging"); /* say an X-Scope-OrgID tenant named after it */
+    emit_value(l, "tenant staging");
+    const char *out = output(&s);
+    ok(strstr(out, "\"environment\":\"staging\"") && strstr(out, "\"v\":\"tenant <redacted>\""),
+       "the line's own labels are not masked, the fields are");
+    close_log(l, &s);
+}
+
 static void test_mask_rules(void)
 {
     struct sink s;
@@ -377,6 +390,7 @@ int main(void)
 {
     test_mask_forms();
     test_mask_rules();
+    test_own_labels();
     test_registration();
     test_threads();
     test_quote();

@@ -1902,9 +1902,8 @@ const char *cfg_check_label(const char *name)
         return "not a label name; allowed: [a-zA-Z_][a-zA-Z0-9_]*";
     if (!strncmp(name, "__", 2))
         return "label names starting with \"__\" are reserved by Prometheus";
-    for (size_t i = 0; reserved_labels[i]; i++)
-        if (!strcmp(name, reserved_labels[i]))
-            return "the label is set by syncgate itself";
+    if (metrics_tag_reserved(name))
+        return "the label is set by syncgate itself (or k6 sets it on its series)";
     return NULL;
 }
 

@@ -51,6 +51,7 @@ struct vu {
     uint8_t state;       /* enum vu_state */
     bool want;           /* active per the schedule */
     bool large_buffer;   /* switched to RECV_BUFFER_LARGE */
+    bool head_done;      /* the current response's head ended (http_head_line) */
 };
 
 /* One multi handle and its pending timeout. */
@@ -169,6 +170,13 @@ static size_t discard_cb(char *ptr, size_t size, size_t nmemb, void *ud)
     return v->body > HTTP_MAX_BODY ? 0 : n;
 }
 
+static size_t header_cb(char *line, size_t size, size_t nmemb, void *ud)
+{
+    struct vu *v = ud;
+    http_head_line(&v->head_done, line, size * nmemb);
+    return size * nmemb;
+}
+
 static curl_socket_t opensocket_cb(void *ud, curlsocktype purpose, struct curl_sockaddr *a)
 {
     struct worker *w = ud;
@@ -268,6 +276,8 @@ static int vu_make(struct worker *w, struct vu *v)
     rc |= curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     rc |= curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard_cb);
     rc |= curl_easy_setopt(c, CURLOPT_WRITEDATA, v);
+    rc |= curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, header_cb);
+    rc |= curl_easy_setopt(c, CURLOPT_HEADERDATA, v);
     rc |= curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)HTTP_MAX_BODY);
     rc |= curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, opensocket_cb);
     rc |= curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, w);
@@ -311,6 +321,7 @@ static void vu_send(struct worker *w, struct vu *v, int64_t now)
     curl_easy_setopt(v->easy, CURLOPT_CURLU, w->svcs[v->svc].url);
     v->iter_start = now;
     v->body = 0;
+    v->head_done = false;
     v->state = VU_BUSY;
     if (curl_multi_add_handle(vu_mh(w, v)->multi, v->easy) != CURLM_OK)
         v->state = VU_IDLE; /* cannot happen with a handle we removed ourselves */
@@ -343,7 +354,7 @@ static void vu_done(struct worker *w, struct mh *mh, CURL *easy, CURLcode rc, in
     struct http_result res;
 
     curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&v);
-    http_result_from_curl(&res, easy, rc);
+    http_result_from_curl(&res, easy, rc, v->head_done);
     curl_multi_remove_handle(mh->multi, easy);
 
     const struct esvc *s = &e->svcs[v->svc];

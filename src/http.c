@@ -99,7 +99,15 @@ static int64_t pos(int64_t v)
     return v > 0 ? v : 0;
 }
 
-void http_result_from_curl(struct http_result *r, CURL *e, CURLcode rc)
+void http_head_line(bool *complete, const char *line, size_t len)
+{
+    if (len >= 5 && memcmp(line, "HTTP/", 5) == 0)
+        *complete = false;
+    else if ((len == 2 && line[0] == '\r' && line[1] == '\n') || (len == 1 && line[0] == '\n'))
+        *complete = true;
+}
+
+void http_result_from_curl(struct http_result *r, CURL *e, CURLcode rc, bool head_complete)
 {
     long status = 0, oserr = 0;
     curl_off_t up = 0, down = 0, hdr = 0, reqsize = 0;
@@ -113,7 +121,13 @@ void http_result_from_curl(struct http_result *r, CURL *e, CURLcode rc)
         else if (r->error == HTTP_ERR_RESET && oserr != ECONNRESET && oserr != EPIPE)
             r->error = HTTP_ERR_PROTOCOL;
     }
-    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+    /* libcurl keeps the status of a head that never ended: that was no response */
+    if (!head_complete) {
+        if (r->error == HTTP_ERR_NONE)
+            r->error = HTTP_ERR_PROTOCOL;
+    } else {
+        curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+    }
     r->status = (int)status;
 
     /* libcurl's timestamps all count from the start of the transfer. */

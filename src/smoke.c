@@ -21,6 +21,7 @@ struct smoke {
     char ratelimit[RL_HEADERS_MAX]; /* "RateLimit-Limit: 5; Retry-After: 1" */
     size_t rl_len;
     uint64_t body;     /* response body bytes of the current request */
+    bool head_done;    /* the current response's head ended (http_head_line) */
     char safe_url[512]; /* gateway.url for logs: no user info, no query */
 };
 
@@ -92,6 +93,7 @@ bool smoke_capture_header(char *buf, size_t n, size_t *used, const char *line, s
 static size_t header_cb(char *p, size_t size, size_t n, void *ud)
 {
     struct smoke *s = ud;
+    http_head_line(&s->head_done, p, size * n);
     smoke_capture_header(s->ratelimit, sizeof(s->ratelimit), &s->rl_len, p, size * n);
     return size * n;
 }
@@ -157,11 +159,12 @@ static void smoke_fetch(struct smoke *s, const char *path, const char *method, i
     s->rl_len = 0;
     s->ratelimit[0] = '\0';
     s->body = 0;
+    s->head_done = false;
     curl_easy_setopt(s->easy, CURLOPT_URL, url);
     curl_easy_setopt(s->easy, CURLOPT_CUSTOMREQUEST, strcmp(method, "GET") ? method : NULL);
     curl_easy_setopt(s->easy, CURLOPT_TIMEOUT_MS, (long)(timeout / USEC_PER_MSEC));
     CURLcode rc = curl_easy_perform(s->easy);
-    http_result_from_curl(res, s->easy, rc);
+    http_result_from_curl(res, s->easy, rc, s->head_done);
 }
 
 int smoke_wait_ready(struct run *r)

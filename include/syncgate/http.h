@@ -60,8 +60,23 @@ void http_safe_url(const char *url, char *out, size_t n);
 /* Classify a libcurl result code. */
 enum http_error http_error_from_curl(CURLcode rc);
 
-/* Fill r from a finished easy handle and its result code. */
-void http_result_from_curl(struct http_result *r, CURL *easy, CURLcode rc);
+/*
+ * Follow a response head through the lines libcurl's header callback gets
+ * (line, len bytes, line end included): *complete becomes false at a status
+ * line ("HTTP/...") and true at the blank line that ends a head. libcurl
+ * itself reports success for a response that ends after its status line or
+ * amid its headers; only this tells such a response from a whole one. Interim
+ * (1xx) heads end too, and the final status line that follows resets the flag.
+ */
+void http_head_line(bool *complete, const char *line, size_t len);
+
+/*
+ * Fill r from a finished easy handle and its result code. head_complete says
+ * whether the response head ended (http_head_line): a response cut short
+ * before then is no response (status 0) and a protocol failure, whatever
+ * libcurl returned.
+ */
+void http_result_from_curl(struct http_result *r, CURL *easy, CURLcode rc, bool head_complete);
 
 /*
  * Record r into m the way k6 does: http_reqs, http_req_failed (failed =

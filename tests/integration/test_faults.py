@@ -203,6 +203,32 @@ def case_close(t):
     fixture_fault(t, "fault=close", "protocol", "close without a response")
 
 
+# Responses cut short or malformed, each a failed request of kind protocol in load and in
+# smoke (which retries only connect errors and 502/503/504: a 503 status line cut short is
+# no 503, so it is not retried either). libcurl itself returns CURLE_OK for the first two
+# (a status line, or some headers, and then the end of the connection): syncgate must see
+# that the head never ended.
+TRUNCATED = [
+    ("fault=close-after-status", "closed after the status line"),
+    ("fault=close-mid-headers", "closed in the middle of the headers"),
+    ("fault=close-after-status,status=503", "a 503 status line, then closed"),
+    ("fault=short-body,size=4k", "closed before the promised body (Content-Length)"),
+    ("fault=chunked-cut,body=hello", "chunked body cut before its last chunk"),
+    (r"raw=HTTP/1.1 2x0 OK\r\nContent-Length: 0\r\n\r\n", "garbage in the status code"),
+    (r"raw=SMTP ready\r\n\r\n", "no HTTP status line at all"),
+    (r"raw=HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+     "garbage chunk size"),
+]
+
+
+def case_truncated(t):
+    for spec, label in TRUNCATED:
+        fixture_fault(t, spec, "protocol", "load: " + label)
+        with h.Fixture(["*:*:*=" + spec], log=False) as fx:
+            run = smoke_fault(t, fx.url(0), "protocol", "smoke: " + label, retries=2)
+        t.eq(run.res.events("retry"), [], "smoke: %s: not retried" % label)
+
+
 def case_huge_body(t):
     # Content-Length far over HTTP_MAX_BODY (64 MiB): refused at the headers
     fixture_fault(t, "size=1G", "protocol", "1 GiB body (over the cap)", timeout="5s")
@@ -387,5 +413,6 @@ def case_tls_untrusted(t):
 
 if __name__ == "__main__":
     h.Tap().run(case_reset, case_reset_mid, case_slow, case_hang, case_bad_status,
-                case_bad_header, case_close_after_headers, case_close, case_huge_body,
+                case_bad_header, case_close_after_headers, case_close, case_truncated,
+                case_huge_body,
                 case_endless_body, case_429, case_5xx_burst, case_dns, case_tls_untrusted)

@@ -116,7 +116,7 @@ struct worker {
 /* A service as the engine sees it (shared, read-only while running). */
 struct esvc {
     const struct service *s;
-    struct tagset tags;  /* name, method, scenario */
+    struct http_shape shape; /* tags name, method, scenario; statuses shared by workers */
     struct tagset ctags; /* check, name, scenario */
     char *check_name;
     int method; /* 0 GET, 1 HEAD, 2+ index of a custom method */
@@ -357,9 +357,8 @@ static void vu_done(struct worker *w, struct mh *mh, CURL *easy, CURLcode rc, in
     http_result_from_curl(&res, easy, rc, v->head_done);
     curl_multi_remove_handle(mh->multi, easy);
 
-    const struct esvc *s = &e->svcs[v->svc];
-    bool expected =
-        http_record_cached(w->m, &w->svcs[v->svc].cache, &s->tags, &res, s->s->expect_status);
+    struct esvc *s = &e->svcs[v->svc];
+    bool expected = http_record_cached(w->m, &w->svcs[v->svc].cache, &s->shape, &res);
     if (w->svcs[v->svc].check)
         series_rate(w->svcs[v->svc].check, expected);
     counter_inc(&w->requests);
@@ -835,9 +834,10 @@ struct engine *engine_new(const struct engine_opts *o, int *err)
             s->check_name = NULL;
             goto fail;
         }
-        tagset_set(&s->tags, "name", s->s->name);
-        tagset_set(&s->tags, "method", s->s->method ? s->s->method : "GET");
-        tagset_set(&s->tags, "scenario", o->scenario);
+        tagset_set(&s->shape.tags, "name", s->s->name);
+        tagset_set(&s->shape.tags, "method", s->s->method ? s->s->method : "GET");
+        tagset_set(&s->shape.tags, "scenario", o->scenario);
+        s->shape.expect_status = s->s->expect_status;
         tagset_set(&s->ctags, "check", s->check_name);
         tagset_set(&s->ctags, "name", s->s->name);
         tagset_set(&s->ctags, "scenario", o->scenario);

@@ -2,6 +2,7 @@
 #include "syncgate/http.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <string.h>
 
 static const struct {
@@ -173,6 +174,31 @@ static bool is_expected(const struct http_result *r, int expect_status)
            (expect_status > 0 ? r->status == expect_status : r->status >= 200 && r->status < 400);
 }
 
+const char *http_status_label(struct http_statuses *st, int status, int expect_status, char *buf,
+                              size_t n)
+{
+    static const char *const classes[] = {"1xx", "2xx", "3xx", "4xx", "5xx"};
+    if (status == 0)
+        return "0";
+    if (status < 100 || status > 599)
+        return "invalid";
+    bool exact = status == expect_status;
+    for (size_t i = 0; i < HTTP_SHAPE_STATUSES && !exact; i++) {
+        int seen = atomic_load_explicit(&st->code[i], memory_order_relaxed);
+        if (seen == 0) {
+            /* claim the free slot; another thread may take it first with its own status */
+            int cur = 0;
+            if (atomic_compare_exchange_strong(&st->code[i], &cur, status) || cur == status)
+                exact = true;
+        } else if (seen == status) {
+            exact = true;
+        }
+    }
+    if (!exact)
+        return classes[status / 100 - 1];
+    return utoa((unsigned)status, buf, n);
+}
+
 /* Order of the series in a cache slot; the trends follow the four counters and rates. */
 static const enum metric_id series_ids[HTTP_SERIES] = {
     M_HTTP_REQS,        M_HTTP_REQ_FAILED,  M_DATA_SENT,          M_DATA_RECEIVED,
@@ -181,14 +207,15 @@ static const enum metric_id series_ids[HTTP_SERIES] = {
 };
 
 /* Find (or create) the series a result with r's status and error kind feeds. */
-static void lookup_series(struct metrics *m, const struct tagset *base,
-                          const struct http_result *r, bool expected,
-                          struct series *out[HTTP_SERIES])
+static void lookup_series(struct metrics *m, struct http_shape *shape, const struct http_result *r,
+                          bool expected, struct series *out[HTTP_SERIES])
 {
     char stbuf[12], codebuf[12];
-    struct tagset t = *base;
+    struct tagset t = shape->tags;
 
-    tagset_set(&t, "status", utoa((unsigned)r->status, stbuf, sizeof(stbuf)));
+    tagset_set(&t, "status",
+               http_status_label(&shape->statuses, r->status, shape->expect_status, stbuf,
+                                 sizeof(stbuf)));
     tagset_set(&t, "expected_response", expected ? "true" : "false");
     if (r->error != HTTP_ERR_NONE)
         tagset_set(&t, "error_code",
@@ -215,20 +242,19 @@ static void feed(struct series *const s[HTTP_SERIES], const struct http_result *
             series_trend(s[i], parts[i - 4]);
 }
 
-bool http_record(struct metrics *m, const struct tagset *base, const struct http_result *r,
-                 int expect_status)
+bool http_record(struct metrics *m, struct http_shape *shape, const struct http_result *r)
 {
     struct series *s[HTTP_SERIES];
-    bool expected = is_expected(r, expect_status);
-    lookup_series(m, base, r, expected, s);
+    bool expected = is_expected(r, shape->expect_status);
+    lookup_series(m, shape, r, expected, s);
     feed(s, r, expected);
     return expected;
 }
 
-bool http_record_cached(struct metrics *m, struct http_cache *c, const struct tagset *base,
-                        const struct http_result *r, int expect_status)
+bool http_record_cached(struct metrics *m, struct http_cache *c, struct http_shape *shape,
+                        const struct http_result *r)
 {
-    bool expected = is_expected(r, expect_status);
+    bool expected = is_expected(r, shape->expect_status);
     unsigned i;
     for (i = 0; i < HTTP_CACHE_SLOTS; i++)
         if (c->slot[i].used && c->slot[i].status == r->status && c->slot[i].error == r->error)
@@ -242,7 +268,7 @@ bool http_record_cached(struct metrics *m, struct http_cache *c, const struct ta
         c->slot[i].used = true;
         c->slot[i].status = r->status;
         c->slot[i].error = r->error;
-        lookup_series(m, base, r, expected, c->slot[i].s);
+        lookup_series(m, shape, r, expected, c->slot[i].s);
     }
     feed(c->slot[i].s, r, expected);
     return expected;

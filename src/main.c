@@ -462,6 +462,16 @@ static int finish(struct run *r, int code, bool smoke_ran, bool load_ran)
         return EXIT_INTERNAL;
     }
     log_verdict(r->log, &v);
+    if (metrics_grouped(final) || metrics_dropped(final)) {
+        cJSON *ev = log_begin(r->log, "series_limit");
+        cJSON_AddNumberToObject(ev, "max_series", METRICS_MAX_SERIES);
+        cJSON_AddNumberToObject(ev, "grouped", (double)metrics_grouped(final));
+        cJSON_AddNumberToObject(ev, "dropped", (double)metrics_dropped(final));
+        cJSON_AddStringToObject(ev, "message",
+                                "too many distinct tag sets: some samples were recorded "
+                                "with the scenario tag only");
+        log_emit(r->log, LOG_WARN, ev);
+    }
     /* The final flush sees the same sources the verdict did. */
     char rw_status[512];
     bool delivered = stop_pushing(r->log, rw_status, sizeof(rw_status));

@@ -85,54 +85,91 @@ int report_verdict(const struct report_ctx *ctx, struct verdict *v)
 
 /* ---- failures by kind ---- */
 
+/* Distinct status labels collected before the rest count as "status_other". */
+#define MAX_STATUS_KINDS 64
+
 size_t report_errors(const struct metrics *m, struct report_error *out, size_t max)
 {
-    uint64_t kinds[HTTP_ERR__COUNT] = {0};
+    uint64_t kinds[HTTP_ERR__COUNT] = {0}, other = 0, status_other = 0;
     struct {
-        int status;
+        const char *label; /* borrowed from the series */
         uint64_t count;
-    } st[REPORT_MAX_ERRORS];
-    size_t nst = 0, n = 0;
+    } st[MAX_STATUS_KINDS];
+    size_t nst = 0;
 
+    /* http_req_failed's passes are the failed requests: the same count, series by series */
     for (const struct series *s = metrics_first(m); s; s = s->next) {
-        if (s->id != M_HTTP_REQS || s->v.counter < 1)
+        if (s->id != M_HTTP_REQ_FAILED || s->v.rate.pass == 0)
             continue;
-        uint64_t count = (uint64_t)s->v.counter;
+        uint64_t count = s->v.rate.pass;
         const char *code = tagset_get(&s->tags, "error_code");
-        const char *expected = tagset_get(&s->tags, "expected_response");
         const char *status = tagset_get(&s->tags, "status");
-        if (code) {
-            kinds[http_error_from_code(atoi(code))] += count;
+        int code_num = code ? atoi(code) : 0;
+        if (code_num > 0 && code_num < 1400) { /* 1400 on: k6's codes for HTTP statuses */
+            kinds[http_error_from_code(code_num)] += count;
             continue;
         }
-        if (!expected || strcmp(expected, "false") != 0)
+        if (!status) {
+            other += count;
             continue;
-        int code_num = status ? atoi(status) : 0;
+        }
         size_t i = 0;
-        while (i < nst && st[i].status != code_num)
+        while (i < nst && strcmp(st[i].label, status) < 0)
             i++;
-        if (i == nst) {
-            if (nst == REPORT_MAX_ERRORS)
-                continue; /* a target inventing statuses: the first ones are enough */
-            /* keep them sorted: shift the larger ones up */
-            i = 0;
-            while (i < nst && st[i].status < code_num)
-                i++;
+        if (i < nst && strcmp(st[i].label, status) == 0) {
+            st[i].count += count;
+        } else if (nst == MAX_STATUS_KINDS) {
+            status_other += count;
+        } else {
             memmove(&st[i + 1], &st[i], (nst - i) * sizeof(st[0]));
-            st[i].status = code_num;
-            st[i].count = 0;
+            st[i].label = status;
+            st[i].count = count;
             nst++;
         }
-        st[i].count += count;
     }
-    for (int e = HTTP_ERR_NONE + 1; e < HTTP_ERR__COUNT && n < max; e++)
+
+    /* every kind in order, then cut to max with the rest added up, never lost */
+    struct report_error all[HTTP_ERR__COUNT + MAX_STATUS_KINDS + 2];
+    size_t n = 0, nstatus_from;
+    for (int e = HTTP_ERR_NONE + 1; e < HTTP_ERR__COUNT; e++)
         if (kinds[e]) {
-            snprintf(out[n].kind, sizeof(out[n].kind), "%s", http_error_name(e));
-            out[n++].count = kinds[e];
+            snprintf(all[n].kind, sizeof(all[n].kind), "%s", http_error_name(e));
+            all[n++].count = kinds[e];
         }
-    for (size_t i = 0; i < nst && n < max; i++) {
-        snprintf(out[n].kind, sizeof(out[n].kind), "status_%d", st[i].status);
-        out[n++].count = st[i].count;
+    nstatus_from = n;
+    for (size_t i = 0; i < nst; i++) {
+        snprintf(all[n].kind, sizeof(all[n].kind), "status_%s", st[i].label);
+        all[n++].count = st[i].count;
+    }
+    if (status_other) {
+        snprintf(all[n].kind, sizeof(all[n].kind), "status_other");
+        all[n++].count = status_other;
+    }
+    if (max == 0)
+        return 0;
+    if (n + (other > 0) <= max) {
+        memcpy(out, all, n * sizeof(all[0]));
+    } else {
+        /* keep max-1 entries (max-2 when "other" has its own), fold the rest into one */
+        size_t keep = max - 1 - (other > 0 && max >= 2);
+        uint64_t fold = 0;
+        for (size_t i = keep; i < n; i++)
+            fold += all[i].count;
+        memcpy(out, all, keep * sizeof(all[0]));
+        bool statuses_only = keep >= nstatus_from;
+        if (!statuses_only || max < 2) {
+            fold += other; /* one "other" holds everything cut */
+            other = 0;
+        }
+        snprintf(all[keep].kind, sizeof(all[keep].kind), "%s",
+                 statuses_only && max >= 2 ? "status_other" : "other");
+        all[keep].count = fold;
+        out[keep] = all[keep];
+        n = keep + 1;
+    }
+    if (other) {
+        snprintf(out[n].kind, sizeof(out[n].kind), "other");
+        out[n++].count = other;
     }
     return n;
 }

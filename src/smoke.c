@@ -23,6 +23,8 @@ struct smoke {
     uint64_t body;     /* response body bytes of the current request */
     bool head_done;    /* the current response's head ended (http_head_line) */
     char safe_url[512]; /* gateway.url for logs: no user info, no query */
+    /* what each target's requests are recorded as: services, then the gateway */
+    struct http_shape shapes[CONFIG_MAX_SERVICES + 1];
 };
 
 /* Sleep up to usec, waking early when the run stops. Returns false if stopped. */
@@ -263,24 +265,26 @@ static void record_check(struct smoke *s, struct metrics *m, const char *name, c
 
 /* Request one target with bounded retries, then record its two checks. */
 static void smoke_target(struct smoke *s, struct metrics *m, pthread_mutex_t *lock,
-                         const char *name, const char *path, const char *method, int expect,
-                         int64_t max_latency)
+                         struct http_shape *shape, const char *name, const char *path,
+                         const char *method, int expect, int64_t max_latency)
 {
-    struct tagset base = {0};
     struct http_result res;
     int attempts = 0;
     int64_t backoff = 200 * USEC_PER_MSEC;
 
-    tagset_set(&base, "name", name);
-    tagset_set(&base, "method", method);
-    tagset_set(&base, "scenario", "smoke");
+    if (!shape->tags.n) {
+        tagset_set(&shape->tags, "name", name);
+        tagset_set(&shape->tags, "method", method);
+        tagset_set(&shape->tags, "scenario", "smoke");
+        shape->expect_status = expect;
+    }
     for (;;) {
         smoke_fetch(s, path, method, s->c->smoke.request_timeout, &res);
         if (res.error == HTTP_ERR_ABORTED)
             return; /* stopped by a signal: neither a request nor a check */
         attempts++;
         pthread_mutex_lock(lock);
-        http_record(m, &base, &res, expect);
+        http_record(m, shape, &res);
         pthread_mutex_unlock(lock);
         if (res.status == 429 || s->rl_len) {
             cJSON *ev = log_begin(s->r->log, "rate_limited");
@@ -351,12 +355,12 @@ int smoke_run(struct run *r)
             break;
         int64_t t0 = units_now_mono();
         if (c->gateway.ready_path)
-            smoke_target(&s, m, lock, "gateway", c->gateway.ready_path, "GET",
-                         c->gateway.ready_status, USEC_PER_SEC);
+            smoke_target(&s, m, lock, &s.shapes[CONFIG_MAX_SERVICES], "gateway",
+                         c->gateway.ready_path, "GET", c->gateway.ready_status, USEC_PER_SEC);
         for (size_t i = 0; i < c->nservices && !run_should_stop(r); i++) {
             const struct service *sv = &c->services[i];
             if (sv->smoke_path)
-                smoke_target(&s, m, lock, sv->name, sv->smoke_path, sv->method,
+                smoke_target(&s, m, lock, &s.shapes[i], sv->name, sv->smoke_path, sv->method,
                              sv->expect_status, sv->max_latency);
         }
         if (run_should_stop(r))

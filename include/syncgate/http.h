@@ -79,21 +79,50 @@ void http_head_line(bool *complete, const char *line, size_t len);
 void http_result_from_curl(struct http_result *r, CURL *easy, CURLcode rc, bool head_complete);
 
 /*
- * Record r into m the way k6 does: http_reqs, http_req_failed (failed =
- * status not in expect), data_sent/received, and the duration trends.
- * base holds the request's tags (name, method, scenario); status,
- * expected_response and error_code are added here. Unlike k6, a request that
- * got no response records no http_req_duration (and parts), so duration
- * thresholds can never pass on an unreachable target.
- * Returns whether the response was the expected one.
+ * Status codes are the server's to pick, so the label values they become are
+ * bounded per request shape (one service, method and scenario), whatever the
+ * server sends: the expected status and the first HTTP_SHAPE_STATUSES other
+ * statuses from 100 to 599 that a shape sees keep their number; later ones
+ * are grouped by class ("1xx" to "5xx"); statuses outside 100..599 are all
+ * "invalid" (RFC 9110 has no such status); no response is "0". The table is
+ * shared by every thread recording the shape (claims are atomic), so the
+ * bound holds for the whole run. Zero-initialise.
  */
-bool http_record(struct metrics *m, const struct tagset *base, const struct http_result *r,
-                 int expect_status);
+#define HTTP_SHAPE_STATUSES 8
+
+struct http_statuses {
+    _Atomic int code[HTTP_SHAPE_STATUSES]; /* 0: free */
+};
+
+/*
+ * The label value of status for a shape expecting expect_status, written to
+ * buf (n >= 8) or a constant; claims a free slot for a new status in range.
+ */
+const char *http_status_label(struct http_statuses *st, int status, int expect_status, char *buf,
+                              size_t n);
+
+/* One kind of request: its tags, the status it expects, its status labels. */
+struct http_shape {
+    struct tagset tags; /* name, method, scenario (strings borrowed) */
+    int expect_status;  /* > 0: exactly this one; else any 2xx or 3xx */
+    struct http_statuses statuses;
+};
+
+/*
+ * Record r into m the way k6 does: http_reqs, http_req_failed (failed = not
+ * the expected response), data_sent/received, and the duration trends, with
+ * the shape's tags plus status (http_status_label), expected_response and
+ * error_code. Unlike k6, a request that got no response records no
+ * http_req_duration (and parts), so duration thresholds can never pass on an
+ * unreachable target. Safe from several threads on one shape, each with its
+ * own registry. Returns whether the response was the expected one.
+ */
+bool http_record(struct metrics *m, struct http_shape *shape, const struct http_result *r);
 
 /*
  * The series one kind of result (status, error kind) of one request shape
  * feeds, found once and then reused: series live as long as their registry,
- * so a cache belongs to one registry and one base tag set. Zero-initialise.
+ * so a cache belongs to one registry and one shape. Zero-initialise.
  */
 #define HTTP_CACHE_SLOTS 4
 #define HTTP_SERIES 11 /* http_reqs, _failed, data_sent/received, 7 duration trends */
@@ -109,7 +138,7 @@ struct http_cache {
 };
 
 /* http_record() through a cache: no hashing or tag building on a hit. */
-bool http_record_cached(struct metrics *m, struct http_cache *c, const struct tagset *base,
-                        const struct http_result *r, int expect_status);
+bool http_record_cached(struct metrics *m, struct http_cache *c, struct http_shape *shape,
+                        const struct http_result *r);
 
 #endif

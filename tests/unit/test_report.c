@@ -6,17 +6,33 @@
 #include "syncgate/report.h"
 #include "tap.h"
 
-/* Record n requests the way http_record does. */
+/* Record n requests with http_record, each call a fresh request shape. */
 static void record(struct metrics *m, const char *name, int status, enum http_error err,
                    int expect, int n)
 {
-    struct tagset base = {0};
+    struct http_shape shape = {.expect_status = expect};
     struct http_result r = {.status = status, .error = err};
-    tagset_set(&base, "name", name);
-    tagset_set(&base, "method", "GET");
-    tagset_set(&base, "scenario", "load");
+    tagset_set(&shape.tags, "name", name);
+    tagset_set(&shape.tags, "method", "GET");
+    tagset_set(&shape.tags, "scenario", "load");
     for (int i = 0; i < n; i++)
-        http_record(m, &base, &r, expect);
+        http_record(m, &shape, &r);
+}
+
+static uint64_t sum(const struct report_error *e, size_t n)
+{
+    uint64_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += e[i].count;
+    return total;
+}
+
+/* Failed requests as http_req_failed counts them. */
+static uint64_t failed(const struct metrics *m)
+{
+    struct metric_view v;
+    metrics_view(m, M_HTTP_REQ_FAILED, NULL, &v);
+    return v.pass;
 }
 
 static long find(const struct report_error *e, size_t n, const char *kind)
@@ -55,7 +71,16 @@ static void test_kinds(void)
            !strcmp(e[2].kind, "timeout") && !strcmp(e[3].kind, "protocol") &&
            !strcmp(e[4].kind, "status_429") && !strcmp(e[5].kind, "status_503"),
        "kinds in http.h order, then statuses ascending");
-    ok(report_errors(m, e, 2) == 2 && !strcmp(e[1].kind, "reset"), "max is respected");
+    ok(report_errors(m, e, 2) == 2 && !strcmp(e[0].kind, "dns") && !strcmp(e[1].kind, "other") &&
+           e[1].count == 22 - 1,
+       "a max too small for every kind folds the rest into its last entry");
+    int adds_up = 1;
+    for (size_t max = 1; max <= REPORT_MAX_ERRORS; max++) {
+        n = report_errors(m, e, max);
+        adds_up &= n <= max && sum(e, n) == failed(m);
+    }
+    ok(adds_up, "whatever max, the entries add up to http_req_failed's failures (%llu)",
+       (unsigned long long)failed(m));
 
     /* expect_status 204: a 200 is a failure */
     record(m, "c", 200, HTTP_ERR_NONE, 204, 2);
@@ -67,15 +92,46 @@ static void test_kinds(void)
 static void test_many_statuses(void)
 {
     struct metrics *m = metrics_new();
-    struct report_error e[REPORT_MAX_ERRORS + 8];
+    struct report_error e[REPORT_MAX_ERRORS];
+    /* one shape per status: each keeps its number, as across many services */
     for (int s = 599; s >= 500; s--)
         record(m, "a", s, HTTP_ERR_NONE, 200, 1);
-    size_t n = report_errors(m, e, REPORT_MAX_ERRORS + 8);
+    record(m, "b", 0, HTTP_ERR_TIMEOUT, 200, 3);
+    size_t n = report_errors(m, e, REPORT_MAX_ERRORS);
     ok(n == REPORT_MAX_ERRORS, "a target inventing statuses is capped (%zu)", n);
+    ok(!strcmp(e[0].kind, "timeout") && !strcmp(e[n - 1].kind, "status_other") &&
+           e[n - 1].count == 100 - (REPORT_MAX_ERRORS - 2),
+       "transport kinds first; statuses past the cap as status_other (%s %llu)", e[n - 1].kind,
+       (unsigned long long)e[n - 1].count);
     int sorted = 1;
-    for (size_t i = 1; i < n; i++)
+    for (size_t i = 2; i < n - 1; i++)
         sorted &= strcmp(e[i - 1].kind, e[i].kind) < 0;
     ok(sorted, "capped statuses still ascending");
+    ok(sum(e, n) == failed(m) && failed(m) == 103, "the entries add up to every failure");
+    metrics_free(m);
+}
+
+/* One shape for every status, as one service inventing them: labels stay bounded. */
+static void test_shape_labels(void)
+{
+    struct metrics *m = metrics_new();
+    struct report_error e[REPORT_MAX_ERRORS];
+    struct http_shape shape = {.expect_status = 200};
+    tagset_set(&shape.tags, "name", "a");
+    tagset_set(&shape.tags, "scenario", "load");
+    for (int s = 200; s <= 999; s++) {
+        struct http_result r = {.status = s};
+        http_record(m, &shape, &r);
+    }
+    size_t n = report_errors(m, e, REPORT_MAX_ERRORS);
+    ok(sum(e, n) == 799 && failed(m) == 799, "799 failures, all counted (%zu kinds)", n);
+    ok(find(e, n, "status_201") == 1 && find(e, n, "status_208") == 1 &&
+           find(e, n, "status_209") == -1 && find(e, n, "status_2xx") == 91,
+       "the first %d unexpected statuses by number, later 2xx by class", HTTP_SHAPE_STATUSES);
+    ok(find(e, n, "status_3xx") == 100 && find(e, n, "status_4xx") == 100 &&
+           find(e, n, "status_5xx") == 100 && find(e, n, "status_invalid") == 400,
+       "3xx, 4xx, 5xx by class; 600 to 999 are invalid");
+    ok(metrics_nseries(m) <= 16 * HTTP_SERIES, "series stay bounded (%zu)", metrics_nseries(m));
     metrics_free(m);
 }
 
@@ -83,5 +139,6 @@ int main(void)
 {
     test_kinds();
     test_many_statuses();
+    test_shape_labels();
     return tap_done();
 }

@@ -174,7 +174,8 @@ static void test_parse_bad(void)
     bad("http_req_duration{name:product\"}", "avg<1", "unbalanced quote");
     bad("http_req_duration{a:1,a:2}", "avg<1", "tag \"a\" given twice");
     bad("http_req_duration{a:{b}}", "avg<1", "unexpected brace");
-    bad("http_req_duration{a:1,b:2,c:3,d:4,e:5,f:6,g:7,h:8,i:9}", "avg<1", "more than 8 tags");
+    bad("http_req_duration{a:1,b:2,c:3,d:4,e:5,f:6,g:7,h:8,i:9,j:10,k:11,l:12,m:13}", "avg<1",
+        "more than 12 tags");
 
     {
         char longkey[2048];

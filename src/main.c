@@ -340,6 +340,8 @@ static void log_verdict(struct log *log, const struct verdict *v)
         cJSON_AddStringToObject(ev, "metric", it->t->metric_key);
         cJSON_AddStringToObject(ev, "threshold", it->t->source);
         cJSON_AddBoolToObject(ev, "passed", it->passed);
+        if (it->implicit)
+            cJSON_AddBoolToObject(ev, "implicit", true);
         if (isnan(it->observed))
             cJSON_AddStringToObject(ev, "observed", "no samples");
         else

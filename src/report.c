@@ -44,9 +44,23 @@ static size_t collect_checks(const struct metrics *m, struct check_sum *out, siz
     return n;
 }
 
+/* What a phase without any threshold is judged by: every check must pass. */
+static const struct threshold_set implicit_set = {
+    .n = 1,
+    .t = {{.metric_key = (char *)"checks",
+           .source = (char *)"rate==1.0",
+           .metric = M_CHECKS,
+           .agg = THR_RATE,
+           .op = THR_EQ,
+           .bound = 1.0}},
+};
+
 static int judge(struct verdict *v, const struct report_ctx *ctx, const struct threshold_set *ts,
                  const char *scenario)
 {
+    bool implicit = ts->n == 0;
+    if (implicit)
+        ts = &implicit_set;
     for (size_t i = 0; i < ts->n && v->n < sizeof(v->items) / sizeof(v->items[0]); i++) {
         const struct threshold *t = &ts->t[i];
         struct tagset filter = t->filter;
@@ -58,6 +72,7 @@ static int judge(struct verdict *v, const struct report_ctx *ctx, const struct t
             return -ENOMEM;
         it->t = t;
         it->scenario = scenario;
+        it->implicit = implicit;
         it->passed = threshold_eval(t, &mv, ctx->elapsed, &it->observed);
         metric_view_clear(&mv);
         v->failed |= !it->passed;
@@ -316,9 +331,9 @@ void report_text(FILE *out, const struct report_ctx *ctx, const struct verdict *
             char obs[48] = "no samples";
             if (!isnan(it->observed))
                 snprintf(obs, sizeof(obs), "observed %.6g", it->observed);
-            fprintf(out, "     %s%s %-6s %s %s%s (%s)\n", it->passed ? green : red,
-                    it->passed ? "✓" : "✗", it->scenario, it->t->metric_key, it->t->source, reset,
-                    obs);
+            fprintf(out, "     %s%s %-6s %s %s%s%s (%s)\n", it->passed ? green : red,
+                    it->passed ? "✓" : "✗", it->scenario, it->t->metric_key, it->t->source,
+                    it->implicit ? " (implicit)" : "", reset, obs);
         }
     }
     if (ctx->rw_status)
@@ -462,6 +477,20 @@ int report_json(const char *path, const struct report_ctx *ctx, const struct ver
         cJSON_AddBoolToObject(th, t->source, failed);
     }
 
+    /* Not in k6's shape: thresholds syncgate added because a phase had none. */
+    cJSON *imp = NULL;
+    for (size_t i = 0; i < v->n; i++) {
+        if (!v->items[i].implicit)
+            continue;
+        if (!imp)
+            imp = cJSON_AddArrayToObject(root, "implicit_thresholds");
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "scenario", v->items[i].scenario);
+        cJSON_AddStringToObject(o, "metric", v->items[i].t->metric_key);
+        cJSON_AddStringToObject(o, "threshold", v->items[i].t->source);
+        cJSON_AddItemToArray(imp, o);
+    }
+
     /* Not in k6's shape: failed requests by kind, so a run can tell a timeout from a reset. */
     struct report_error errs[REPORT_MAX_ERRORS];
     size_t nerrs = report_errors(ctx->m, errs, REPORT_MAX_ERRORS);
@@ -534,6 +563,8 @@ int report_junit(const char *path, const struct report_ctx *ctx, const struct ve
         xml_escaped(f, it->t->metric_key);
         fputc(' ', f);
         xml_escaped(f, it->t->source);
+        if (it->implicit)
+            fputs(" (implicit)", f);
         if (it->passed) {
             fputs("\"/>\n", f);
             continue;

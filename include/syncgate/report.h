@@ -3,7 +3,9 @@
  *
  * report_verdict() evaluates every threshold of the phases that ran against
  * the final merged registry (smoke thresholds on scenario "smoke" series, load
- * thresholds on scenario "load" series); the outputs then render the registry
+ * thresholds on scenario "load" series). A phase with no threshold at all is
+ * judged by an implicit "checks: rate==1.0", so failed checks never pass
+ * silently; every output marks it implicit. The outputs then render the registry
  * and that verdict: a k6-style text summary, k6's --summary-export JSON shape,
  * and JUnit XML (one testcase per check and per threshold).
  * Pure apart from writing to the FILE it is given.
@@ -22,6 +24,7 @@ struct verdict_item {
     const struct threshold *t;
     const char *scenario; /* "smoke" or "load" */
     bool passed;
+    bool implicit;   /* the phase had no threshold: checks rate==1.0 stands in */
     double observed; /* NAN without samples */
 };
 

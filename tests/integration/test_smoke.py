@@ -278,6 +278,47 @@ def case_service_500(t):
         t.ok(False, "500: export has the inventory check and threshold", repr(e))
 
 
+def case_no_thresholds(t):
+    """A smoke phase with no threshold at all still fails on a failed check: an implicit
+    checks: rate==1.0, marked implicit in every output."""
+    for label, th in (("thresholds: null", None), ("thresholds: {}", {}),
+                      ("thresholds: {checks: []}", {"checks": []})):
+        d = h.tempdir()
+        export, junit = os.path.join(d, "summary.json"), os.path.join(d, "junit.xml")
+        with gateway(["0:GET:/api/inventory/health=status=500,body=boom"]) as fx:
+            prof = profile(fx.url(0), fx.url(1), smoke={"thresholds": th, "duration": "300ms"})
+            res = h.run_syncgate(["smoke", "-p", prof, "--junit", junit,
+                                  "--summary-export", export], timeout=30)
+        t.eq(res.rc, 99, "%s: a failed check fails the phase (exit 99)" % label) \
+            or t.diag(res.explain())
+        t.ok("checks rate==1.0 (implicit)" in res.stdout,
+             "%s: the summary shows the implicit threshold" % label, res.stdout)
+        thr = [e for e in res.events("threshold") if e.get("metric") == "checks"]
+        t.ok(thr and thr[-1].get("passed") is False and thr[-1].get("implicit") is True,
+             "%s: threshold event marked implicit" % label, res.stderr)
+        try:
+            with open(export) as f:
+                s = json.load(f)
+            root = ET.parse(junit).getroot()
+        except (OSError, ValueError, ET.ParseError) as e:
+            t.ok(False, "%s: outputs readable" % label, repr(e))
+            continue
+        t.eq(s.get("metrics", {}).get("checks", {}).get("thresholds"), {"rate==1.0": True},
+             "%s: export has checks rate==1.0 failed" % label)
+        t.eq(s.get("implicit_thresholds"),
+             [{"scenario": "smoke", "metric": "checks", "threshold": "rate==1.0"}],
+             "%s: export lists it as implicit" % label)
+        names = [c.get("name") for c in root.findall(".//testcase")
+                 if c.find("failure") is not None]
+        t.ok("checks rate==1.0 (implicit)" in names, "%s: junit fails the implicit threshold"
+             % label, repr(names))
+    # healthy with no threshold: the implicit one passes
+    with gateway() as fx:
+        prof = profile(fx.url(0), fx.url(1), smoke={"thresholds": {}, "duration": "300ms"})
+        res = h.run_syncgate(["smoke", "-p", prof], timeout=30)
+    t.eq(res.rc, 0, "no thresholds, healthy: exit 0") or t.diag(res.explain())
+
+
 def case_slow(t):
     with gateway(["0:GET:/api/products/health=delay=400ms,body=slow"]) as fx:
         prof = profile(fx.url(0), fx.url(1), services={"product": {"max_latency": "200ms"}},
@@ -446,7 +487,8 @@ def main():
             print("Bail out! %s is not set to an executable" % var)
             sys.exit(1)
     tap = h.Tap()
-    tap.run(case_healthy, case_env_overrides, case_long_key, case_service_500, case_slow, case_gateway_down,
+    tap.run(case_healthy, case_env_overrides, case_long_key, case_service_500,
+            case_no_thresholds, case_slow, case_gateway_down,
             case_gateway_late, case_429, case_transient_503, case_reset,
             case_sigterm, case_bad_env)
 

@@ -1,4 +1,5 @@
 /* Unit tests for report_errors(): failed requests counted by kind. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -135,8 +136,49 @@ static void test_shape_labels(void)
     metrics_free(m);
 }
 
+static void add_check(struct metrics *m, const char *scenario, bool pass)
+{
+    struct tagset t = {0};
+    tagset_set(&t, "check", "a status 200");
+    tagset_set(&t, "scenario", scenario);
+    series_rate(metrics_series(m, M_CHECKS, &t), pass);
+}
+
+/* A phase with no threshold is judged by an implicit checks rate==1.0. */
+static void test_implicit(void)
+{
+    static struct config c; /* zeroed: no thresholds in either phase */
+    struct metrics *m = metrics_new();
+    struct verdict v;
+    struct report_ctx ctx = {.cfg = &c, .m = m, .smoke_ran = true, .load_ran = true,
+                             .elapsed = 1000000};
+    add_check(m, "smoke", true);
+    add_check(m, "load", true);
+    ok(report_verdict(&ctx, &v) == 0 && v.n == 2 && !v.failed && v.items[0].implicit &&
+           v.items[1].implicit && !strcmp(v.items[0].t->source, "rate==1.0"),
+       "no thresholds: one implicit checks rate==1.0 per phase, passing");
+    add_check(m, "load", false);
+    ok(report_verdict(&ctx, &v) == 0 && v.failed && v.items[0].passed && !v.items[1].passed &&
+           !strcmp(v.items[1].scenario, "load"),
+       "a failed check in load fails load's implicit threshold");
+    ctx.load_ran = false;
+    ok(report_verdict(&ctx, &v) == 0 && v.n == 1 && !v.failed,
+       "only the phases that ran are judged");
+
+    char err[128];
+    c.smoke.thresholds.n = 1;
+    threshold_parse(&c.smoke.thresholds.t[0], "http_reqs", "count>0", err, sizeof(err));
+    ctx.load_ran = true;
+    ok(report_verdict(&ctx, &v) == 0 && v.n == 2 && !v.items[0].implicit &&
+           v.items[1].implicit,
+       "an explicit threshold replaces the implicit one of its phase only");
+    threshold_clear(&c.smoke.thresholds.t[0]);
+    metrics_free(m);
+}
+
 int main(void)
 {
+    test_implicit();
     test_kinds();
     test_many_statuses();
     test_shape_labels();

@@ -286,8 +286,7 @@ static int vu_make(struct worker *w, struct vu *v)
     rc |= curl_easy_setopt(c, CURLOPT_BUFFERSIZE, (long)RECV_BUFFER_SMALL);
     rc |= curl_easy_setopt(c, CURLOPT_USERAGENT, "syncgate/" SYNCGATE_VERSION);
     if (e->o.request_timeout > 0)
-        rc |= curl_easy_setopt(c, CURLOPT_TIMEOUT_MS,
-                               (long)((e->o.request_timeout + 999) / USEC_PER_MSEC));
+        rc |= curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, http_timeout_ms(e->o.request_timeout));
     if (e->noproxy)
         rc |= curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
     if (e->o.ca_file)

@@ -2,6 +2,7 @@
 #include "syncgate/http.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdatomic.h>
 #include <string.h>
 
@@ -56,6 +57,14 @@ enum http_error http_error_from_code(int code)
         if (code != 0 && errors[e].code == code)
             return (enum http_error)e;
     return HTTP_ERR_PROTOCOL;
+}
+
+long http_timeout_ms(int64_t usec)
+{
+    if (usec <= 1000)
+        return 1;
+    int64_t ms = (usec + 999) / 1000;
+    return ms > LONG_MAX ? LONG_MAX : (long)ms;
 }
 
 enum http_error http_error_from_curl(CURLcode rc)

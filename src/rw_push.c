@@ -385,7 +385,7 @@ static int setup_curl(struct rw_push *p, const struct rw_config *rc, const char 
     curl_easy_setopt(c, CURLOPT_WRITEDATA, p);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, p);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)(p->o.request_timeout / 1000));
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, http_timeout_ms(p->o.request_timeout));
     if (basic) {
         curl_easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
         curl_easy_setopt(c, CURLOPT_USERNAME, rc->username);
@@ -454,7 +454,7 @@ static void start_transfer(struct rw_push *p, int64_t timeout)
     p->curl_err[0] = '\0';
     curl_easy_setopt(p->easy, CURLOPT_POSTFIELDS, (const char *)it->b.body);
     curl_easy_setopt(p->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)it->b.len);
-    curl_easy_setopt(p->easy, CURLOPT_TIMEOUT_MS, (long)(timeout / 1000 > 0 ? timeout / 1000 : 1));
+    curl_easy_setopt(p->easy, CURLOPT_TIMEOUT_MS, http_timeout_ms(timeout));
     it->attempts++;
     if (curl_multi_add_handle(p->multi, p->easy) == CURLM_OK)
         p->in_flight = true;

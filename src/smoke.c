@@ -164,7 +164,7 @@ static void smoke_fetch(struct smoke *s, const char *path, const char *method, i
     s->head_done = false;
     curl_easy_setopt(s->easy, CURLOPT_URL, url);
     curl_easy_setopt(s->easy, CURLOPT_CUSTOMREQUEST, strcmp(method, "GET") ? method : NULL);
-    curl_easy_setopt(s->easy, CURLOPT_TIMEOUT_MS, (long)(timeout / USEC_PER_MSEC));
+    curl_easy_setopt(s->easy, CURLOPT_TIMEOUT_MS, http_timeout_ms(timeout));
     CURLcode rc = curl_easy_perform(s->easy);
     http_result_from_curl(res, s->easy, rc, s->head_done);
 }

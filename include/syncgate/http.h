@@ -57,6 +57,12 @@ enum http_error http_error_from_code(int code);
  */
 void http_safe_url(const char *url, char *out, size_t n);
 
+/*
+ * A timeout in usec as libcurl's CURLOPT_*TIMEOUT_MS wants it: rounded up,
+ * never below 1 ms, because 0 ms means "no timeout at all" to libcurl.
+ */
+long http_timeout_ms(int64_t usec);
+
 /* Classify a libcurl result code. */
 enum http_error http_error_from_curl(CURLcode rc);
 

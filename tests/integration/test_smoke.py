@@ -347,6 +347,20 @@ def case_gateway_down(t):
     common_log_checks(t, res, 112, "gateway down")
 
 
+def case_ready_timeout_short(t):
+    """A readiness timeout under a millisecond against a gateway that accepts and never
+    answers: every wait is bounded by its timeout (a request timeout that rounds to 0 ms
+    would mean none at all to libcurl)."""
+    for timeout in ("500us", "1ms", "1500us", "300ms"):
+        with gateway(["0:GET:/health=fault=hang"]) as fx:
+            prof = profile(fx.url(0), fx.url(1),
+                           gw={"ready": {"path": "/health", "timeout": timeout}})
+            res = h.run_syncgate(["smoke", "-p", prof], timeout=15)
+        t.eq(res.rc, 112, "ready timeout %s, hanging gateway: exit 112" % timeout) \
+            or t.diag(res.explain())
+        t.ok(res.elapsed < 3, "ready timeout %s: gave up in time (%.2fs)" % (timeout, res.elapsed))
+
+
 def case_gateway_late(t):
     """Readiness polls with backoff until /health answers 200, then smoke runs."""
     # counted, not timed: the same polls however slowly syncgate starts (valgrind, sanitizers)
@@ -489,7 +503,7 @@ def main():
     tap = h.Tap()
     tap.run(case_healthy, case_env_overrides, case_long_key, case_service_500,
             case_no_thresholds, case_slow, case_gateway_down,
-            case_gateway_late, case_429, case_transient_503, case_reset,
+            case_ready_timeout_short, case_gateway_late, case_429, case_transient_503, case_reset,
             case_sigterm, case_bad_env)
 
 

@@ -22,6 +22,7 @@
 #include "syncgate/report.h"
 #include "syncgate/run.h"
 #include "syncgate/rw.h"
+#include "syncgate/sig.h"
 #include "syncgate/smoke.h"
 #include "syncgate/units.h"
 #include "utf8.h"
@@ -38,15 +39,6 @@ enum {
 };
 
 static volatile sig_atomic_t stop_flag;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    /* The first signal stops the run gracefully; a second one means now. */
-    if (stop_flag)
-        _exit(EXIT_INTERRUPTED);
-    stop_flag = 1;
-}
 
 static void usage(FILE *out)
 {
@@ -508,8 +500,12 @@ static int finish(struct run *r, int code, bool smoke_ran, bool load_ran)
     cJSON_AddNumberToObject(ev, "duration_ms", (double)ctx.elapsed / 1000.0);
     if (r->aborted)
         cJSON_AddBoolToObject(ev, "aborted", true);
-    if (interrupted)
+    if (interrupted) {
+        char name[32];
         cJSON_AddBoolToObject(ev, "interrupted", true);
+        if (sig_first())
+            cJSON_AddStringToObject(ev, "signal", sig_name(sig_first(), name, sizeof(name)));
+    }
     struct report_error errs[REPORT_MAX_ERRORS];
     size_t nerrs = report_errors(final, errs, REPORT_MAX_ERRORS);
     cJSON *ej = cJSON_AddObjectToObject(ev, "errors");
@@ -626,13 +622,10 @@ int main(int argc, char **argv)
         printf("syncgate %s (%s)\n", SYNCGATE_VERSION, curl_version());
         return EXIT_OK;
     }
-    if (a.cmd != CMD_VALIDATE) {
-        /* From the start: a signal while the profile is read still means 105, not death. */
-        struct sigaction sa = {.sa_handler = on_signal};
-        sigemptyset(&sa.sa_mask);
-        sigaction(SIGTERM, &sa, NULL);
-        sigaction(SIGINT, &sa, NULL);
-        signal(SIGPIPE, SIG_IGN);
+    /* From the start: a signal while the profile is read still means 105, not death. */
+    if (a.cmd != CMD_VALIDATE && sig_install(&stop_flag, EXIT_INTERRUPTED) < 0) {
+        fprintf(stderr, "syncgate: cannot install signal handlers: %s\n", strerror(errno));
+        return EXIT_INTERNAL;
     }
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         fputs("syncgate: libcurl initialisation failed\n", stderr);

@@ -86,6 +86,7 @@ static const char defaults_yaml[] = "environment: unknown\n"
                                     "    - {duration: 30s, target: 10}\n"
                                     "    - {duration: 1m, target: 20}\n"
                                     "    - {duration: 30s, target: 0}\n"
+                                    "  start_vus: 1\n"
                                     "  think_time: 1s\n"
                                     "  graceful_ramp_down: 10s\n"
                                     "  request_timeout: 10s\n"
@@ -251,6 +252,7 @@ static const struct field smoke_fields[] = {
 
 static const struct field load_fields[] = {
     {"stages", T_LIST, 0, 0, 0, 0, &stages_spec},
+    {"start_vus", T_INT, 0, CFG(load.start_vus), 0, 100000, NULL},
     {"think_time", T_DUR, 0, CFG(load.think_time), 0, MIN(10), NULL},
     {"graceful_ramp_down", T_DUR, 0, CFG(load.graceful_ramp_down), 0, HOUR(1), NULL},
     {"request_timeout", T_DUR, 0, CFG(load.request_timeout), MS(1), MIN(10), NULL},
@@ -1294,15 +1296,9 @@ static int stages_check(struct cvt *cv, void *base, const struct doc_node *list,
     if (!c->load.nstages)
         return cfg_fail(cv->d, &list->at, key,
                     "needs at least one stage, like [{duration: 30s, target: 10}]");
-    bool vus = false;
     int64_t total = 0;
-    for (size_t i = 0; i < c->load.nstages; i++) {
-        vus |= c->load.stages[i].target > 0;
-        total += c->load.stages[i].duration; /* at most 64 stages of 24h: no overflow */
-    }
-    if (!vus)
-        return cfg_fail(cv->d, &list->at, key,
-                        "needs at least one stage with a target above 0 (all targets are 0)");
+    for (size_t i = 0; i < c->load.nstages; i++)
+        total += c->load.stages[i].duration; /* at most 64 stages of 100 days: no overflow */
     if (!total)
         return cfg_fail(cv->d, &list->at, key, "every stage lasts 0s, so load would send nothing");
     return 0;
@@ -1408,6 +1404,17 @@ static const struct doc_node *node_at(const struct doc_node *root, const char *c
 static int check_whole(struct cvt *cv, const struct config *c, const struct doc_node *root)
 {
     char q[128];
+    /* k6's rule: startVUs or some stage's target above 0 (with start_vus 1, all-0 targets
+     * ramp that one VU down) */
+    bool vus = c->load.start_vus > 0;
+    for (size_t i = 0; i < c->load.nstages; i++)
+        vus |= c->load.stages[i].target > 0;
+    if (!vus) {
+        const struct doc_node *st = NODE_AT(root, "load", "stages");
+        return cfg_fail(cv->d, st ? &st->at : NULL, "load.stages",
+                        "needs at least one stage with a target above 0, or load.start_vus "
+                        "above 0 (all targets and start_vus are 0)");
+    }
     if (!strcasecmp(c->gateway.key_header, c->gateway.consumer_header)) {
         /* blame the one the user wrote: key_header, unless it is the default */
         const struct doc_node *kh = NODE_AT(root, "gateway", "key_header");

@@ -463,7 +463,7 @@ static void worker_think(struct worker *w, int64_t now)
 static void worker_schedule(struct worker *w, int64_t now, int64_t t)
 {
     const struct engine *e = w->e;
-    int global = sched_vus_at(e->o.stages, e->o.nstages, t);
+    int global = sched_vus_at(e->o.stages, e->o.nstages, e->o.start_vus, t);
     uint32_t local = (uint32_t)sched_thread_share(global, w->index, e->nthreads);
     if (local > w->nslots)
         local = w->nslots;
@@ -491,7 +491,7 @@ static void worker_schedule(struct worker *w, int64_t now, int64_t t)
         }
     }
     publish_vus(w);
-    w->next_sched = sched_next_change(e->o.stages, e->o.nstages, t);
+    w->next_sched = sched_next_change(e->o.stages, e->o.nstages, e->o.start_vus, t);
 }
 
 /* Abort ramped-down requests that outlived graceful_ramp_down. */
@@ -813,7 +813,7 @@ struct engine *engine_new(const struct engine_opts *o, int *err)
         goto fail;
 
     e->total = sched_duration(o->stages, o->nstages);
-    e->vus_max = sched_max_vus(o->stages, o->nstages);
+    e->vus_max = sched_max_vus(o->stages, o->nstages, o->start_vus);
     e->noproxy = !proxy_configured();
     e->nthreads = o->threads > 0 ? o->threads : cpu_count();
     if (e->nthreads > ENGINE_MAX_THREADS)

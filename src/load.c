@@ -81,7 +81,7 @@ static void log_stages(struct watch *w, int64_t t)
         cJSON_AddNumberToObject(ev, "stages", (double)w->nstages);
         cJSON_AddStringToObject(
             ev, "duration", units_format_duration(w->stages[i].duration, dur, sizeof(dur)));
-        cJSON_AddNumberToObject(ev, "from", i ? w->stages[i - 1].target : 0);
+        cJSON_AddNumberToObject(ev, "from", i ? w->stages[i - 1].target : w->r->cfg->load.start_vus);
         cJSON_AddNumberToObject(ev, "target", w->stages[i].target);
         cJSON_AddNumberToObject(ev, "elapsed_s", (double)t / USEC_PER_SEC);
         bar_clear(w);
@@ -223,6 +223,7 @@ int load_run(struct run *r)
     struct engine_opts o = {
         .stages = c->load.stages,
         .nstages = c->load.nstages,
+        .start_vus = c->load.start_vus,
         .services = svcs,
         .nservices = n,
         .think_time = c->load.think_time,

@@ -40,6 +40,7 @@
 struct engine_opts {
     const struct stage *stages; /* borrowed, must outlive the engine */
     size_t nstages;
+    int start_vus;              /* VUs before the first stage (sched.h) */
     const struct service *const *services; /* borrowed; each has a url */
     size_t nservices;
     int64_t think_time;         /* usec */

@@ -91,14 +91,17 @@ def parse_dur(s):
     raise ValueError(s)
 
 
-def vu_seconds(stages, step=0.0005):
-    """Integral of the active VU count: the line between targets, rounded up (sched.h)."""
-    total, prev = 0.0, 0
+def vu_seconds(stages, start=1, step=0.0005):
+    """Integral of the active VU count, as k6's ramping VUs (sched.h): from start VUs (k6's
+    startVUs, 1 for the stages shortcut), each stage moving toward its target by the
+    change so far rounded down (k6's ramping_vus_test.go tables)."""
+    total, prev = 0.0, start
     for dur, target in stages:
         d = parse_dur(dur)
         t = step / 2
         while t < d:
-            total += math.ceil(prev + (target - prev) * t / d - 1e-9) * step
+            change = math.floor(abs(target - prev) * t / d + 1e-9)
+            total += (prev + change if target >= prev else prev - change) * step
             t += step
         prev = target
     return total

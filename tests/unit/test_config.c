@@ -476,8 +476,21 @@ static void test_bad(void)
         "200000}\n",
         "p.yaml:4:30", "load.stages[1].target", "allowed: 0 to 100000");
     bad("load:\n  stages: []\n", "p.yaml:2:11", "load.stages", "at least one stage");
-    bad("load:\n  stages: [{duration: 1s, target: 0}]\n", "p.yaml:2:11", "load.stages",
-        "target above 0");
+    bad("load:\n  start_vus: 0\n  stages: [{duration: 1s, target: 0}]\n", "p.yaml:3:11",
+        "load.stages", "target above 0, or load.start_vus above 0");
+    bad("load:\n  start_vus: -1\n", "p.yaml:2:14", "load.start_vus", "allowed: 0 to 100000");
+    {
+        /* k6 accepts all-0 targets when startVUs (1 by default) is above 0 */
+        struct config c;
+        struct diag d;
+        config_init(&c);
+        ok(c.load.start_vus == 1, "start_vus defaults to 1 (k6's stages shortcut)");
+        ok(apply(&c, "load:\n  stages: [{duration: 12s, target: 0}]\n", &d) == 0,
+           "all-0 targets with start_vus 1: valid, as in k6");
+        ok(apply(&c, "load:\n  start_vus: 5\n", &d) == 0 && c.load.start_vus == 5,
+           "start_vus from the profile");
+        config_clear(&c);
+    }
     bad("load:\n  stages: [{target: 1}]\n", "p.yaml:2:12", "load.stages[0].duration", "missing");
     bad("load:\n  think_time: -1s\n", "p.yaml:2:15", "load.think_time", "out of range");
     bad("smoke:\n  request_timeout: 0s\n", "p.yaml:2:20", "smoke.request_timeout",

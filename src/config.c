@@ -41,6 +41,7 @@
 #define SEC(x) ((int64_t)(x)*USEC_PER_SEC)
 #define MIN(x) (SEC(x) * 60)
 #define HOUR(x) (MIN(x) * 60)
+#define DAY(x) (HOUR(x) * 24)
 
 #define MAX_LABEL_VALUE 256 /* environment, testid, static labels */
 #define MAX_KEY_BYTES 4096  /* gateway.key_file content */
@@ -218,7 +219,7 @@ static const struct field service_fields[] = {
 
 #define STG(m) offsetof(struct stage, m)
 static const struct field stage_fields[] = {
-    {"duration", T_DUR, F_REQ, STG(duration), 0, HOUR(24), NULL},
+    {"duration", T_DUR, F_REQ, STG(duration), 0, DAY(7), NULL},
     {"target", T_INT, F_REQ, STG(target), 0, 100000, NULL},
     {NULL},
 };
@@ -1005,11 +1006,13 @@ static int cvt_threshold(struct cvt *cv, struct threshold_set *set, const char *
                                 "expected a threshold like \"p(95)<500\", got %s", kind_name(o));
                 expr = o;
             } else if (!strcmp(o->key, "abortOnFail")) {
-                rc = parse_bool(cv, o, kk, &abort_on_fail);
+                /* null is false, as in k6 (JSON null leaves a Go bool alone) */
+                rc = doc_is_null(o) ? 0 : parse_bool(cv, o, kk, &abort_on_fail);
                 if (rc)
                     return rc;
             } else if (!strcmp(o->key, "delayAbortEval")) {
-                rc = parse_dur(cv, o, kk, 0, HOUR(24), &delay);
+                /* null is no delay, as in k6 (a null NullDuration) */
+                rc = doc_is_null(o) ? 0 : parse_dur(cv, o, kk, 0, DAY(7), &delay);
                 if (rc)
                     return rc;
             } else {
@@ -1298,7 +1301,7 @@ static int stages_check(struct cvt *cv, void *base, const struct doc_node *list,
                     "needs at least one stage, like [{duration: 30s, target: 10}]");
     int64_t total = 0;
     for (size_t i = 0; i < c->load.nstages; i++)
-        total += c->load.stages[i].duration; /* at most 64 stages of 100 days: no overflow */
+        total += c->load.stages[i].duration; /* at most 64 stages of 7 days: no overflow */
     if (!total)
         return cfg_fail(cv->d, &list->at, key, "every stage lasts 0s, so load would send nothing");
     return 0;

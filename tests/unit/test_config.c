@@ -794,8 +794,53 @@ static void test_diag_hygiene(void)
                 "--set metrics.remote_write.password{=<redacted>", "", "without a matching");
 }
 
+/* What k6 accepts and syncgate refused: days, a null delayAbortEval, braces in tag values. */
+static void test_k6_forms(void)
+{
+    struct config c;
+    struct diag d;
+    char buf[1400];
+    config_init(&c);
+    int rc = apply(&c,
+                   "load:\n"
+                   "  stages:\n"
+                   "    - {duration: 1d, target: 1}\n"
+                   "    - {duration: 1d23h, target: 2}\n"
+                   "  thresholds:\n"
+                   "    http_req_duration{name:http://${}.com}: ['p(95)<500']\n"
+                   "    http_req_failed{url:ssh://github.com:grafana/k6,group:::g}: ['rate<1']\n"
+                   "    http_reqs:\n"
+                   "      - {threshold: 'count>0', abortOnFail: null, delayAbortEval: null}\n"
+                   "      - {threshold: 'count>1', abortOnFail: true, delayAbortEval: 1d}\n",
+                   &d);
+    ok(rc == 0, "k6 forms accepted (%s)", rc ? diag_format(&d, buf, sizeof(buf)) : "ok");
+    if (rc == 0) {
+        ok(c.load.stages[0].duration == 24 * 3600 * USEC_PER_SEC &&
+               c.load.stages[1].duration == 47 * 3600 * USEC_PER_SEC,
+           "stage durations with days: 1d, 1d23h");
+        const struct threshold *t = c.load.thresholds.t;
+        ok(c.load.thresholds.n == 4 && !strcmp(tagset_get(&t[0].filter, "name"), "http://${}.com"),
+           "a tag value with braces and colons");
+        ok(!strcmp(tagset_get(&t[1].filter, "url"), "ssh://github.com:grafana/k6") &&
+               !strcmp(tagset_get(&t[1].filter, "group"), "::g"),
+           "colons inside values, k6's group:::g");
+        ok(!t[2].abort_on_fail && t[2].delay_abort_eval == 0,
+           "abortOnFail: null and delayAbortEval: null mean no abort, no delay");
+        ok(t[3].abort_on_fail && t[3].delay_abort_eval == 24 * 3600 * USEC_PER_SEC,
+           "delayAbortEval: 1d");
+    }
+    config_clear(&c);
+    bad("load:\n  stages: [{duration: 8d, target: 1}]\n", "p.yaml:2:23",
+        "load.stages[0].duration", "allowed: 0s to 168h0m0s");
+    bad("load:\n  thresholds:\n    http_reqs: [{threshold: 'count>0', delayAbortEval: ''}]\n",
+        "p.yaml:3:56", "load.thresholds.http_reqs[0].delayAbortEval", "invalid duration");
+    bad("load:\n  stages: [{duration: 2.1d, target: 1}]\n", "p.yaml:2:23",
+        "load.stages[0].duration", "invalid duration \"2.1d\"");
+}
+
 int main(void)
 {
+    test_k6_forms();
     if (!mkdtemp(tmpdir)) {
         perror("mkdtemp");
         return 1;

@@ -132,11 +132,12 @@ void http_result_from_curl(struct http_result *r, CURL *e, CURLcode rc, bool hea
             r->error = HTTP_ERR_PROTOCOL;
     }
     /* libcurl keeps the status of a head that never ended: that was no response */
-    if (!head_complete) {
-        if (r->error == HTTP_ERR_NONE)
-            r->error = HTTP_ERR_PROTOCOL;
-    } else {
+    if (!head_complete && r->error == HTTP_ERR_NONE)
+        r->error = HTTP_ERR_PROTOCOL;
+    /* k6 tags a failed request status 0 without proto, whatever came before the failure */
+    if (r->error == HTTP_ERR_NONE) {
         curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+        curl_easy_getinfo(e, CURLINFO_HTTP_VERSION, &r->proto);
     }
     r->status = (int)status;
 
@@ -208,6 +209,30 @@ const char *http_status_label(struct http_statuses *st, int status, int expect_s
     return utoa((unsigned)status, buf, n);
 }
 
+const char *http_proto_name(long v)
+{
+    switch (v) {
+    case CURL_HTTP_VERSION_1_0:
+        return "HTTP/1.0";
+    case CURL_HTTP_VERSION_1_1:
+        return "HTTP/1.1";
+    case CURL_HTTP_VERSION_2_0:
+        return "HTTP/2.0";
+    case CURL_HTTP_VERSION_3:
+        return "HTTP/3.0";
+    default:
+        return NULL;
+    }
+}
+
+/* k6's error_code of a response by its status label: 1000 + status from 400 on. */
+static int status_error_code(int status, const char *label)
+{
+    if (label[0] == '4' || label[0] == '5')
+        return label[1] == 'x' ? (label[0] - '0') * 100 + 1000 : 1000 + status;
+    return 0; /* 1xx-3xx, and "invalid", which has no one status to add */
+}
+
 /* Order of the series in a cache slot; the trends follow the four counters and rates. */
 static const enum metric_id series_ids[HTTP_SERIES] = {
     M_HTTP_REQS,        M_HTTP_REQ_FAILED,  M_DATA_SENT,          M_DATA_RECEIVED,
@@ -220,18 +245,28 @@ static void lookup_series(struct metrics *m, struct http_shape *shape, const str
                           bool expected, struct series *out[HTTP_SERIES])
 {
     char stbuf[12], codebuf[12];
-    struct tagset t = shape->tags;
+    struct tagset t = shape->tags, data = {0};
+    const char *label = http_status_label(&shape->statuses, r->status, shape->expect_status,
+                                          stbuf, sizeof(stbuf));
+    const char *proto = http_proto_name(r->proto);
+    int code = r->error != HTTP_ERR_NONE ? http_error_code(r->error)
+                                         : status_error_code(r->status, label);
 
-    tagset_set(&t, "status",
-               http_status_label(&shape->statuses, r->status, shape->expect_status, stbuf,
-                                 sizeof(stbuf)));
+    tagset_set(&t, "status", label);
     tagset_set(&t, "expected_response", expected ? "true" : "false");
-    if (r->error != HTTP_ERR_NONE)
-        tagset_set(&t, "error_code",
-                   utoa((unsigned)http_error_code(r->error), codebuf, sizeof(codebuf)));
-    for (size_t i = 0; i < HTTP_SERIES; i++)
+    if (proto)
+        tagset_set(&t, "proto", proto);
+    if (code)
+        tagset_set(&t, "error_code", utoa((unsigned)code, codebuf, sizeof(codebuf)));
+    /* k6 counts bytes per iteration, tagged like the iteration: scenario (and group) */
+    const char *scenario = tagset_get(&shape->tags, "scenario");
+    if (scenario)
+        tagset_set(&data, "scenario", scenario);
+    for (size_t i = 0; i < HTTP_SERIES; i++) {
+        const struct tagset *tags = i == 2 || i == 3 ? &data : &t;
         /* No response: no duration (k6 records 0 s here, and lies). */
-        out[i] = i < 4 || r->status ? metrics_series(m, series_ids[i], &t) : NULL;
+        out[i] = i < 4 || r->status ? metrics_series(m, series_ids[i], tags) : NULL;
+    }
 }
 
 static void feed(struct series *const s[HTTP_SERIES], const struct http_result *r, bool expected)
@@ -266,7 +301,8 @@ bool http_record_cached(struct metrics *m, struct http_cache *c, struct http_sha
     bool expected = is_expected(r, shape->expect_status);
     unsigned i;
     for (i = 0; i < HTTP_CACHE_SLOTS; i++)
-        if (c->slot[i].used && c->slot[i].status == r->status && c->slot[i].error == r->error)
+        if (c->slot[i].used && c->slot[i].status == r->status && c->slot[i].error == r->error &&
+            c->slot[i].proto == r->proto)
             break;
     if (i == HTTP_CACHE_SLOTS) {
         /* A new kind of result: take a free slot, else the oldest one. */
@@ -277,6 +313,7 @@ bool http_record_cached(struct metrics *m, struct http_cache *c, struct http_sha
         c->slot[i].used = true;
         c->slot[i].status = r->status;
         c->slot[i].error = r->error;
+        c->slot[i].proto = r->proto;
         lookup_series(m, shape, r, expected, c->slot[i].s);
     }
     feed(c->slot[i].s, r, expected);

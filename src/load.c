@@ -275,7 +275,7 @@ int load_run(struct run *r)
     }
     watch(&w);
     engine_join(w.e);
-    set_gauge(&w, M_VUS, 0); /* every VU has stopped, whatever the last sample said */
+    /* vus keeps the last active count it sampled, as k6's summary shows it */
     log_progress(&w, units_now_mono(), true);
     engine_free(w.e);
     return 0;

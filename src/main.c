@@ -431,6 +431,9 @@ static int run_phases(struct run *r, enum command cmd, bool *smoke_ran, bool *lo
     if (*r->stop)
         return EXIT_INTERRUPTED;
     if (cmd == CMD_RUN || cmd == CMD_LOAD) {
+        /* smoke's VU is gone: pushed as such under smoke's test_type before load begins */
+        if (*smoke_ran)
+            run_set_gauge(r, M_VUS, 0);
         set_phase(r->log, c, "load");
         *load_ran = true;
         rc = load_run(r);

@@ -188,7 +188,7 @@ static void queue_push(struct rw_push *p, struct rw_batch *b)
 
 /* ---- one tick: snapshot, encode, enqueue ---- */
 
-static void push_encode(struct rw_push *p, bool all);
+static void push_encode(struct rw_push *p, enum rw_select sel);
 
 /* Take the phase wanted by rw_push_set_test_type, if any; returns true when it changed. */
 static bool take_phase(struct rw_push *p)
@@ -211,27 +211,27 @@ static bool take_phase(struct rw_push *p)
  */
 static void switch_phase(struct rw_push *p)
 {
-    push_encode(p, false);
+    push_encode(p, RW_CHANGED);
     take_phase(p);
     pthread_mutex_lock(&p->lock);
     pthread_cond_broadcast(&p->phase_taken);
     pthread_mutex_unlock(&p->lock);
 }
 
-static void push_tick(struct rw_push *p, bool all)
+static void push_tick(struct rw_push *p, enum rw_select sel)
 {
     take_phase(p);
-    push_encode(p, all);
+    push_encode(p, sel);
 }
 
-static void push_encode(struct rw_push *p, bool all)
+static void push_encode(struct rw_push *p, enum rw_select sel)
 {
     struct metrics *snap = metrics_new();
     int rc = snap ? p->snapshot_cb(snap, p->ud) : -ENOMEM;
     struct rw_batch b = {0};
     uint64_t over = rw_encoder_dropped(p->enc);
     if (rc == 0)
-        rc = rw_encode(p->enc, snap, now_wall_ms(), all, &b);
+        rc = rw_encode(p->enc, snap, now_wall_ms(), sel, &b);
     metrics_free(snap);
     over = rw_encoder_dropped(p->enc) - over;
     pthread_mutex_lock(&p->lock);
@@ -590,10 +590,15 @@ static int64_t drain_deadline(struct rw_push *p, int64_t deadline)
     return p->cut_deadline && p->cut_deadline < deadline ? p->cut_deadline : deadline;
 }
 
+/* The first push comes early, so a run shorter than the interval still gives its series two
+ * points (the first values, then the final flush's): irate() and rate() need two. */
+#define RW_FIRST_PUSH_USEC 1000000
+
 static void *push_main(void *arg)
 {
     struct rw_push *p = arg;
-    int64_t next = now_mono() + p->interval;
+    int64_t next = now_mono() + (p->interval < RW_FIRST_PUSH_USEC ? p->interval
+                                                                   : RW_FIRST_PUSH_USEC);
     while (!is_stopping(p)) {
         pthread_mutex_lock(&p->lock);
         bool dirty = p->phase_dirty;
@@ -602,7 +607,7 @@ static void *push_main(void *arg)
             switch_phase(p);
         int64_t now = now_mono();
         if (now >= next) {
-            push_tick(p, false);
+            push_tick(p, RW_CHANGED);
             next += p->interval;
             if (next <= now)
                 next = now + p->interval;
@@ -615,7 +620,8 @@ static void *push_main(void *arg)
     int64_t deadline = now_mono() + p->drain_usec;
     pthread_mutex_unlock(&p->lock);
     p->draining = true;
-    push_tick(p, p->lost);
+    /* what changed, and what was sent only once (its second point); all after a loss */
+    push_tick(p, p->lost ? RW_ALL : RW_FINAL);
     if (p->stale_markers)
         push_stale(p);
     for (;;) {

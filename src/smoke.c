@@ -380,10 +380,7 @@ int smoke_run(struct run *r)
             series_trend(se, units_now_mono() - t0);
         pthread_mutex_unlock(lock);
     }
-    pthread_mutex_lock(lock);
-    if ((se = metrics_series(m, M_VUS, NULL)))
-        series_set(se, 0);
-    pthread_mutex_unlock(lock);
+    /* vus keeps its last value, as k6's does: main sets it to 0 if load follows */
     smoke_clear(&s);
     return *r->stop ? -EINTR : 0;
 }

@@ -38,8 +38,9 @@ enum http_error {
 #define HTTP_MAX_BODY (64 * 1024 * 1024)
 
 struct http_result {
-    int status; /* 0 when no response was received */
+    int status; /* 0 when no whole response was received (any error, as k6) */
     enum http_error error;
+    long proto; /* CURL_HTTP_VERSION_* of the response, 0 without one */
     /* k6 timing parts in microseconds; duration = sending + waiting + receiving */
     int64_t blocked, connecting, tls_handshaking, sending, waiting, receiving, duration;
     uint64_t bytes_sent, bytes_received;
@@ -79,8 +80,9 @@ void http_head_line(bool *complete, const char *line, size_t len);
 /*
  * Fill r from a finished easy handle and its result code. head_complete says
  * whether the response head ended (http_head_line): a response cut short
- * before then is no response (status 0) and a protocol failure, whatever
- * libcurl returned.
+ * before then is a protocol failure, whatever libcurl returned. As in k6, a
+ * request that failed (any error kind) has status 0 and no proto, whatever
+ * part of a response came before the failure.
  */
 void http_result_from_curl(struct http_result *r, CURL *easy, CURLcode rc, bool head_complete);
 
@@ -114,11 +116,17 @@ struct http_shape {
     struct http_statuses statuses;
 };
 
+/* k6's proto tag value for a CURL_HTTP_VERSION_* ("HTTP/1.1", "HTTP/2.0"), NULL for none. */
+const char *http_proto_name(long curl_version);
+
 /*
  * Record r into m the way k6 does: http_reqs, http_req_failed (failed = not
- * the expected response), data_sent/received, and the duration trends, with
- * the shape's tags plus status (http_status_label), expected_response and
- * error_code. Unlike k6, a request that got no response records no
+ * the expected response) and the duration trends with the shape's tags plus
+ * status (http_status_label), expected_response, proto and error_code (the
+ * failure's kind, else 1000 + the status from 400 up: 1503; 1400 and 1500 for
+ * statuses grouped as 4xx and 5xx); data_sent and data_received with the
+ * scenario tag only, as k6 tags them (per iteration, not per request). Unlike
+ * k6, a request that got no response records no
  * http_req_duration (and parts), so duration thresholds can never pass on an
  * unreachable target. Safe from several threads on one shape, each with its
  * own registry. Returns whether the response was the expected one.
@@ -138,6 +146,7 @@ struct http_cache {
         bool used;
         int status;
         enum http_error error;
+        long proto;
         struct series *s[HTTP_SERIES];
     } slot[HTTP_CACHE_SLOTS];
     unsigned next; /* slot to reuse when all are taken */

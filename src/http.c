@@ -63,7 +63,7 @@ long http_timeout_ms(int64_t usec)
 {
     if (usec <= 1000)
         return 1;
-    int64_t ms = (usec + 999) / 1000;
+    int64_t ms = usec / 1000 + (usec % 1000 != 0);
     return ms > LONG_MAX ? LONG_MAX : (long)ms;
 }
 

@@ -247,6 +247,12 @@ MOMENTS = (
 )
 
 
+# Seventeen runs at once share two cores (ASan makes each several times heavier), so
+# their exits are judged against a wider bound; the 2 s bound itself is checked one run
+# at a time for SIGTERM and SIGINT above, and every signal takes the same path.
+CROWD_BOUND_S = 5.0
+
+
 def signal_all(t, moment, sigs, prefix=()):
     """Start one run per signal at once, send each its signal at the moment; check each."""
     label_m, command, ready, load_s, event, settle, rw = moment
@@ -270,7 +276,7 @@ def signal_all(t, moment, sigs, prefix=()):
             dt = time.monotonic() - t0
             res = sp.finish(timeout=1)
             label = "%s%s during %s" % ("".join(prefix), sig_name(sig), label_m)
-            outcome(t, label, res, dt, export)
+            outcome(t, label, res, dt, export, bound=CROWD_BOUND_S)
             fin = res.event("test_finish") or {}
             t.eq(fin.get("signal"), sig_name(sig), "%s: test_finish names the signal" % label)
 
@@ -328,7 +334,8 @@ def case_pid1(t):
                     pass
                 dt = time.monotonic() - t0
                 res = sp.finish(timeout=1)
-                outcome(t, "PID 1: %s during %s" % (sig_name(sig), label_m), res, dt, export)
+                outcome(t, "PID 1: %s during %s" % (sig_name(sig), label_m), res, dt, export,
+                        bound=CROWD_BOUND_S)
 
 
 def case_same_interruption(t):

@@ -7,11 +7,13 @@
 #   scripts/demo.sh --summary-export /tmp/summary.json   # extra syncgate options
 #   DEMO_BUILD=build-dev scripts/demo.sh  # another meson build directory
 #
-# The stand-in is the project's fixture server (tests/fixture): a "Kong
-# gateway" on :18000 serving /health and /api/<service>/health, and the five
-# services on :18001..:18005 serving /health, each answering 200 after a few
-# milliseconds. It is stopped when the demo ends, whatever happens; the
-# script exits with syncgate's exit code.
+# The stand-in is the project's fixture server (tests/fixture) running its
+# KubeStock application (app=kubestock): a "Kong gateway" on :18000 and the five
+# services on :18001..:18005, sharing one state: an OAuth2 token endpoint,
+# products, suppliers and orders with ids of its own, health routes. The
+# profile's journeys log in, create, read, pay and delete orders and browse the
+# catalogue. It is stopped when the demo ends, whatever happens; the script
+# exits with syncgate's exit code.
 set -euo pipefail
 
 COMMAND="${DEMO_COMMAND:-run}"
@@ -43,18 +45,14 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-ok='delay=3ms,header=Content-Type:application/json,body={"status":"ok"}'
 args=(--port-file "$work/ports" --log "$work/requests.jsonl" --quiet)
 for port in 18000 18001 18002 18003 18004 18005; do
     args+=(--listen "127.0.0.1:$port")
 done
-args+=(--route "0:GET:/health=$ok")
-for path in products inventory suppliers orders identity; do
-    args+=(--route "0:GET:/api/$path/health=$ok")
-done
-for i in 1 2 3 4 5; do
-    args+=(--route "$i:GET:/health=$ok")
-done
+# every route of every listener: the KubeStock application, a few ms per answer;
+# the client is the one profiles/local.yaml names, with its demo secret
+args+=(--route "*:*:*=delay=2ms,app=kubestock")
+args+=(--kubestock-client "syncgate-demo:demo-only-not-a-secret")
 "$FIXTURE" "${args[@]}" &
 fixture_pid=$!
 for _ in $(seq 100); do
@@ -81,5 +79,6 @@ while kill -0 "$syncgate_pid" 2>/dev/null; do # wait was cut short by a signal
 done
 
 requests=$(wc -l < "$work/requests.jsonl")
-echo "demo: the stand-in received $requests requests; syncgate exited with $rc" >&2
+orders=$(grep -c '"method":"POST","target":"/api/orders"' "$work/requests.jsonl" || true)
+echo "demo: the stand-in received $requests requests ($orders orders created); syncgate exited with $rc" >&2
 exit "$rc"

@@ -31,6 +31,7 @@
 
 #include "syncgate/doc.h"
 #include "syncgate/engine.h"
+#include "syncgate/journey.h"
 #include "syncgate/threshold.h"
 #include "syncgate/units.h"
 
@@ -111,6 +112,10 @@ static const char defaults_yaml[] = "environment: unknown\n"
                                     "    client_certificate: null\n"
                                     "    client_certificate_key: null\n"
                                     "    headers: {}\n"
+                                    "auth: null\n"
+                                    "data: {}\n"
+                                    "env_allow: []\n"
+                                    "journeys: []\n"
                                     "output:\n"
                                     "  summary_export: null\n"
                                     "  junit: null\n"
@@ -133,6 +138,7 @@ enum ftype {
     T_THRESHOLDS, /* struct threshold_set */
     T_STATS,      /* char *: trend stats, a comma list or a YAML list */
     T_KEYFILE,    /* char * path; also reads the key into gateway.key */
+    T_LATER,      /* converted after everything else (journeys, auth, data: config_journey.c) */
 };
 
 enum {
@@ -310,6 +316,10 @@ static const struct field root_fields[] = {
     {"load", T_SECTION, 0, 0, 0, 0, load_fields},
     {"metrics", T_SECTION, 0, 0, 0, 0, metrics_fields},
     {"output", T_SECTION, 0, 0, 0, 0, output_fields},
+    {"auth", T_LATER, 0, 0, 0, 0, NULL},
+    {"data", T_LATER, 0, 0, 0, 0, NULL},
+    {"env_allow", T_LATER, 0, 0, 0, 0, NULL},
+    {"journeys", T_LATER, 0, 0, 0, 0, NULL},
     {NULL},
 };
 
@@ -1100,6 +1110,8 @@ static int cvt_field(struct cvt *cv, void *base, const struct field *f, const st
         return cvt_thresholds(cv, (struct threshold_set *)p, n, key);
     case T_STATS:
         return cvt_stats(cv, n, key, (char **)p);
+    case T_LATER:
+        return 0;
     case T_INT:
         rc = parse_int(cv, n, key, f->min, f->max, &v);
         if (!rc)
@@ -1355,6 +1367,7 @@ void config_clear(struct config *c)
     kv_clear(rw->headers, &rw->nheaders, true);
     free(c->summary_export);
     free(c->junit);
+    journey_set_clear(&c->journeys);
     memset(c, 0, sizeof(*c));
 }
 
@@ -1433,12 +1446,15 @@ static int check_whole(struct cvt *cv, const struct config *c, const struct doc_
     return 0;
 }
 
-static int convert(struct config *c, const struct doc_node *root, struct diag *d)
+static int convert(struct config *c, const struct doc_node *root, char *const *envp,
+                   struct diag *d)
 {
     struct cvt cv = {.d = d};
     int rc = cvt_section(&cv, c, root_fields, root, "");
     if (!rc)
         rc = check_whole(&cv, c, root);
+    if (!rc)
+        rc = cfg_convert_journeys(d, c, root, envp);
     if (rc)
         return rc;
     return config_finish(c);
@@ -1454,7 +1470,7 @@ int config_init(struct config *c)
         return -ENOMEM;
     int rc = parse_defaults(doc, &root, &d);
     if (!rc)
-        rc = convert(c, root, &d);
+        rc = convert(c, root, NULL, &d);
     doc_free(doc);
     if (rc)
         config_clear(c);
@@ -1496,7 +1512,7 @@ int config_apply_profile(struct config *c, const char *buf, size_t len, const ch
         return -ENOMEM;
     int rc = profile_parse(doc, buf, len, name, &root, d);
     if (!rc && root)
-        rc = convert(c, root, d);
+        rc = convert(c, root, NULL, d);
     doc_free(doc);
     return rc;
 }
@@ -1637,11 +1653,72 @@ int config_resolve(struct config *c, const struct config_cli *cli, char *const *
     if (!rc)
         rc = config_init(c);
     if (!rc)
-        rc = convert(c, root, d);
+        rc = convert(c, root, envp, d);
     if (!rc && path && !(c->profile_path = strdup(path)))
         rc = -ENOMEM;
     if (rc == -ENOMEM && !d->msg[0])
         snprintf(d->msg, sizeof(d->msg), "out of memory");
     doc_free(doc);
     return rc;
+}
+
+/* ---- for config_journey.c -------------------------------------------------- */
+
+const char *cfg_quote(const char *s, bool secret, char *buf, size_t n)
+{
+    return quote(s, secret, buf, n);
+}
+
+const char *cfg_kind_name(const struct doc_node *n)
+{
+    return kind_name(n);
+}
+
+int cfg_check_string(struct diag *d, const struct doc_node *n, const char *key, bool secret)
+{
+    struct cvt cv = {.d = d};
+    return check_string(&cv, n, key, secret);
+}
+
+int cfg_parse_int(struct diag *d, const struct doc_node *n, const char *key, int64_t min,
+                  int64_t max, int64_t *out)
+{
+    struct cvt cv = {.d = d};
+    return parse_int(&cv, n, key, min, max, out);
+}
+
+int cfg_parse_bool(struct diag *d, const struct doc_node *n, const char *key, bool *out)
+{
+    struct cvt cv = {.d = d};
+    return parse_bool(&cv, n, key, out);
+}
+
+int cfg_parse_dur(struct diag *d, const struct doc_node *n, const char *key, int64_t min,
+                  int64_t max, int64_t *out)
+{
+    struct cvt cv = {.d = d};
+    return parse_dur(&cv, n, key, min, max, out);
+}
+
+int cfg_check_url(struct diag *d, const struct doc_node *n, const char *key)
+{
+    struct cvt cv = {.d = d};
+    if (n->len > CONFIG_MAX_URL)
+        return cfg_fail(d, &n->at, key, "URL is too long (at most %d bytes)", CONFIG_MAX_URL);
+    return check_url(&cv, n, key, n->str, false);
+}
+
+const char *cfg_check_method(const char *s)
+{
+    return check_method(s);
+}
+
+bool cfg_header_name_ok(const char *s)
+{
+    return header_name_ok(s);
+}
+
+bool cfg_header_reserved(const char *name)
+{
+    return gateway_header_reserved(name);
 }

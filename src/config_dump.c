@@ -136,6 +136,158 @@ static void put_thresholds(struct out *o, const struct threshold_set *set)
     }
 }
 
+/* A JSON expectation's value as YAML that reads back to the same expectation. */
+static void put_expected(struct out *o, const struct step_expect *e)
+{
+    switch (e->type) {
+    case EXPECT_TRUE: put(o, "true"); break;
+    case EXPECT_FALSE: put(o, "false"); break;
+    case EXPECT_NULL: put(o, "null"); break;
+    case EXPECT_NUMBER: put(o, "%.17g", e->number); break;
+    case EXPECT_STRING: put_str(o, e->text.src); break;
+    }
+}
+
+/* The expectations of one kind as a YAML mapping ("json", "header"). */
+static void put_expect_map(struct out *o, const struct step *s, enum expect_kind kind,
+                           const char *key)
+{
+    bool any = false;
+    for (size_t i = 0; i < s->nexpects; i++) {
+        const struct step_expect *e = &s->expects[i];
+        if (e->kind != kind)
+            continue;
+        put(o, "%s", any ? "\n            " : "\n          ");
+        if (!any)
+            put(o, "%s:\n            ", key);
+        any = true;
+        put_str(o, kind == EXPECT_JSON ? e->path.src : e->header);
+        put(o, ": ");
+        if (kind == EXPECT_JSON)
+            put_expected(o, e);
+        else
+            put_str(o, e->text.src);
+    }
+}
+
+static void put_step(struct out *o, const struct config *c, const struct journey *j,
+                     const struct step *s)
+{
+    char b[64];
+    put(o, "      - name: ");
+    put_str(o, s->name);
+    put(o, "\n        service: ");
+    put_str(o, c->services[s->service].name);
+    put(o, "\n        method: %s\n        path: ", s->method);
+    put_url(o, s->path.src);
+    if (s->nheaders) {
+        put(o, "\n        headers:");
+        for (size_t i = 0; i < s->nheaders; i++) {
+            put(o, "\n          ");
+            put_str(o, s->headers[i].name);
+            put(o, ": ");
+            if (s->headers[i].secret)
+                put_secret(o, s->headers[i].value.src);
+            else
+                put_str(o, s->headers[i].value.src);
+        }
+    }
+    if (s->has_body) {
+        put(o, "\n        body: ");
+        put_str(o, s->body.src);
+    }
+    put(o, "\n        expect:\n          status: [");
+    for (size_t i = 0; i < s->nstatus; i++)
+        put(o, "%s%d", i ? ", " : "", s->status[i]);
+    put(o, "]");
+    if (s->max_latency)
+        put(o, "\n          max_latency: %s", units_format_duration(s->max_latency, b, sizeof(b)));
+    put_expect_map(o, s, EXPECT_JSON, "json");
+    put_expect_map(o, s, EXPECT_HEADER, "header");
+    for (size_t i = 0; i < s->nexpects; i++)
+        if (s->expects[i].kind == EXPECT_BODY) {
+            put(o, "\n          body_contains: ");
+            put_str(o, s->expects[i].text.src);
+        }
+    if (s->ncaptures) {
+        put(o, "\n        capture:");
+        for (size_t i = 0; i < s->ncaptures; i++) {
+            const struct step_capture *cp = &s->captures[i];
+            put(o, "\n          %s: ", j->captures[cp->slot]);
+            if (cp->header) {
+                put(o, "{header: ");
+                put_str(o, cp->header);
+                put(o, "}");
+            } else {
+                put_str(o, cp->path.src);
+            }
+        }
+    }
+    put(o, "\n");
+}
+
+static void put_journeys(struct out *o, const struct config *c)
+{
+    const struct journey_set *js = &c->journeys;
+    char b[64];
+    const struct auth_config *a = &js->auth;
+    if (!a->enabled) {
+        put(o, "auth: null\n");
+    } else {
+        put(o, "auth:\n  oauth2_client_credentials:\n    token_url: ");
+        put_url(o, a->token_url);
+        put(o, "\n    client_id: ");
+        put_str(o, a->client_id);
+        /* the file when there is one; a secret given as a value shows as redacted */
+        if (a->client_secret_file) {
+            put(o, "\n    client_secret_file: ");
+            put_str(o, a->client_secret_file);
+        } else {
+            put(o, "\n    client_secret: ");
+            put_secret(o, a->client_secret);
+        }
+        put(o, "\n    scope: ");
+        put_str(o, a->scope);
+        put(o, "\n");
+    }
+    put(o, "data:%s\n", js->ndata ? "" : " {}");
+    for (size_t i = 0; i < js->ndata; i++) {
+        const struct dataset *ds = &js->data[i].ds;
+        put(o, "  %s:", js->data[i].name);
+        if (js->data[i].file) {
+            put(o, " {file: ");
+            put_str(o, js->data[i].file);
+            put(o, "}  # %zu rows\n", ds->nrows);
+            continue;
+        }
+        put(o, "\n    rows:\n");
+        for (size_t r = 0; r < ds->nrows; r++) {
+            put(o, "      - {");
+            for (size_t k = 0; k < ds->ncols; k++) {
+                put(o, "%s", k ? ", " : "");
+                put_str(o, ds->cols[k]);
+                put(o, ": ");
+                put_str(o, data_cell(ds, r, k));
+            }
+            put(o, "}\n");
+        }
+    }
+    put(o, "env_allow: [");
+    for (size_t i = 0; i < js->nenv; i++)
+        put(o, "%s%s", i ? ", " : "", js->env_name[i]);
+    put(o, "]\njourneys:%s\n", js->n ? "" : " []");
+    for (size_t i = 0; i < js->n; i++) {
+        const struct journey *j = &js->j[i];
+        put(o, "  - name: ");
+        put_str(o, j->name);
+        put(o, "\n    weight: %d\n    smoke: %s\n    think_time: %s\n    steps:\n", j->weight,
+            j->smoke ? "true" : "false",
+            j->think_time < 0 ? "null" : units_format_duration(j->think_time, b, sizeof(b)));
+        for (size_t k = 0; k < j->nsteps; k++)
+            put_step(o, c, j, &j->steps[k]);
+    }
+}
+
 size_t config_dump(const struct config *c, char *buf, size_t n)
 {
     struct out o = {.buf = buf, .n = n};
@@ -259,6 +411,7 @@ size_t config_dump(const struct config *c, char *buf, size_t n)
         put(&o, ": \"<redacted>\"\n");
     }
 
+    put_journeys(&o, c);
     put(&o, "output:\n  summary_export: ");
     put_str(&o, c->summary_export);
     put(&o, "\n  junit: ");

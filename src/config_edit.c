@@ -30,6 +30,10 @@ static const struct {
     {"ENVIRONMENT", "environment"},
     {"TEST_TYPE", "test_type"},
     {"TESTID", "testid"},
+    {"AUTH_TOKEN_URL", "auth.oauth2_client_credentials.token_url"},
+    {"AUTH_CLIENT_ID", "auth.oauth2_client_credentials.client_id"},
+    {"AUTH_CLIENT_SECRET_FILE", "auth.oauth2_client_credentials.client_secret_file"},
+    {"AUTH_CLIENT_SECRET", "auth.oauth2_client_credentials.client_secret"},
     {RW_PREFIX "SERVER_URL", "metrics.remote_write.server_url"},
     {RW_PREFIX "PUSH_INTERVAL", "metrics.remote_write.push_interval"},
     {RW_PREFIX "TREND_STATS", "metrics.remote_write.trend_stats"},
@@ -311,7 +315,8 @@ static bool secret_path(const char *path, size_t len)
             (len == hl || path[hl] == '[' || path[hl] == '{'))
             return true;
     }
-    static const char *const secrets[] = {"password", "bearer_token", "headers"};
+    static const char *const secrets[] = {"password", "bearer_token", "headers", "client_secret",
+                                          "oauth2_client_credentials", "auth"};
     for (size_t i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++) {
         const char *p = path;
         size_t sl = strlen(secrets[i]);
@@ -347,7 +352,8 @@ static int apply_set(struct edit *ed, const char *arg)
      * and so is one that names a secret key (whatever path it was aimed at). */
     const char *url = cut ? strstr(cut, "://") : NULL;
     bool hide = cut && (secret_path(arg, (size_t)(cut - arg)) || (url && strstr(url + 3, "://")));
-    static const char *const words[] = {"password", "bearer_token", "authorization", "headers"};
+    static const char *const words[] = {"password", "bearer_token", "authorization", "headers",
+                                        "client_secret"};
     for (size_t i = 0; cut && i < sizeof(words) / sizeof(words[0]); i++)
         hide = hide || strcasestr(cut, words[i]);
     if (hide)

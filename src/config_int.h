@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "syncgate/config.h"
 #include "syncgate/doc.h"
@@ -42,6 +43,35 @@ void cfg_service_env_name(const char *name, char *buf, size_t n);
 
 /* Names of enum log_format, indexed by value, NULL-terminated. */
 extern const char *const cfg_log_format_names[];
+
+/* Helpers of config.c's converter for config_journey.c: as their config.c names. */
+const char *cfg_quote(const char *s, bool secret, char *buf, size_t n);
+const char *cfg_kind_name(const struct doc_node *n);
+int cfg_check_string(struct diag *d, const struct doc_node *n, const char *key, bool secret);
+int cfg_parse_int(struct diag *d, const struct doc_node *n, const char *key, int64_t min,
+                  int64_t max, int64_t *out);
+int cfg_parse_bool(struct diag *d, const struct doc_node *n, const char *key, bool *out);
+int cfg_parse_dur(struct diag *d, const struct doc_node *n, const char *key, int64_t min,
+                  int64_t max, int64_t *out);
+/* A http(s) URL with a host (n is a scalar). */
+int cfg_check_url(struct diag *d, const struct doc_node *n, const char *key);
+/* NULL when s is a method syncgate sends, else what is allowed. */
+const char *cfg_check_method(const char *s);
+bool cfg_header_name_ok(const char *s);
+/* Headers syncgate or libcurl set (Host, Content-Length, ...): not for a profile. */
+bool cfg_header_reserved(const char *name);
+
+/* ---- config_journey.c ---------------------------------------------------- */
+
+/*
+ * Convert the journeys, auth, data and env_allow sections of the tree under
+ * root into c->journeys, once every other section is converted (templates
+ * are checked against services, data columns, auth and env_allow). envp gives
+ * the values of env_allow's variables (NULL: none set). 0, -EINVAL with d, or
+ * -ENOMEM.
+ */
+int cfg_convert_journeys(struct diag *d, struct config *c, const struct doc_node *root,
+                         char *const *envp);
 
 /* ---- config_edit.c ------------------------------------------------------- */
 

@@ -642,13 +642,13 @@ int doc_parse_json(struct doc *doc, const char *text, enum doc_src src, const ch
 
 /* ---- path edits ---------------------------------------------------------- */
 
-struct step {
+struct path_seg {
     const char *name; /* NULL: an index */
     size_t index;
     size_t end; /* offset in path just after this step, for messages */
 };
 
-static int path_split(struct doc *doc, const char *path, struct step *steps, size_t *nsteps,
+static int path_split(struct doc *doc, const char *path, struct path_seg *steps, size_t *nsteps,
                       struct diag *d)
 {
     size_t n = 0, i = 0, len = strlen(path);
@@ -725,7 +725,7 @@ static struct doc_node *seq_find_named(const struct doc_node *seq, const char *n
 int doc_set_path(struct doc *doc, struct doc_node *root, const char *path, struct doc_node *value,
                  const struct doc_origin *at, struct diag *d)
 {
-    struct step steps[PATH_MAX_STEPS];
+    struct path_seg steps[PATH_MAX_STEPS];
     size_t nsteps = 0;
     int rc = path_split(doc, path, steps, &nsteps, d);
     if (rc)
@@ -733,7 +733,7 @@ int doc_set_path(struct doc *doc, struct doc_node *root, const char *path, struc
 
     struct doc_node *cur = root;
     for (size_t s = 0; s < nsteps; s++) {
-        const struct step *st = &steps[s];
+        const struct path_seg *st = &steps[s];
         bool last = s + 1 == nsteps;
         int prefix = s ? (int)steps[s - 1].end : 0;
         struct doc_node *child = NULL;

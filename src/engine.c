@@ -21,6 +21,7 @@
 #include <curl/curl.h>
 
 #include "syncgate/http.h"
+#include "syncgate/jvu.h"
 #include "syncgate/sched.h"
 #include "syncgate/units.h"
 
@@ -42,16 +43,21 @@ enum vu_state { VU_IDLE, VU_BUSY, VU_THINKING };
 
 struct vu {
     CURL *easy;
-    int64_t iter_start;  /* when the current iteration's request started */
-    uint64_t body;       /* response body bytes of the current request */
+    int64_t iter_start;  /* when the current iteration started */
     int64_t until;       /* think: when it ends; busy and deactivated: when deactivated */
+    uint64_t body;       /* response body bytes of the current request */
     uint32_t slot;       /* local slot index in its worker */
-    uint32_t svc;        /* service of the current or next request */
-    int16_t method;      /* method id set on the easy handle, -1: none yet */
+    const char *method;  /* method set on the easy handle (a step's string), NULL: none */
     uint8_t state;       /* enum vu_state */
     bool want;           /* active per the schedule */
     bool large_buffer;   /* switched to RECV_BUFFER_LARGE */
     bool head_done;      /* the current response's head ended (http_head_line) */
+    bool keep_body;      /* the current step reads the response body */
+    bool keep_headers;   /* the current step reads response headers */
+    bool body_set;       /* a request body is set on the handle */
+    bool skipped;        /* the iteration ended early: a step could not be sent */
+    const struct step *cur_step; /* the step in flight */
+    struct jvu j;        /* the journey state */
 };
 
 /* One multi handle and its pending timeout. */
@@ -70,11 +76,19 @@ struct fdent {
     bool ours;           /* opened by our opensocket callback: closed by ours too */
 };
 
-/* A service as one worker sees it. */
-struct wsvc {
-    CURLU *url;
-    struct series *check; /* "<name> status <code>" rate, cached */
-    struct http_cache cache; /* the request series, by status */
+/* A plan step as one worker sees it: its parsed fixed URL and its series. */
+struct wstep {
+    CURLU *url;                /* the fixed URL, parsed once; NULL when it has placeholders */
+    struct series *status, *latency;
+    struct series *expect[STEP_MAX_EXPECTS];
+    struct series *capture[JOURNEY_MAX_CAPTURES];
+    struct series *skipped;    /* journey_skipped */
+    struct http_cache cache;   /* the request series, by status */
+};
+
+/* A plan journey as one worker sees it. */
+struct wjourney {
+    struct series *group_dur; /* NULL for the implicit health journeys */
 };
 
 struct worker {
@@ -86,16 +100,17 @@ struct worker {
 
     pthread_mutex_t *lock; /* guards m; both belong to whoever gave them */
     struct metrics *m;
-    struct series *iters, *iter_dur; /* cached */
+    struct series *iters, *iters_failed, *iter_dur; /* cached */
 
-    struct wsvc *svcs;
+    struct wstep *steps;       /* plan steps, flattened (see struct engine's first) */
+    struct wjourney *journeys;
     struct mh *mh;
     size_t nmh;
     struct vu *vus;
     uint32_t nslots;   /* slots this worker may ever run */
     uint32_t active;   /* slots [0, active) want to run */
     uint32_t made;     /* slots [0, made) have an easy handle */
-    uint32_t draining; /* deactivated but finishing a request */
+    uint32_t draining; /* deactivated but finishing an iteration */
 
     uint32_t *queue; /* thinking VUs in deadline order (ring) */
     uint32_t qhead, qlen;
@@ -113,18 +128,21 @@ struct worker {
     _Atomic uint64_t requests, failures, iterations;
 };
 
-/* A service as the engine sees it (shared, read-only while running). */
-struct esvc {
-    const struct service *s;
-    struct http_shape shape; /* tags name, method, scenario; statuses shared by workers */
-    struct tagset ctags; /* check, name, scenario */
-    char *check_name;
-    int method; /* 0 GET, 1 HEAD, 2+ index of a custom method */
+/* A plan step as the engine sees it (shared, read-only while running). */
+struct estep {
+    struct tagset tags;  /* name, method, scenario, group, service */
+    struct tagset ctags; /* check (set per check), name, scenario, group */
+    struct http_statuses statuses; /* the status labels, shared by every worker */
 };
 
 struct engine {
     struct engine_opts o;
-    struct esvc *svcs;
+    struct jvu_ctx ctx;
+    _Atomic uint64_t rows; /* data rows handed out */
+    size_t nsteps;
+    size_t *first;         /* index of each journey's first step in the flattened steps */
+    struct estep *steps;
+    bool want_headers;     /* some step reads response headers */
     int nthreads;
     struct worker *w;
     int64_t start, total;
@@ -157,24 +175,30 @@ static void publish_vus(struct worker *w)
 
 /* ---- libcurl callbacks ---------------------------------------------------- */
 
-static size_t discard_cb(char *ptr, size_t size, size_t nmemb, void *ud)
+static size_t body_cb(char *ptr, size_t size, size_t nmemb, void *ud)
 {
     /*
-     * Bodies are counted, never kept (the recorded sizes come from libcurl's
-     * infos). MAXFILESIZE only sees Content-Length: a body without one is cut here.
+     * Bodies are counted and kept only for a step that checks or captures from
+     * them (the recorded sizes come from libcurl's infos). MAXFILESIZE only sees
+     * Content-Length: a body without one is cut here.
      */
     struct vu *v = ud;
     size_t n = size * nmemb;
-    (void)ptr;
     v->body += n;
+    if (v->keep_body)
+        jvu_body_data(&v->j, ptr, n);
     return v->body > HTTP_MAX_BODY ? 0 : n;
 }
 
-static size_t header_cb(char *line, size_t size, size_t nmemb, void *ud)
+static size_t header_cb(char *ptr, size_t size, size_t nmemb, void *ud)
 {
     struct vu *v = ud;
-    http_head_line(&v->head_done, line, size * nmemb);
-    return size * nmemb;
+    size_t n = size * nmemb;
+    /* every response: libcurl reports a head cut short as a success */
+    http_head_line(&v->head_done, ptr, n);
+    if (v->keep_headers)
+        jvu_header_line(&v->j, v->cur_step, ptr, n);
+    return n;
 }
 
 static curl_socket_t opensocket_cb(void *ud, curlsocktype purpose, struct curl_sockaddr *a)
@@ -274,7 +298,7 @@ static int vu_make(struct worker *w, struct vu *v)
     CURLcode rc = CURLE_OK;
     rc |= curl_easy_setopt(c, CURLOPT_PRIVATE, v);
     rc |= curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    rc |= curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard_cb);
+    rc |= curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, body_cb);
     rc |= curl_easy_setopt(c, CURLOPT_WRITEDATA, v);
     rc |= curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, header_cb);
     rc |= curl_easy_setopt(c, CURLOPT_HEADERDATA, v);
@@ -296,34 +320,115 @@ static int vu_make(struct worker *w, struct vu *v)
         return -EINVAL;
     }
     v->easy = c;
-    v->method = -1;
+    v->method = NULL;
     return 0;
 }
 
-static void vu_set_method(struct vu *v, const struct esvc *s)
+/* Method and body of the next request; options are set only when they change. */
+static void vu_set_request(struct vu *v, const char *method, const struct jreq *r)
 {
-    if (v->method == s->method)
+    CURL *c = v->easy;
+    bool body = r->body != NULL;
+    if (v->method == method && !body && !v->body_set)
         return;
-    /* only when services differ in method: CUSTOMREQUEST copies its string */
-    curl_easy_setopt(v->easy, CURLOPT_CUSTOMREQUEST, s->method >= 2 ? s->s->method : NULL);
-    curl_easy_setopt(v->easy, CURLOPT_NOBODY, s->method == 1 ? 1L : 0L);
-    if (s->method != 1)
-        curl_easy_setopt(v->easy, CURLOPT_HTTPGET, 1L);
-    v->method = (int16_t)s->method;
+    if (!strcmp(method, "GET")) {
+        curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, NULL);
+    } else if (!strcmp(method, "HEAD")) {
+        curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, NULL);
+        curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+    } else if (body || !strcmp(method, "POST")) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body ? r->body : "");
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, strcmp(method, "POST") ? method : NULL);
+    } else {
+        curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    }
+    v->method = method;
+    v->body_set = body || !strcmp(method, "POST");
 }
 
-/* Start the VU's next request (a new iteration). */
-static void vu_send(struct worker *w, struct vu *v, int64_t now)
+static size_t step_index(const struct engine *e, const struct vu *v)
 {
-    struct esvc *s = &w->e->svcs[v->svc];
-    vu_set_method(v, s);
-    curl_easy_setopt(v->easy, CURLOPT_CURLU, w->svcs[v->svc].url);
-    v->iter_start = now;
+    return e->first[v->j.journey] + v->j.step;
+}
+
+static void vu_end_iteration(struct worker *w, struct vu *v, int64_t now);
+
+/* The current step could not be sent: count it and end the iteration here. */
+static void vu_skip(struct worker *w, struct vu *v, enum jvu_outcome o, int64_t now)
+{
+    struct wstep *ws = &w->steps[step_index(w->e, v)];
+    if (o == JVU_FAIL) {
+        /* the request the step describes cannot exist: its checks fail */
+        if (ws->status)
+            series_rate(ws->status, false);
+        if (ws->latency)
+            series_rate(ws->latency, false);
+        for (size_t i = 0; i < STEP_MAX_EXPECTS; i++)
+            if (ws->expect[i])
+                series_rate(ws->expect[i], false);
+        for (size_t i = 0; i < JOURNEY_MAX_CAPTURES; i++)
+            if (ws->capture[i])
+                series_rate(ws->capture[i], false);
+    }
+    if (!ws->skipped) {
+        /* made at the first skip: a journey that never skips has no such series */
+        const struct plan_journey *pj = &w->e->o.plan->j[v->j.journey];
+        struct tagset st = {0};
+        tagset_set(&st, "scenario", w->e->o.scenario);
+        tagset_set(&st, "group", pj->j->group);
+        tagset_set(&st, "name", pj->steps[v->j.step].s->name);
+        ws->skipped = metrics_series(w->m, M_JOURNEY_SKIPPED, &st);
+    }
+    if (ws->skipped)
+        series_add(ws->skipped, 1);
+    v->skipped = true;
+    vu_end_iteration(w, v, now);
+}
+
+/* Send the VU's current step. Called under w->lock (a skip records). */
+static void vu_step(struct worker *w, struct vu *v, int64_t now)
+{
+    struct engine *e = w->e;
+    struct jreq r;
+    char why[256];
+    enum jvu_outcome o = jvu_prepare(&v->j, &e->ctx, &r, why, sizeof(why));
+    if (o != JVU_SEND) {
+        vu_skip(w, v, o, now);
+        return;
+    }
+    const struct plan_step *ps = jvu_step(&v->j, &e->ctx);
+    struct wstep *ws = &w->steps[step_index(e, v)];
+    vu_set_request(v, ps->s->method, &r);
+    if (r.static_url && ws->url) {
+        curl_easy_setopt(v->easy, CURLOPT_CURLU, ws->url);
+    } else {
+        curl_easy_setopt(v->easy, CURLOPT_CURLU, NULL);
+        curl_easy_setopt(v->easy, CURLOPT_URL, r.url);
+    }
+    curl_easy_setopt(v->easy, CURLOPT_HTTPHEADER, r.headers);
+    v->cur_step = ps->s;
+    v->keep_body = ps->s->wants_body;
+    v->keep_headers = ps->s->wants_headers;
+    if (v->keep_body || v->keep_headers)
+        jvu_reset_response(&v->j);
     v->body = 0;
     v->head_done = false;
     v->state = VU_BUSY;
     if (curl_multi_add_handle(vu_mh(w, v)->multi, v->easy) != CURLM_OK)
         v->state = VU_IDLE; /* cannot happen with a handle we removed ourselves */
+}
+
+/* Start a new iteration: the next journey, its first step. Called under w->lock. */
+static void vu_iterate(struct worker *w, struct vu *v, int64_t now)
+{
+    jvu_start(&v->j, &w->e->ctx);
+    v->iter_start = now;
+    v->skipped = false;
+    vu_step(w, v, now);
 }
 
 /* Drop the VU's request without recording it. */
@@ -338,54 +443,89 @@ static void vu_abort(struct worker *w, struct vu *v)
 
 static void record_iteration(struct worker *w, struct vu *v, int64_t now)
 {
-    if (w->iters)
-        series_add(w->iters, 1);
+    struct series *it = v->skipped ? w->iters_failed : w->iters;
+    if (it)
+        series_add(it, 1);
     if (w->iter_dur)
         series_trend(w->iter_dur, now - v->iter_start);
     counter_inc(&w->iterations);
 }
 
-/* A request finished: record it, then think, loop or stop. Called under w->lock. */
-static void vu_done(struct worker *w, struct mh *mh, CURL *easy, CURLcode rc, int64_t now)
+/* The journey ended (done or skipped): think, loop or stop. Called under w->lock. */
+static void vu_end_iteration(struct worker *w, struct vu *v, int64_t now)
 {
     const struct engine *e = w->e;
+    const struct plan_journey *pj = &e->o.plan->j[v->j.journey];
+    struct series *gd = w->journeys[v->j.journey].group_dur;
+    if (gd)
+        series_trend(gd, now - v->iter_start);
+    bool was_busy = v->state == VU_BUSY;
+    v->state = VU_IDLE;
+    if (!v->want) {
+        /* ramped down: the iteration was let finish, and ends here */
+        if (was_busy)
+            w->draining--;
+        publish_vus(w);
+        if (pj->think_time <= 0)
+            record_iteration(w, v, now);
+        return;
+    }
+    if (pj->think_time > 0) {
+        v->state = VU_THINKING;
+        v->until = now + pj->think_time;
+        w->queue[(w->qhead + w->qlen++) % w->nslots] = v->slot;
+        return;
+    }
+    record_iteration(w, v, now);
+    vu_iterate(w, v, now);
+}
+
+/* A request finished: record it and its checks, then the next step or the end. Under w->lock. */
+static void vu_done(struct worker *w, struct mh *mh, CURL *easy, CURLcode rc, int64_t now)
+{
+    struct engine *e = w->e;
     struct vu *v = NULL;
     struct http_result res;
+    struct jvu_verdict jv;
 
     curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&v);
     http_result_from_curl(&res, easy, rc, v->head_done);
     curl_multi_remove_handle(mh->multi, easy);
 
-    struct esvc *s = &e->svcs[v->svc];
-    bool expected = http_record_cached(w->m, &w->svcs[v->svc].cache, &s->shape, &res);
-    if (w->svcs[v->svc].check)
-        series_rate(w->svcs[v->svc].check, expected);
+    size_t si = step_index(e, v);
+    struct wstep *ws = &w->steps[si];
+    const struct step *st = v->cur_step;
+    bool got = res.error == HTTP_ERR_NONE;
+    bool expected = got && step_status_ok(st, res.status);
+    http_record_judged(w->m, &ws->cache, &e->steps[si].tags, &e->steps[si].statuses, &res,
+                       expected);
     counter_inc(&w->requests);
     if (!expected)
         counter_inc(&w->failures);
+    if (got && res.status == 401 && e->o.unauthorized && e->o.plan->j[v->j.journey].j->uses_auth)
+        e->o.unauthorized(e->o.token_ud);
+
+    bool more = jvu_judge(&v->j, &e->ctx, got, res.status, res.duration, &jv);
+    if (ws->status)
+        series_rate(ws->status, jv.status);
+    if (ws->latency)
+        series_rate(ws->latency, jv.latency);
+    for (size_t i = 0; i < jv.nexpects; i++)
+        if (ws->expect[i])
+            series_rate(ws->expect[i], jv.expect[i]);
+    for (size_t i = 0; i < jv.ncaptures; i++)
+        if (ws->capture[i])
+            series_rate(ws->capture[i], jv.capture[i]);
 
     if (!v->large_buffer && res.bytes_received > RECV_BUFFER_SMALL) {
         v->large_buffer = true;
         curl_easy_setopt(easy, CURLOPT_BUFFERSIZE, (long)RECV_BUFFER_LARGE);
     }
-    v->svc = (v->svc + 1) % (uint32_t)e->o.nservices;
-    v->state = VU_IDLE;
-    if (!v->want) {
-        /* ramped down: the request was let finish, the iteration ends here */
-        w->draining--;
-        publish_vus(w);
-        if (e->o.think_time <= 0)
-            record_iteration(w, v, now);
+    if (more) {
+        vu_step(w, v, now); /* a deactivated VU finishes its journey too */
         return;
     }
-    if (e->o.think_time > 0) {
-        v->state = VU_THINKING;
-        v->until = now + e->o.think_time;
-        w->queue[(w->qhead + w->qlen++) % w->nslots] = v->slot;
-        return;
-    }
-    record_iteration(w, v, now);
-    vu_send(w, v, now);
+    vu_end_iteration(w, v, now);
 }
 
 /* ---- the worker loop ------------------------------------------------------ */
@@ -453,7 +593,7 @@ static void worker_think(struct worker *w, int64_t now)
             locked = true;
         }
         record_iteration(w, v, now);
-        vu_send(w, v, now);
+        vu_iterate(w, v, now);
     }
     if (locked)
         pthread_mutex_unlock(w->lock);
@@ -463,6 +603,7 @@ static void worker_think(struct worker *w, int64_t now)
 static void worker_schedule(struct worker *w, int64_t now, int64_t t)
 {
     const struct engine *e = w->e;
+    bool locked = false;
     int global = sched_vus_at(e->o.stages, e->o.nstages, e->o.start_vus, t);
     uint32_t local = (uint32_t)sched_thread_share(global, w->index, e->nthreads);
     if (local > w->nslots)
@@ -476,11 +617,18 @@ static void worker_schedule(struct worker *w, int64_t now, int64_t t)
             w->made = w->active + 1;
         v->want = true;
         w->active++;
-        if (v->state == VU_BUSY)
-            w->draining--; /* was finishing a request: it just keeps looping */
-        else if (v->state == VU_IDLE)
-            vu_send(w, v, now);
+        if (v->state == VU_BUSY) {
+            w->draining--; /* was finishing its iteration: it just keeps looping */
+        } else if (v->state == VU_IDLE) {
+            if (!locked) {
+                pthread_mutex_lock(w->lock);
+                locked = true;
+            }
+            vu_iterate(w, v, now);
+        }
     }
+    if (locked)
+        pthread_mutex_unlock(w->lock);
     while (w->active > local) {
         struct vu *v = &w->vus[--w->active];
         v->want = false;
@@ -645,33 +793,25 @@ static bool proxy_configured(void)
     return false;
 }
 
-/* Number of distinct scheme://host:port among the services (connections per VU). */
-static int distinct_origins(CURLU *const *urls, size_t n)
+/* Number of distinct scheme://host:port among the plan's steps (connections per VU). */
+static int distinct_origins(const struct plan *p)
 {
-    char *origins[CONFIG_MAX_SERVICES];
-    int count = 0;
-    for (size_t i = 0; i < n && i < CONFIG_MAX_SERVICES; i++) {
-        char *scheme = NULL, *host = NULL, *port = NULL, *o = NULL;
-        curl_url_get(urls[i], CURLUPART_SCHEME, &scheme, 0);
-        curl_url_get(urls[i], CURLUPART_HOST, &host, 0);
-        curl_url_get(urls[i], CURLUPART_PORT, &port, CURLU_DEFAULT_PORT);
-        if (asprintf(&o, "%s://%s:%s", scheme ? scheme : "", host ? host : "",
-                     port ? port : "") < 0)
-            o = NULL;
-        curl_free(scheme);
-        curl_free(host);
-        curl_free(port);
-        bool seen = !o;
-        for (int j = 0; j < count && !seen; j++)
-            seen = strcmp(origins[j], o) == 0;
-        if (seen)
-            free(o);
-        else
-            origins[count++] = o;
-    }
-    for (int j = 0; j < count; j++)
-        free(origins[j]);
-    return count > 0 ? count : 1;
+    const char *seen[256];
+    size_t nseen = 0;
+    for (size_t i = 0; i < p->n; i++)
+        for (size_t k = 0; k < p->j[i].j->nsteps; k++) {
+            const struct plan_step *ps = &p->j[i].steps[k];
+            /* a full URL (implicit journeys) is its own origin's only user here */
+            const char *o = *ps->base ? ps->base : ps->s->path.src;
+            size_t len = *ps->base ? strlen(o) : (size_t)(strstr(o, "://") ? strstr(o, "://") + 3 - o + strcspn(strstr(o, "://") + 3, "/?#") : strlen(o));
+            bool dup = false;
+            for (size_t j = 0; j < nseen && !dup; j++)
+                dup = strlen(seen[j]) >= len && !strncmp(seen[j], o, len) &&
+                      (seen[j][len] == '\0' || strchr("/?#", seen[j][len]));
+            if (!dup && nseen < sizeof(seen) / sizeof(seen[0]))
+                seen[nseen++] = o;
+        }
+    return nseen ? (int)nseen : 1;
 }
 
 static void worker_release_curl(struct worker *w)
@@ -693,10 +833,13 @@ static void worker_release_curl(struct worker *w)
 static void worker_clear(struct engine *e, struct worker *w)
 {
     worker_release_curl(w);
-    if (w->svcs)
-        for (size_t i = 0; i < e->o.nservices; i++)
-            curl_url_cleanup(w->svcs[i].url);
-    free(w->svcs);
+    if (w->steps)
+        for (size_t i = 0; i < e->nsteps; i++)
+            curl_url_cleanup(w->steps[i].url);
+    for (uint32_t i = 0; w->vus && i < w->nslots; i++)
+        jvu_clear(&w->vus[i].j);
+    free(w->steps);
+    free(w->journeys);
     free(w->mh);
     free(w->vus);
     free(w->queue);
@@ -708,9 +851,31 @@ static void worker_clear(struct engine *e, struct worker *w)
         close(w->wake);
 }
 
+/* The checks of one step, cached in ws (the registry may be merged by others: under lock). */
+static void worker_step_series(struct worker *w, const struct estep *es, const struct step *st,
+                               struct wstep *ws)
+{
+    struct tagset t = es->ctags;
+    tagset_set(&t, "check", st->status_check);
+    ws->status = metrics_series(w->m, M_CHECKS, &t);
+    if (st->latency_check) {
+        tagset_set(&t, "check", st->latency_check);
+        ws->latency = metrics_series(w->m, M_CHECKS, &t);
+    }
+    for (size_t i = 0; i < st->nexpects; i++) {
+        tagset_set(&t, "check", st->expects[i].check);
+        ws->expect[i] = metrics_series(w->m, M_CHECKS, &t);
+    }
+    for (size_t i = 0; i < st->ncaptures; i++) {
+        tagset_set(&t, "check", st->captures[i].check);
+        ws->capture[i] = metrics_series(w->m, M_CHECKS, &t);
+    }
+}
+
 static int worker_init(struct engine *e, struct worker *w, int index, size_t nfds)
 {
     const struct engine_opts *o = &e->o;
+    const struct plan *p = o->plan;
     struct tagset t = {0};
 
     w->e = e;
@@ -722,14 +887,16 @@ static int worker_init(struct engine *e, struct worker *w, int index, size_t nfd
     w->nfds = nfds;
 
     w->m = o->new_registry(o->registry_ud, &w->lock);
-    w->svcs = calloc(o->nservices, sizeof(*w->svcs));
+    w->steps = calloc(e->nsteps, sizeof(*w->steps));
+    w->journeys = calloc(p->n, sizeof(*w->journeys));
     w->mh = calloc(w->nmh ? w->nmh : 1, sizeof(*w->mh));
     w->vus = calloc(w->nslots ? w->nslots : 1, sizeof(*w->vus));
     w->queue = calloc(w->nslots ? w->nslots : 1, sizeof(*w->queue));
     w->dirty = calloc(w->nmh ? w->nmh : 1, sizeof(*w->dirty));
     /* indexed by fd; pages are only touched for fds this worker sees */
     w->fds = calloc(nfds, sizeof(*w->fds));
-    if (!w->m || !w->svcs || !w->mh || !w->vus || !w->queue || !w->dirty || !w->fds)
+    if (!w->m || !w->steps || !w->journeys || !w->mh || !w->vus || !w->queue || !w->dirty ||
+        !w->fds)
         return -ENOMEM;
     if ((w->ep = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
         (w->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
@@ -738,20 +905,37 @@ static int worker_init(struct engine *e, struct worker *w, int index, size_t nfd
     if (epoll_ctl(w->ep, EPOLL_CTL_ADD, w->wake, &ev) < 0)
         return -errno;
 
-    for (size_t i = 0; i < o->nservices; i++) {
-        w->svcs[i].url = curl_url();
-        if (!w->svcs[i].url)
-            return -ENOMEM;
-        if (curl_url_set(w->svcs[i].url, CURLUPART_URL, o->services[i]->url, 0) != CURLUE_OK)
-            return -EINVAL;
-    }
+    for (size_t j = 0; j < p->n; j++)
+        for (size_t k = 0; k < p->j[j].j->nsteps; k++) {
+            const struct plan_step *ps = &p->j[j].steps[k];
+            struct wstep *ws = &w->steps[e->first[j] + k];
+            if (!ps->url)
+                continue;
+            if (!(ws->url = curl_url()))
+                return -ENOMEM;
+            if (curl_url_set(ws->url, CURLUPART_URL, ps->url, 0) != CURLUE_OK)
+                return -EINVAL;
+        }
     /* the registry may already be merged by others (remote write) */
     pthread_mutex_lock(w->lock);
-    for (size_t i = 0; i < o->nservices; i++)
-        w->svcs[i].check = metrics_series(w->m, M_CHECKS, &e->svcs[i].ctags);
+    for (size_t j = 0; j < p->n; j++) {
+        const struct journey *jr = p->j[j].j;
+        for (size_t k = 0; k < jr->nsteps; k++) {
+            size_t si = e->first[j] + k;
+            worker_step_series(w, &e->steps[si], &jr->steps[k], &w->steps[si]);
+        }
+        if (*jr->group) {
+            struct tagset gt = {0};
+            tagset_set(&gt, "scenario", o->scenario);
+            tagset_set(&gt, "group", jr->group);
+            w->journeys[j].group_dur = metrics_series(w->m, M_GROUP_DURATION, &gt);
+        }
+    }
     tagset_set(&t, "scenario", o->scenario);
     w->iters = metrics_series(w->m, M_ITERATIONS, &t);
     w->iter_dur = metrics_series(w->m, M_ITERATION_DURATION, &t);
+    tagset_set(&t, "failed", "true");
+    w->iters_failed = metrics_series(w->m, M_ITERATIONS, &t);
     pthread_mutex_unlock(w->lock);
 
     for (size_t i = 0; i < w->nmh; i++) {
@@ -774,29 +958,16 @@ static int worker_init(struct engine *e, struct worker *w, int index, size_t nfd
         struct vu *v = &w->vus[i];
         uint32_t global = i * (uint32_t)e->nthreads + (uint32_t)index;
         v->slot = i;
-        v->svc = global % (uint32_t)o->nservices;
-        v->method = -1;
+        if (jvu_init(&v->j, global + 1, p, (uint64_t)units_now_wall()) < 0)
+            return -ENOMEM;
     }
     return 0;
-}
-
-static int method_id(const struct esvc *svcs, size_t i)
-{
-    const char *m = svcs[i].s->method ? svcs[i].s->method : "GET";
-    if (strcasecmp(m, "GET") == 0)
-        return 0;
-    if (strcasecmp(m, "HEAD") == 0)
-        return 1;
-    for (size_t j = 0; j < i; j++)
-        if (svcs[j].method >= 2 && strcmp(svcs[j].s->method, m) == 0)
-            return svcs[j].method;
-    return 2 + (int)i;
 }
 
 struct engine *engine_new(const struct engine_opts *o, int *err)
 {
     struct engine *e = calloc(1, sizeof(*e));
-    CURLU *urls[CONFIG_MAX_SERVICES] = {0};
+    const struct plan *p = o->plan;
     int rc = -ENOMEM;
 
     if (!e)
@@ -809,9 +980,11 @@ struct engine *engine_new(const struct engine_opts *o, int *err)
     pthread_cond_init(&e->done_cond, &ca);
     pthread_condattr_destroy(&ca);
     rc = -EINVAL;
-    if (o->nservices == 0 || o->nservices > CONFIG_MAX_SERVICES)
+    if (!p || p->n == 0)
         goto fail;
 
+    e->ctx = (struct jvu_ctx){.plan = p, .token = o->token, .token_ud = o->token_ud,
+                              .rows = &e->rows};
     e->total = sched_duration(o->stages, o->nstages);
     e->vus_max = sched_max_vus(o->stages, o->nstages, o->start_vus);
     e->noproxy = !proxy_configured();
@@ -822,31 +995,21 @@ struct engine *engine_new(const struct engine_opts *o, int *err)
         e->nthreads = e->vus_max; /* 0 VUs: no worker at all */
 
     rc = -ENOMEM;
-    e->svcs = calloc(o->nservices, sizeof(*e->svcs));
-    if (!e->svcs)
+    e->nsteps = plan_nsteps(p);
+    e->first = calloc(p->n, sizeof(*e->first));
+    e->steps = calloc(e->nsteps ? e->nsteps : 1, sizeof(*e->steps));
+    if (!e->first || !e->steps)
         goto fail;
-    for (size_t i = 0; i < o->nservices; i++) {
-        struct esvc *s = &e->svcs[i];
-        s->s = o->services[i];
-        s->method = method_id(e->svcs, i);
-        if (asprintf(&s->check_name, "%s status %d", s->s->name, s->s->expect_status) < 0) {
-            s->check_name = NULL;
-            goto fail;
+    for (size_t j = 0, si = 0; j < p->n; j++) {
+        e->first[j] = si;
+        for (size_t k = 0; k < p->j[j].j->nsteps; k++, si++) {
+            const struct plan_step *ps = &p->j[j].steps[k];
+            struct estep *es = &e->steps[si];
+            e->want_headers |= ps->s->wants_headers;
+            plan_tags(&p->j[j], ps, o->scenario, &es->tags, &es->ctags);
         }
-        tagset_set(&s->shape.tags, "name", s->s->name);
-        tagset_set(&s->shape.tags, "method", s->s->method ? s->s->method : "GET");
-        tagset_set(&s->shape.tags, "scenario", o->scenario);
-        s->shape.expect_status = s->s->expect_status;
-        tagset_set(&s->ctags, "check", s->check_name);
-        tagset_set(&s->ctags, "name", s->s->name);
-        tagset_set(&s->ctags, "scenario", o->scenario);
-        rc = (urls[i] = curl_url()) ? 0 : -ENOMEM;
-        if (rc == 0 && curl_url_set(urls[i], CURLUPART_URL, s->s->url, 0) != CURLUE_OK)
-            rc = -EINVAL;
-        if (rc < 0)
-            goto fail;
     }
-    e->maxconnects = distinct_origins(urls, o->nservices);
+    e->maxconnects = distinct_origins(p);
 
     size_t nfds = raise_nofile();
     e->w = calloc(e->nthreads ? (size_t)e->nthreads : 1, sizeof(*e->w));
@@ -859,13 +1022,9 @@ struct engine *engine_new(const struct engine_opts *o, int *err)
     for (int i = 0; i < e->nthreads; i++)
         if ((rc = worker_init(e, &e->w[i], i, nfds)) < 0)
             goto fail;
-    for (size_t i = 0; i < o->nservices; i++)
-        curl_url_cleanup(urls[i]);
     return e;
 
 fail:
-    for (size_t i = 0; i < CONFIG_MAX_SERVICES; i++)
-        curl_url_cleanup(urls[i]);
     engine_free(e);
     *err = rc;
     return NULL;
@@ -879,10 +1038,8 @@ void engine_free(struct engine *e)
         for (int i = 0; i < e->nthreads; i++)
             worker_clear(e, &e->w[i]);
     free(e->w);
-    if (e->svcs)
-        for (size_t i = 0; i < e->o.nservices; i++)
-            free(e->svcs[i].check_name);
-    free(e->svcs);
+    free(e->first);
+    free(e->steps);
     pthread_cond_destroy(&e->done_cond);
     pthread_mutex_destroy(&e->done_lock);
     free(e);

@@ -184,7 +184,7 @@ static bool is_expected(const struct http_result *r, int expect_status)
            (expect_status > 0 ? r->status == expect_status : r->status >= 200 && r->status < 400);
 }
 
-const char *http_status_label(struct http_statuses *st, int status, int expect_status, char *buf,
+const char *http_status_label(struct http_statuses *st, int status, bool expected, char *buf,
                               size_t n)
 {
     static const char *const classes[] = {"1xx", "2xx", "3xx", "4xx", "5xx"};
@@ -192,7 +192,7 @@ const char *http_status_label(struct http_statuses *st, int status, int expect_s
         return "0";
     if (status < 100 || status > 599)
         return "invalid";
-    bool exact = status == expect_status;
+    bool exact = expected;
     for (size_t i = 0; i < HTTP_SHAPE_STATUSES && !exact; i++) {
         int seen = atomic_load_explicit(&st->code[i], memory_order_relaxed);
         if (seen == 0) {
@@ -241,13 +241,13 @@ static const enum metric_id series_ids[HTTP_SERIES] = {
 };
 
 /* Find (or create) the series a result with r's status and error kind feeds. */
-static void lookup_series(struct metrics *m, struct http_shape *shape, const struct http_result *r,
-                          bool expected, struct series *out[HTTP_SERIES])
+static void lookup_series(struct metrics *m, const struct tagset *base, struct http_statuses *st,
+                          const struct http_result *r, bool expected,
+                          struct series *out[HTTP_SERIES])
 {
     char stbuf[12], codebuf[12];
-    struct tagset t = shape->tags, data = {0};
-    const char *label = http_status_label(&shape->statuses, r->status, shape->expect_status,
-                                          stbuf, sizeof(stbuf));
+    struct tagset t = *base, data = {0};
+    const char *label = http_status_label(st, r->status, expected, stbuf, sizeof(stbuf));
     const char *proto = http_proto_name(r->proto);
     int code = r->error != HTTP_ERR_NONE ? http_error_code(r->error)
                                          : status_error_code(r->status, label);
@@ -259,9 +259,12 @@ static void lookup_series(struct metrics *m, struct http_shape *shape, const str
     if (code)
         tagset_set(&t, "error_code", utoa((unsigned)code, codebuf, sizeof(codebuf)));
     /* k6 counts bytes per iteration, tagged like the iteration: scenario (and group) */
-    const char *scenario = tagset_get(&shape->tags, "scenario");
+    const char *scenario = tagset_get(base, "scenario");
+    const char *group = tagset_get(base, "group");
     if (scenario)
         tagset_set(&data, "scenario", scenario);
+    if (group)
+        tagset_set(&data, "group", group);
     for (size_t i = 0; i < HTTP_SERIES; i++) {
         const struct tagset *tags = i == 2 || i == 3 ? &data : &t;
         /* No response: no duration (k6 records 0 s here, and lies). */
@@ -286,19 +289,9 @@ static void feed(struct series *const s[HTTP_SERIES], const struct http_result *
             series_trend(s[i], parts[i - 4]);
 }
 
-bool http_record(struct metrics *m, struct http_shape *shape, const struct http_result *r)
+void http_record_judged(struct metrics *m, struct http_cache *c, const struct tagset *base,
+                        struct http_statuses *st, const struct http_result *r, bool expected)
 {
-    struct series *s[HTTP_SERIES];
-    bool expected = is_expected(r, shape->expect_status);
-    lookup_series(m, shape, r, expected, s);
-    feed(s, r, expected);
-    return expected;
-}
-
-bool http_record_cached(struct metrics *m, struct http_cache *c, struct http_shape *shape,
-                        const struct http_result *r)
-{
-    bool expected = is_expected(r, shape->expect_status);
     unsigned i;
     for (i = 0; i < HTTP_CACHE_SLOTS; i++)
         if (c->slot[i].used && c->slot[i].status == r->status && c->slot[i].error == r->error &&
@@ -314,8 +307,16 @@ bool http_record_cached(struct metrics *m, struct http_cache *c, struct http_sha
         c->slot[i].status = r->status;
         c->slot[i].error = r->error;
         c->slot[i].proto = r->proto;
-        lookup_series(m, shape, r, expected, c->slot[i].s);
+        lookup_series(m, base, st, r, expected, c->slot[i].s);
     }
     feed(c->slot[i].s, r, expected);
+}
+
+bool http_record(struct metrics *m, const struct tagset *base, struct http_statuses *st,
+                 const struct http_result *r, int expect_status)
+{
+    struct http_cache c = {0};
+    bool expected = is_expected(r, expect_status);
+    http_record_judged(m, &c, base, st, r, expected);
     return expected;
 }

@@ -10,7 +10,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "syncgate/auth.h"
 #include "syncgate/engine.h"
+#include "syncgate/plan.h"
 #include "syncgate/sched.h"
 #include "syncgate/units.h"
 
@@ -205,28 +207,34 @@ static void watch(struct watch *w)
     }
 }
 
+static void unauthorized_cb(void *ud)
+{
+    auth_unauthorized(ud);
+}
+
 int load_run(struct run *r)
 {
     const struct config *c = r->cfg;
-    const struct service *svcs[CONFIG_MAX_SERVICES];
-    size_t n = 0;
+    struct plan plan;
+    char why[256];
     int err = 0;
 
-    for (size_t i = 0; i < c->nservices; i++)
-        if (c->services[i].url)
-            svcs[n++] = &c->services[i];
-    if (n == 0) {
-        log_msg(r->log, LOG_ERROR, "load_error", "no service has a url to load");
-        return -EINVAL;
+    err = plan_build(&plan, c, PLAN_LOAD, why, sizeof(why));
+    if (err < 0) {
+        log_msg(r->log, LOG_ERROR, "load_error", "%s",
+                err == -EINVAL ? why : "out of memory while planning the load");
+        return err;
     }
+    size_t n = plan.n;
 
     struct engine_opts o = {
         .stages = c->load.stages,
         .nstages = c->load.nstages,
         .start_vus = c->load.start_vus,
-        .services = svcs,
-        .nservices = n,
-        .think_time = c->load.think_time,
+        .plan = &plan,
+        .token = r->auth ? auth_token : NULL,
+        .token_ud = r->auth,
+        .unauthorized = r->auth ? unauthorized_cb : NULL,
         .graceful_ramp_down = c->load.graceful_ramp_down,
         .request_timeout = c->load.request_timeout,
         .threads = c->load.threads,
@@ -245,6 +253,7 @@ int load_run(struct run *r)
     if (!w.e) {
         log_msg(r->log, LOG_ERROR, "load_error", "cannot prepare the load engine: %s",
                 strerror(-err));
+        plan_clear(&plan);
         return err;
     }
     w.total = engine_duration(w.e);
@@ -253,6 +262,7 @@ int load_run(struct run *r)
         log_msg(r->log, LOG_ERROR, "load_error",
                 "cannot register the vus gauges: out of memory or too many threads");
         engine_free(w.e);
+        plan_clear(&plan);
         return -ENOMEM;
     }
     set_gauge(&w, M_VUS_MAX, w.vus_max);
@@ -262,7 +272,7 @@ int load_run(struct run *r)
     cJSON_AddNumberToObject(ev, "vus_max", w.vus_max);
     cJSON_AddStringToObject(ev, "duration", units_format_duration(w.total, dur, sizeof(dur)));
     cJSON_AddNumberToObject(ev, "stages", (double)w.nstages);
-    cJSON_AddNumberToObject(ev, "services", (double)n);
+    cJSON_AddNumberToObject(ev, "journeys", (double)n);
     cJSON_AddNumberToObject(ev, "threads", engine_threads(w.e));
     log_emit(r->log, LOG_INFO, ev);
 
@@ -271,6 +281,7 @@ int load_run(struct run *r)
         log_msg(r->log, LOG_ERROR, "load_error", "cannot start the load engine: %s",
                 strerror(-err));
         engine_free(w.e);
+        plan_clear(&plan);
         return err;
     }
     watch(&w);
@@ -278,5 +289,6 @@ int load_run(struct run *r)
     /* vus keeps the last active count it sampled, as k6's summary shows it */
     log_progress(&w, units_now_mono(), true);
     engine_free(w.e);
+    plan_clear(&plan);
     return 0;
 }

@@ -16,7 +16,9 @@
 
 #include <curl/curl.h>
 
+#include "syncgate/auth.h"
 #include "syncgate/config.h"
+#include "syncgate/http.h"
 #include "syncgate/load.h"
 #include "syncgate/log.h"
 #include "syncgate/report.h"
@@ -35,6 +37,7 @@ enum {
     EXIT_INTERRUPTED = 105,
     EXIT_NOT_READY = 112,
     EXIT_UNDELIVERED = 113,
+    EXIT_AUTH = 116,
     EXIT_INTERNAL = 1,
 };
 
@@ -399,6 +402,43 @@ static bool stop_pushing(struct log *log, char *status, size_t n)
     return ok;
 }
 
+/* Whether the journeys of the phases cmd runs need the OAuth2 token. */
+static bool needs_auth(const struct config *c, enum command cmd)
+{
+    for (size_t i = 0; i < c->journeys.n; i++) {
+        const struct journey *j = &c->journeys.j[i];
+        if (j->uses_auth && (cmd != CMD_SMOKE || j->smoke))
+            return true;
+    }
+    return false;
+}
+
+/* Fetch the first token; returns 0 or the exit code after saying why. */
+static int start_auth(struct run *r)
+{
+    const struct config *c = r->cfg;
+    char why[512];
+    int err = 0;
+    r->auth = auth_start(&c->journeys.auth, c->ca_file, c->load.request_timeout, r->log, &err,
+                         why, sizeof(why));
+    if (r->auth) {
+        cJSON *ev = log_begin(r->log, "token");
+        char safe[512];
+        http_safe_url(c->journeys.auth.token_url, safe, sizeof(safe));
+        cJSON_AddStringToObject(ev, "url", safe);
+        cJSON_AddStringToObject(ev, "client_id", c->journeys.auth.client_id);
+        log_emit(r->log, LOG_INFO, ev);
+        return 0;
+    }
+    if (*r->stop)
+        return EXIT_INTERRUPTED;
+    cJSON *ev = log_begin(r->log, "auth_failed");
+    cJSON_AddStringToObject(ev, "message", why);
+    cJSON_AddStringToObject(ev, "client_id", c->journeys.auth.client_id);
+    log_emit(r->log, LOG_ERROR, ev);
+    return err == -ENOMEM ? EXIT_INTERNAL : EXIT_AUTH;
+}
+
 /* Run the phases; returns the exit code before outputs are considered. */
 static int run_phases(struct run *r, enum command cmd, bool *smoke_ran, bool *load_ran)
 {
@@ -416,6 +456,8 @@ static int run_phases(struct run *r, enum command cmd, bool *smoke_ran, bool *lo
             return EXIT_NOT_READY;
         if (rc < 0)
             return EXIT_INTERNAL;
+        if (needs_auth(c, cmd) && (rc = start_auth(r)) != 0)
+            return rc;
         *smoke_ran = true;
         rc = smoke_run(r);
         if (rc == -EINTR)
@@ -435,6 +477,8 @@ static int run_phases(struct run *r, enum command cmd, bool *smoke_ran, bool *lo
         if (*smoke_ran)
             run_set_gauge(r, M_VUS, 0);
         set_phase(r->log, c, "load");
+        if (!r->auth && needs_auth(c, cmd) && (rc = start_auth(r)) != 0)
+            return rc;
         *load_ran = true;
         rc = load_run(r);
         if (*r->stop)
@@ -604,6 +648,8 @@ static int execute(const struct config *cfg, enum command cmd)
 
     bool smoke_ran = false, load_ran = false;
     code = run_phases(&r, cmd, &smoke_ran, &load_ran);
+    auth_stop(r.auth);
+    r.auth = NULL;
     code = finish(&r, code, smoke_ran, load_ran);
 out:
     rw_push_free(pusher); /* already stopped unless reporting failed */

@@ -12,6 +12,7 @@ static const struct metric_def defs[M_COUNT] = {
     [M_DATA_RECEIVED] = {"data_received", METRIC_COUNTER, UNIT_DATA},
     [M_DATA_SENT] = {"data_sent", METRIC_COUNTER, UNIT_DATA},
     [M_DROPPED_ITERATIONS] = {"dropped_iterations", METRIC_COUNTER, UNIT_NONE},
+    [M_GROUP_DURATION] = {"group_duration", METRIC_TREND, UNIT_TIME},
     [M_HTTP_REQ_BLOCKED] = {"http_req_blocked", METRIC_TREND, UNIT_TIME},
     [M_HTTP_REQ_CONNECTING] = {"http_req_connecting", METRIC_TREND, UNIT_TIME},
     [M_HTTP_REQ_DURATION] = {"http_req_duration", METRIC_TREND, UNIT_TIME},
@@ -23,6 +24,7 @@ static const struct metric_def defs[M_COUNT] = {
     [M_HTTP_REQS] = {"http_reqs", METRIC_COUNTER, UNIT_NONE},
     [M_ITERATION_DURATION] = {"iteration_duration", METRIC_TREND, UNIT_TIME},
     [M_ITERATIONS] = {"iterations", METRIC_COUNTER, UNIT_NONE},
+    [M_JOURNEY_SKIPPED] = {"journey_skipped", METRIC_COUNTER, UNIT_NONE},
     [M_VUS] = {"vus", METRIC_GAUGE, UNIT_NONE},
     [M_VUS_MAX] = {"vus_max", METRIC_GAUGE, UNIT_NONE},
 };

@@ -24,24 +24,42 @@ static const struct tagset expected_filter = {1, {{"expected_response", "true"}}
 
 struct check_sum {
     const char *name;
+    const char *group; /* "::journey", or "" for the root group */
     uint64_t pass, fail;
 };
 
-/* Checks grouped by name, in the order they first ran. */
+/* Checks by group and name, in the order they first ran; root checks first, then each
+ * journey's in the order the journeys first ran (k6 prints groups that way). */
 static size_t collect_checks(const struct metrics *m, struct check_sum *out, size_t max)
 {
     size_t n = 0;
     for (const struct series *s = metrics_first(m); s; s = s->next) {
-        const char *name = s->id == M_CHECKS ? tagset_get(&s->tags, "check") : NULL;
+        /* a check made ready but never run (a journey not picked) is not shown */
+        const char *name = s->id == M_CHECKS && s->v.rate.total ? tagset_get(&s->tags, "check")
+                                                                 : NULL;
+        const char *group = name ? tagset_get(&s->tags, "group") : NULL;
         if (!name)
             continue;
+        if (!group)
+            group = "";
         size_t i = 0;
-        while (i < n && strcmp(out[i].name, name) != 0)
+        while (i < n && (strcmp(out[i].name, name) || strcmp(out[i].group, group)))
             i++;
         if (i == n) {
             if (n == max)
                 continue;
-            out[n++] = (struct check_sum){name, 0, 0};
+            /* after the last check of its group, or at the end for a new group */
+            size_t at = n;
+            for (size_t k = 0; k < n; k++)
+                if (!strcmp(out[k].group, group))
+                    at = k + 1;
+            if (!*group && at == n)
+                for (at = 0; at < n && !*out[at].group; at++)
+                    ;
+            memmove(&out[at + 1], &out[at], (n - at) * sizeof(out[0]));
+            out[at] = (struct check_sum){name, group, 0, 0};
+            n++;
+            i = at;
         }
         out[i].pass += s->v.rate.pass;
         out[i].fail += s->v.rate.total - s->v.rate.pass;
@@ -276,14 +294,17 @@ void report_text(FILE *out, const struct report_ctx *ctx, const struct verdict *
     fputc('\n', out);
     for (size_t i = 0; i < nchecks; i++) {
         const struct check_sum *c = &checks[i];
+        const char *pad = *c->group ? "  " : "";
+        if (*c->group && (i == 0 || strcmp(checks[i - 1].group, c->group)))
+            fprintf(out, "%s     █ %s\n\n", i ? "\n" : "", c->group + 2);
         if (!c->fail) {
-            fprintf(out, "     %s✓ %s%s\n", green, c->name, reset);
+            fprintf(out, "%s     %s✓ %s%s\n", pad, green, c->name, reset);
             continue;
         }
         uint64_t total = c->pass + c->fail;
-        fprintf(out, "     %s✗ %s%s\n      ↳  %.0f%% — ✓ %llu / ✗ %llu\n", red, c->name, reset,
-                100.0 * (double)c->pass / (double)total, (unsigned long long)c->pass,
-                (unsigned long long)c->fail);
+        fprintf(out, "%s     %s✗ %s%s\n%s      ↳  %.0f%% — ✓ %llu / ✗ %llu\n", pad, red,
+                c->name, reset, pad, 100.0 * (double)c->pass / (double)total,
+                (unsigned long long)c->pass, (unsigned long long)c->fail);
     }
     if (nchecks)
         fputc('\n', out);
@@ -468,11 +489,26 @@ int report_json(const char *path, const struct report_ctx *ctx, const struct ver
     cJSON_AddStringToObject(group, "path", "");
     k6_id("", id);
     cJSON_AddStringToObject(group, "id", id);
-    cJSON_AddObjectToObject(group, "groups");
-    cJSON *cj = cJSON_AddObjectToObject(group, "checks");
+    cJSON *groups = cJSON_AddObjectToObject(group, "groups");
+    cJSON *root_checks = cJSON_AddObjectToObject(group, "checks");
     for (size_t i = 0; i < nchecks; i++) {
+        cJSON *cj = root_checks;
+        if (*checks[i].group) {
+            /* a journey is a k6 group: {name, path "::name", groups, checks} */
+            cJSON *g = cJSON_GetObjectItemCaseSensitive(groups, checks[i].group + 2);
+            if (!g) {
+                g = cJSON_AddObjectToObject(groups, checks[i].group + 2);
+                cJSON_AddStringToObject(g, "name", checks[i].group + 2);
+                cJSON_AddStringToObject(g, "path", checks[i].group);
+                k6_id(checks[i].group, id);
+                cJSON_AddStringToObject(g, "id", id);
+                cJSON_AddObjectToObject(g, "groups");
+                cJSON_AddObjectToObject(g, "checks");
+            }
+            cj = cJSON_GetObjectItemCaseSensitive(g, "checks");
+        }
         cJSON *c = cJSON_AddObjectToObject(cj, checks[i].name);
-        snprintf(buf, sizeof(buf), "::%s", checks[i].name);
+        snprintf(buf, sizeof(buf), "%s::%s", checks[i].group, checks[i].name);
         k6_id(buf, id);
         cJSON_AddStringToObject(c, "name", checks[i].name);
         cJSON_AddStringToObject(c, "path", buf);
@@ -585,7 +621,12 @@ int report_junit(const char *path, const struct report_ctx *ctx, const struct ve
             nchecks + v->n, nfail + tfail, (double)ctx->elapsed / USEC_PER_SEC);
     fprintf(f, "  <testsuite name=\"checks\" tests=\"%zu\" failures=\"%zu\">\n", nchecks, nfail);
     for (size_t i = 0; i < nchecks; i++) {
-        fputs("    <testcase classname=\"syncgate.checks\" name=\"", f);
+        fputs("    <testcase classname=\"syncgate.checks", f);
+        if (*checks[i].group) {
+            fputc('.', f);
+            xml_escaped(f, checks[i].group + 2);
+        }
+        fputs("\" name=\"", f);
         xml_escaped(f, checks[i].name);
         if (!checks[i].fail) {
             fputs("\"/>\n", f);

@@ -8,7 +8,10 @@
 #include <strings.h>
 #include <time.h>
 
+#include "syncgate/auth.h"
 #include "syncgate/http.h"
+#include "syncgate/jvu.h"
+#include "syncgate/plan.h"
 #include "syncgate/units.h"
 
 #define RL_HEADERS_MAX 1024 /* rate-limit headers kept per response */
@@ -17,14 +20,23 @@ struct smoke {
     struct run *r;
     const struct config *c;
     CURL *easy;
-    struct curl_slist *headers;
+    struct curl_slist *headers; /* the gateway's: consumer header and Kong key */
+    struct plan plan;
+    struct jvu vu;
+    struct jvu_ctx ctx;
+    _Atomic uint64_t rows;
+    const char *extra[2];   /* the same as header lines for journey steps */
+    char *extra_lines[2];
+    bool keep_body, keep_headers;
+    const struct step *cur_step;
     char ratelimit[RL_HEADERS_MAX]; /* "RateLimit-Limit: 5; Retry-After: 1" */
     size_t rl_len;
     uint64_t body;     /* response body bytes of the current request */
     bool head_done;    /* the current response's head ended (http_head_line) */
     char safe_url[512]; /* gateway.url for logs: no user info, no query */
-    /* what each target's requests are recorded as: services, then the gateway */
-    struct http_shape shapes[CONFIG_MAX_SERVICES + 1];
+    /* the status labels of each plan step (journey j's steps from first[j] on) */
+    struct http_statuses *statuses;
+    size_t *first;
 };
 
 /* Sleep up to usec, waking early when the run stops. Returns false if stopped. */
@@ -49,12 +61,13 @@ static int progress_cb(void *ud, curl_off_t a, curl_off_t b, curl_off_t c, curl_
     return run_should_stop(ud) ? 1 : 0;
 }
 
-static size_t discard_cb(char *p, size_t size, size_t n, void *ud)
+static size_t body_cb(char *p, size_t size, size_t n, void *ud)
 {
     struct smoke *s = ud;
-    (void)p;
     /* MAXFILESIZE only sees Content-Length: a body without one is cut here */
     s->body += size * n;
+    if (s->keep_body)
+        jvu_body_data(&s->vu, p, size * n);
     return s->body > HTTP_MAX_BODY ? 0 : size * n;
 }
 
@@ -91,12 +104,15 @@ bool smoke_capture_header(char *buf, size_t n, size_t *used, const char *line, s
     return true;
 }
 
-/* Keep Kong's rate-limit headers (and Retry-After) for the rate_limited event. */
+/* Keep Kong's rate-limit headers (and Retry-After) for the rate_limited event, and the
+ * headers a journey step reads. */
 static size_t header_cb(char *p, size_t size, size_t n, void *ud)
 {
     struct smoke *s = ud;
     http_head_line(&s->head_done, p, size * n);
     smoke_capture_header(s->ratelimit, sizeof(s->ratelimit), &s->rl_len, p, size * n);
+    if (s->keep_headers)
+        jvu_header_line(&s->vu, s->cur_step, p, size * n);
     return size * n;
 }
 
@@ -135,7 +151,7 @@ static int smoke_init(struct smoke *s, struct run *r)
     curl_easy_setopt(s->easy, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(s->easy, CURLOPT_XFERINFOFUNCTION, progress_cb);
     curl_easy_setopt(s->easy, CURLOPT_XFERINFODATA, r);
-    curl_easy_setopt(s->easy, CURLOPT_WRITEFUNCTION, discard_cb);
+    curl_easy_setopt(s->easy, CURLOPT_WRITEFUNCTION, body_cb);
     curl_easy_setopt(s->easy, CURLOPT_WRITEDATA, s);
     curl_easy_setopt(s->easy, CURLOPT_HEADERFUNCTION, header_cb);
     curl_easy_setopt(s->easy, CURLOPT_HEADERDATA, s);
@@ -149,6 +165,43 @@ static void smoke_clear(struct smoke *s)
 {
     curl_slist_free_all(s->headers);
     curl_easy_cleanup(s->easy);
+    plan_clear(&s->plan);
+    jvu_clear(&s->vu);
+    free(s->statuses);
+    free(s->first);
+    for (size_t i = 0; i < 2; i++)
+        if (s->extra_lines[i]) {
+            explicit_bzero(s->extra_lines[i], strlen(s->extra_lines[i]));
+            free(s->extra_lines[i]);
+        }
+}
+
+/* One request: url, method, headers (NULL: the gateway's own), body (NULL: none). */
+static void smoke_send(struct smoke *s, const char *url, const char *method,
+                       struct curl_slist *headers, const char *body, size_t body_len,
+                       int64_t timeout, struct http_result *res)
+{
+    s->rl_len = 0;
+    s->ratelimit[0] = '\0';
+    s->body = 0;
+    s->head_done = false;
+    if (s->keep_body || s->keep_headers)
+        jvu_reset_response(&s->vu);
+    curl_easy_setopt(s->easy, CURLOPT_URL, url);
+    curl_easy_setopt(s->easy, CURLOPT_HTTPHEADER, headers ? headers : s->headers);
+    curl_easy_setopt(s->easy, CURLOPT_HTTPGET, 1L);
+    if (body || !strcmp(method, "POST")) {
+        curl_easy_setopt(s->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+        curl_easy_setopt(s->easy, CURLOPT_POSTFIELDS, body ? body : "");
+    }
+    curl_easy_setopt(s->easy, CURLOPT_NOBODY, !strcmp(method, "HEAD") ? 1L : 0L);
+    curl_easy_setopt(s->easy, CURLOPT_CUSTOMREQUEST,
+                     strcmp(method, "GET") && strcmp(method, "HEAD") && strcmp(method, "POST")
+                         ? method
+                         : NULL);
+    curl_easy_setopt(s->easy, CURLOPT_TIMEOUT_MS, http_timeout_ms(timeout));
+    CURLcode rc = curl_easy_perform(s->easy);
+    http_result_from_curl(res, s->easy, rc, s->head_done);
 }
 
 /* One request to the gateway. */
@@ -158,15 +211,8 @@ static void smoke_fetch(struct smoke *s, const char *path, const char *method, i
     /* configuration bounds both parts, so the whole URL always fits */
     char url[CONFIG_MAX_URL + CONFIG_MAX_PATH + 1];
     snprintf(url, sizeof(url), "%s%s", s->c->gateway.url, path);
-    s->rl_len = 0;
-    s->ratelimit[0] = '\0';
-    s->body = 0;
-    s->head_done = false;
-    curl_easy_setopt(s->easy, CURLOPT_URL, url);
-    curl_easy_setopt(s->easy, CURLOPT_CUSTOMREQUEST, strcmp(method, "GET") ? method : NULL);
-    curl_easy_setopt(s->easy, CURLOPT_TIMEOUT_MS, http_timeout_ms(timeout));
-    CURLcode rc = curl_easy_perform(s->easy);
-    http_result_from_curl(res, s->easy, rc, s->head_done);
+    s->keep_body = s->keep_headers = false;
+    smoke_send(s, url, method, NULL, NULL, 0, timeout, res);
 }
 
 int smoke_wait_ready(struct run *r)
@@ -225,7 +271,9 @@ int smoke_wait_ready(struct run *r)
     return rc;
 }
 
-static bool retryable(const struct http_result *res)
+/* Transient failures worth another attempt: connect errors always, 502/503/504 only when
+ * repeating the request is harmless (an idempotent method). */
+static bool retryable(const struct http_result *res, const char *method)
 {
     switch (res->error) {
     case HTTP_ERR_DNS:
@@ -233,95 +281,183 @@ static bool retryable(const struct http_result *res)
     case HTTP_ERR_CONNECT:
         return true;
     case HTTP_ERR_NONE:
-        return res->status == 502 || res->status == 503 || res->status == 504;
+        return (res->status == 502 || res->status == 503 || res->status == 504) &&
+               strcmp(method, "POST") && strcmp(method, "PATCH");
     default:
         return false;
     }
 }
 
-static void record_check(struct smoke *s, struct metrics *m, const char *name, const char *check,
-                         bool pass, const struct http_result *res, int attempts)
+static void record_check(struct smoke *s, struct metrics *m, const struct tagset *ctags,
+                         const char *check, bool pass, const struct http_result *res,
+                         int attempts)
 {
-    struct tagset t = {0};
+    struct tagset t = *ctags;
     struct series *se;
     tagset_set(&t, "check", check);
-    tagset_set(&t, "name", name);
-    tagset_set(&t, "scenario", "smoke");
     if ((se = metrics_series(m, M_CHECKS, &t)))
         series_rate(se, pass);
     if (pass)
         return;
     cJSON *ev = log_begin(s->r->log, "check");
     cJSON_AddStringToObject(ev, "check", check);
-    cJSON_AddStringToObject(ev, "name", name);
+    cJSON_AddStringToObject(ev, "name", tagset_get(ctags, "name"));
+    const char *group = tagset_get(ctags, "group");
+    if (group)
+        cJSON_AddStringToObject(ev, "group", group);
     cJSON_AddBoolToObject(ev, "passed", false);
-    cJSON_AddNumberToObject(ev, "status", res->status);
-    if (res->error != HTTP_ERR_NONE)
-        cJSON_AddStringToObject(ev, "error", http_error_name(res->error));
-    cJSON_AddNumberToObject(ev, "duration_ms", (double)res->duration / 1000.0);
-    cJSON_AddNumberToObject(ev, "attempts", attempts);
+    if (res) {
+        cJSON_AddNumberToObject(ev, "status", res->status);
+        if (res->error != HTTP_ERR_NONE)
+            cJSON_AddStringToObject(ev, "error", http_error_name(res->error));
+        cJSON_AddNumberToObject(ev, "duration_ms", (double)res->duration / 1000.0);
+        cJSON_AddNumberToObject(ev, "attempts", attempts);
+    }
     log_emit(s->r->log, LOG_WARN, ev);
 }
 
-/* Request one target with bounded retries, then record its two checks. */
-static void smoke_target(struct smoke *s, struct metrics *m, pthread_mutex_t *lock,
-                         struct http_shape *shape, const char *name, const char *path,
-                         const char *method, int expect, int64_t max_latency)
+static void log_rate_limited(struct smoke *s, const char *name, const char *path,
+                             const struct http_result *res)
 {
-    struct http_result res;
-    int attempts = 0;
-    int64_t backoff = 200 * USEC_PER_MSEC;
+    char safe[512];
+    /* the query may carry a key: the path alone */
+    snprintf(safe, sizeof(safe), "%.*s", (int)strcspn(path, "?#"), path);
+    cJSON *ev = log_begin(s->r->log, "rate_limited");
+    cJSON_AddStringToObject(ev, "name", name);
+    cJSON_AddStringToObject(ev, "path", safe);
+    cJSON_AddNumberToObject(ev, "status", res->status);
+    cJSON_AddStringToObject(ev, "headers", s->ratelimit);
+    if (res->status == 429)
+        cJSON_AddStringToObject(ev, "message",
+                                "429 during smoke: the test-runner rate-limit exemption is not in "
+                                "effect");
+    log_emit(s->r->log, res->status == 429 ? LOG_WARN : LOG_DEBUG, ev);
+}
 
-    if (!shape->tags.n) {
-        tagset_set(&shape->tags, "name", name);
-        tagset_set(&shape->tags, "method", method);
-        tagset_set(&shape->tags, "scenario", "smoke");
-        shape->expect_status = expect;
-    }
+/*
+ * Send one step with bounded retries, recording every attempt. Returns false when the
+ * run was stopped (then nothing about the step is recorded).
+ */
+static bool smoke_attempts(struct smoke *s, struct metrics *m, pthread_mutex_t *lock,
+                           const struct plan_step *ps, const struct tagset *tags,
+                           struct http_statuses *st,
+                           const struct jreq *req, struct http_result *res, int *attempts)
+{
+    int64_t backoff = 200 * USEC_PER_MSEC;
+    const char *method = ps->s->method;
     for (;;) {
-        smoke_fetch(s, path, method, s->c->smoke.request_timeout, &res);
-        if (res.error == HTTP_ERR_ABORTED)
-            return; /* stopped by a signal: neither a request nor a check */
-        attempts++;
+        smoke_send(s, req->url, method, req->headers, req->body, req->body_len,
+                   s->c->smoke.request_timeout, res);
+        if (res->error == HTTP_ERR_ABORTED)
+            return false; /* stopped by a signal: neither a request nor a check */
+        (*attempts)++;
+        bool expected = res->error == HTTP_ERR_NONE && step_status_ok(ps->s, res->status);
         pthread_mutex_lock(lock);
-        http_record(m, shape, &res);
+        http_record_judged(m, &(struct http_cache){0}, tags, st, res, expected);
         pthread_mutex_unlock(lock);
-        if (res.status == 429 || s->rl_len) {
-            cJSON *ev = log_begin(s->r->log, "rate_limited");
-            cJSON_AddStringToObject(ev, "name", name);
-            cJSON_AddStringToObject(ev, "path", path);
-            cJSON_AddNumberToObject(ev, "status", res.status);
-            cJSON_AddStringToObject(ev, "headers", s->ratelimit);
-            if (res.status == 429)
-                cJSON_AddStringToObject(ev, "message",
-                                        "429 during smoke: the test-runner rate-limit "
-                                        "exemption is not in effect");
-            log_emit(s->r->log, res.status == 429 ? LOG_WARN : LOG_DEBUG, ev);
-        }
-        if (!retryable(&res) || attempts > s->c->smoke.retries)
-            break;
+        if (res->status == 429 || s->rl_len)
+            log_rate_limited(s, ps->s->name, req->url + strlen(ps->base), res);
+        if (res->status == 401 && s->r->auth && s->ctx.token)
+            auth_unauthorized(s->r->auth);
+        if (!retryable(res, method) || *attempts > s->c->smoke.retries)
+            return true;
         cJSON *ev = log_begin(s->r->log, "retry");
-        cJSON_AddStringToObject(ev, "name", name);
-        cJSON_AddNumberToObject(ev, "attempt", attempts);
-        cJSON_AddNumberToObject(ev, "status", res.status);
-        if (res.error != HTTP_ERR_NONE)
-            cJSON_AddStringToObject(ev, "error", http_error_name(res.error));
+        cJSON_AddStringToObject(ev, "name", ps->s->name);
+        cJSON_AddNumberToObject(ev, "attempt", *attempts);
+        cJSON_AddNumberToObject(ev, "status", res->status);
+        if (res->error != HTTP_ERR_NONE)
+            cJSON_AddStringToObject(ev, "error", http_error_name(res->error));
         log_emit(s->r->log, LOG_WARN, ev);
         if (!nap(s->r, backoff))
-            return;
+            return false;
         backoff *= 2;
     }
+}
 
-    char check[256], lat[32];
-    pthread_mutex_lock(lock);
-    snprintf(check, sizeof(check), "%s status %d", name, expect);
-    record_check(s, m, name, check, res.error == HTTP_ERR_NONE && res.status == expect, &res,
-                 attempts);
-    snprintf(check, sizeof(check), "%s latency < %s", name,
-             units_format_duration(max_latency, lat, sizeof(lat)));
-    record_check(s, m, name, check, res.status > 0 && res.duration < max_latency, &res,
-                 attempts);
-    pthread_mutex_unlock(lock);
+/* Run journey j of the plan once: every step, its checks, captures for the next steps. */
+static void smoke_journey(struct smoke *s, struct metrics *m, pthread_mutex_t *lock, uint32_t j)
+{
+    const struct plan_journey *pj = &s->plan.j[j];
+    int64_t start = units_now_mono();
+    bool more = true;
+
+    jvu_start_journey(&s->vu, &s->ctx, j);
+    while (more && !run_should_stop(s->r)) {
+        const struct plan_step *ps = jvu_step(&s->vu, &s->ctx);
+        struct tagset tags, ctags;
+        struct jreq req;
+        struct http_result res;
+        struct jvu_verdict jv;
+        char why[256];
+        int attempts = 0;
+
+        plan_tags(pj, ps, "smoke", &tags, &ctags);
+        enum jvu_outcome o = jvu_prepare(&s->vu, &s->ctx, &req, why, sizeof(why));
+        if (o != JVU_SEND) {
+            cJSON *ev = log_begin(s->r->log, "journey_skipped");
+            cJSON_AddStringToObject(ev, "group", pj->j->group);
+            cJSON_AddStringToObject(ev, "name", ps->s->name);
+            cJSON_AddStringToObject(ev, "reason", why);
+            log_emit(s->r->log, LOG_WARN, ev);
+            pthread_mutex_lock(lock);
+            if (o == JVU_FAIL) /* the request cannot exist: its checks fail */
+                record_check(s, m, &ctags, ps->s->status_check, false, NULL, 0);
+            struct tagset st = {0};
+            struct series *se;
+            tagset_set(&st, "scenario", "smoke");
+            tagset_set(&st, "group", pj->j->group);
+            tagset_set(&st, "name", ps->s->name);
+            if ((se = metrics_series(m, M_JOURNEY_SKIPPED, &st)))
+                series_add(se, 1);
+            pthread_mutex_unlock(lock);
+            break;
+        }
+        s->cur_step = ps->s;
+        s->keep_body = ps->s->wants_body;
+        s->keep_headers = ps->s->wants_headers;
+        struct http_statuses *st = &s->statuses[s->first[j] + (size_t)(ps - pj->steps)];
+        if (!smoke_attempts(s, m, lock, ps, &tags, st, &req, &res, &attempts))
+            return;
+        more = jvu_judge(&s->vu, &s->ctx, res.error == HTTP_ERR_NONE, res.status, res.duration,
+                         &jv);
+        pthread_mutex_lock(lock);
+        record_check(s, m, &ctags, ps->s->status_check, jv.status, &res, attempts);
+        if (ps->s->latency_check)
+            record_check(s, m, &ctags, ps->s->latency_check, jv.latency, &res, attempts);
+        for (size_t i = 0; i < jv.nexpects; i++)
+            record_check(s, m, &ctags, ps->s->expects[i].check, jv.expect[i], &res, attempts);
+        for (size_t i = 0; i < jv.ncaptures; i++)
+            record_check(s, m, &ctags, ps->s->captures[i].check, jv.capture[i], &res, attempts);
+        pthread_mutex_unlock(lock);
+    }
+    if (*pj->j->group) {
+        struct tagset gt = {0};
+        struct series *se;
+        tagset_set(&gt, "scenario", "smoke");
+        tagset_set(&gt, "group", pj->j->group);
+        pthread_mutex_lock(lock);
+        if ((se = metrics_series(m, M_GROUP_DURATION, &gt)))
+            series_trend(se, units_now_mono() - start);
+        pthread_mutex_unlock(lock);
+    }
+}
+
+/* Header lines of the gateway's own headers, for journey steps (which set their own list). */
+static int extra_headers(struct smoke *s)
+{
+    const struct config *c = s->c;
+    size_t n = 0;
+    if (asprintf(&s->extra_lines[n++], "%s: %s", c->gateway.consumer_header,
+                 c->gateway.consumer) < 0)
+        return -ENOMEM;
+    if (c->gateway.key &&
+        asprintf(&s->extra_lines[n++], "%s: %s", c->gateway.key_header, c->gateway.key) < 0)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        s->extra[i] = s->extra_lines[i];
+    s->ctx.extra = s->extra;
+    s->ctx.nextra = n;
+    return 0;
 }
 
 int smoke_run(struct run *r)
@@ -332,11 +468,32 @@ int smoke_run(struct run *r)
     struct metrics *m = run_new_source(r, &lock);
     struct tagset t = {0};
     struct series *se;
+    char why[256];
     int rc;
 
     if (!m)
         return -ENOMEM;
     if ((rc = smoke_init(&s, r)) < 0) {
+        smoke_clear(&s);
+        return rc;
+    }
+    rc = plan_build(&s.plan, c, PLAN_SMOKE, why, sizeof(why));
+    if (rc == 0) {
+        s.statuses = calloc(plan_nsteps(&s.plan) + 1, sizeof(*s.statuses));
+        s.first = calloc(s.plan.n + 1, sizeof(*s.first));
+        if (!s.statuses || !s.first)
+            rc = -ENOMEM;
+        for (size_t j = 1; rc == 0 && j < s.plan.n; j++)
+            s.first[j] = s.first[j - 1] + s.plan.j[j - 1].j->nsteps;
+    }
+    if (rc == 0) {
+        s.ctx = (struct jvu_ctx){.plan = &s.plan, .rows = &s.rows,
+                                 .token = r->auth ? auth_token : NULL, .token_ud = r->auth};
+        rc = jvu_init(&s.vu, 1, &s.plan, (uint64_t)units_now_wall());
+    }
+    if (rc == 0)
+        rc = extra_headers(&s);
+    if (rc < 0) {
         smoke_clear(&s);
         return rc;
     }
@@ -354,15 +511,10 @@ int smoke_run(struct run *r)
                                 : iter > 0 && units_now_mono() - start >= c->smoke.duration)
             break;
         int64_t t0 = units_now_mono();
-        if (c->gateway.ready_path)
-            smoke_target(&s, m, lock, &s.shapes[CONFIG_MAX_SERVICES], "gateway",
-                         c->gateway.ready_path, "GET", c->gateway.ready_status, USEC_PER_SEC);
-        for (size_t i = 0; i < c->nservices && !run_should_stop(r); i++) {
-            const struct service *sv = &c->services[i];
-            if (sv->smoke_path)
-                smoke_target(&s, m, lock, &s.shapes[i], sv->name, sv->smoke_path, sv->method,
-                             sv->expect_status, sv->max_latency);
-        }
+        /* every iteration checks health; the journeys run once, in the first */
+        size_t n = iter == 0 ? s.plan.n : s.plan.nhealth;
+        for (size_t j = 0; j < n && !run_should_stop(r); j++)
+            smoke_journey(&s, m, lock, (uint32_t)j);
         if (run_should_stop(r))
             break;
         /* Think time, cut short where the duration ends; none after the last iteration. */

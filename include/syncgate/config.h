@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "syncgate/journey.h"
 #include "syncgate/threshold.h"
 
 #define CONFIG_MAX_SERVICES 64
@@ -134,6 +135,9 @@ struct config {
         bool require_delivery;
         struct rw_config rw;
     } metrics;
+
+    /* user flows: journeys, and the auth, data and env_allow they use */
+    struct journey_set journeys;
 
     /* outputs (command line, or profile "output:" section) */
     char *summary_export;

@@ -9,19 +9,21 @@
  * handles of at most ENGINE_MULTI_SIZE transfers, because libcurl searches a
  * multi handle's whole connection cache for every request.
  *
- * A VU is one reusable easy handle: it sends one request to the next service
- * (round-robin), records the result, optionally thinks (an engine timer, no
- * blocking), and loops. Its easy handle is made the first time the slot is
- * activated and then reused for every request (keep-alive); nothing is
- * allocated per request. A deactivated VU finishes its in-flight request
- * (graceful ramp-down), and an abort (stop, end of schedule, ramp-down bound)
- * drops in-flight requests without recording them.
+ * A VU is one reusable easy handle running journeys (plan.h, jvu.h): an
+ * iteration picks a journey, sends its steps one after another, records each
+ * response and its checks, optionally thinks (an engine timer, no blocking),
+ * and loops. Its easy handle is made the first time the slot is activated
+ * and then reused for every request (keep-alive); nothing is allocated per
+ * request. A deactivated VU finishes its iteration (graceful ramp-down) and
+ * an abort (stop, end of schedule, ramp-down bound) drops in-flight requests
+ * without recording them.
  *
- * Recorded per request (tags name, method, scenario and those http_record
- * adds): every k6 http_* metric, data_sent/received, the check
- * "<service> status <expect_status>"; per iteration: iterations and
- * iteration_duration (request plus think time). The vus/vus_max gauges are
- * the caller's to record, from engine_vus().
+ * Recorded per request (tags name, method, scenario, group and service for
+ * journey steps, and those http_record adds): every k6 http_* metric,
+ * data_sent/received, the step's checks; per journey: group_duration (named
+ * journeys) and journey_skipped when a step could not be sent; per
+ * iteration: iterations and iteration_duration (steps plus think time). The
+ * vus/vus_max gauges are the caller's to record, from engine_vus().
  */
 #ifndef SYNCGATE_ENGINE_H
 #define SYNCGATE_ENGINE_H
@@ -33,6 +35,7 @@
 
 #include "syncgate/config.h"
 #include "syncgate/metrics.h"
+#include "syncgate/plan.h"
 
 #define ENGINE_MULTI_SIZE 50
 #define ENGINE_MAX_THREADS 256
@@ -41,9 +44,11 @@ struct engine_opts {
     const struct stage *stages; /* borrowed, must outlive the engine */
     size_t nstages;
     int start_vus;              /* VUs before the first stage (sched.h) */
-    const struct service *const *services; /* borrowed; each has a url */
-    size_t nservices;
-    int64_t think_time;         /* usec */
+    const struct plan *plan;    /* borrowed: what an iteration does (think times included) */
+    /* ${auth.token}: copies the token (see struct jvu_ctx); NULL without auth */
+    int (*token)(void *ud, char *buf, size_t n);
+    void *token_ud;
+    void (*unauthorized)(void *ud); /* a request that carried the token was answered 401 */
     int64_t graceful_ramp_down; /* usec */
     int64_t request_timeout;    /* usec, 0: none */
     int threads;                /* 0: one per CPU this process may run on */
@@ -61,7 +66,7 @@ struct engine_opts {
 struct engine;
 
 /*
- * Prepare an engine: parse the service URLs, get the per-thread registries
+ * Prepare an engine: parse the plan's fixed URLs, get the per-thread registries
  * (o->new_registry), make the event loops, raise the open-file limit (soft to
  * hard). No thread runs and no request is sent yet. Returns NULL with *err set to a negative errno
  * (-EINVAL for a URL libcurl rejects, -ENOMEM, ...).

@@ -88,13 +88,14 @@ void http_result_from_curl(struct http_result *r, CURL *easy, CURLcode rc, bool 
 
 /*
  * Status codes are the server's to pick, so the label values they become are
- * bounded per request shape (one service, method and scenario), whatever the
- * server sends: the expected status and the first HTTP_SHAPE_STATUSES other
- * statuses from 100 to 599 that a shape sees keep their number; later ones
- * are grouped by class ("1xx" to "5xx"); statuses outside 100..599 are all
- * "invalid" (RFC 9110 has no such status); no response is "0". The table is
- * shared by every thread recording the shape (claims are atomic), so the
- * bound holds for the whole run. Zero-initialise.
+ * bounded per request shape (one step: service, method, scenario), whatever
+ * the server sends: expected statuses (a bounded list in the configuration)
+ * and the first HTTP_SHAPE_STATUSES other statuses from 100 to 599 that a
+ * shape sees keep their number; later ones are grouped by class ("1xx" to
+ * "5xx"); statuses outside 100..599 are all "invalid" (RFC 9110 has no such
+ * status); no response is "0". The table is shared by every thread recording
+ * the shape (claims are atomic), so the bound holds for the whole run.
+ * Zero-initialise.
  */
 #define HTTP_SHAPE_STATUSES 8
 
@@ -103,40 +104,20 @@ struct http_statuses {
 };
 
 /*
- * The label value of status for a shape expecting expect_status, written to
- * buf (n >= 8) or a constant; claims a free slot for a new status in range.
+ * The label value of status, written to buf (n >= 8) or a constant; expected
+ * says whether the shape expects it (then it keeps its number); claims a free
+ * slot for a new status in range.
  */
-const char *http_status_label(struct http_statuses *st, int status, int expect_status, char *buf,
+const char *http_status_label(struct http_statuses *st, int status, bool expected, char *buf,
                               size_t n);
-
-/* One kind of request: its tags, the status it expects, its status labels. */
-struct http_shape {
-    struct tagset tags; /* name, method, scenario (strings borrowed) */
-    int expect_status;  /* > 0: exactly this one; else any 2xx or 3xx */
-    struct http_statuses statuses;
-};
 
 /* k6's proto tag value for a CURL_HTTP_VERSION_* ("HTTP/1.1", "HTTP/2.0"), NULL for none. */
 const char *http_proto_name(long curl_version);
 
 /*
- * Record r into m the way k6 does: http_reqs, http_req_failed (failed = not
- * the expected response) and the duration trends with the shape's tags plus
- * status (http_status_label), expected_response, proto and error_code (the
- * failure's kind, else 1000 + the status from 400 up: 1503; 1400 and 1500 for
- * statuses grouped as 4xx and 5xx); data_sent and data_received with the
- * scenario tag only, as k6 tags them (per iteration, not per request). Unlike
- * k6, a request that got no response records no
- * http_req_duration (and parts), so duration thresholds can never pass on an
- * unreachable target. Safe from several threads on one shape, each with its
- * own registry. Returns whether the response was the expected one.
- */
-bool http_record(struct metrics *m, struct http_shape *shape, const struct http_result *r);
-
-/*
- * The series one kind of result (status, error kind) of one request shape
- * feeds, found once and then reused: series live as long as their registry,
- * so a cache belongs to one registry and one shape. Zero-initialise.
+ * The series one kind of result (status, error kind, protocol) of one request
+ * shape feeds, found once and then reused: series live as long as their
+ * registry, so a cache belongs to one registry and one shape. Zero-initialise.
  */
 #define HTTP_CACHE_SLOTS 4
 #define HTTP_SERIES 11 /* http_reqs, _failed, data_sent/received, 7 duration trends */
@@ -152,8 +133,28 @@ struct http_cache {
     unsigned next; /* slot to reuse when all are taken */
 };
 
-/* http_record() through a cache: no hashing or tag building on a hit. */
-bool http_record_cached(struct metrics *m, struct http_cache *c, struct http_shape *shape,
-                        const struct http_result *r);
+/*
+ * Record r into m the way k6 does, with the caller's judgement of the
+ * response (expected: the step's statuses and no failure): http_reqs,
+ * http_req_failed (failed = not expected) and the duration trends with the
+ * base tags plus status (http_status_label over st, the shape's table),
+ * expected_response, proto and error_code (the failure's kind, else 1000 +
+ * the status from 400 up: 1503; 1400 and 1500 for statuses grouped as 4xx
+ * and 5xx); data_sent and data_received with the scenario tag only, as k6
+ * tags them (per iteration, not per request). Unlike k6, a request that got
+ * no response records no http_req_duration (and parts), so duration
+ * thresholds can never pass on an unreachable target. Safe from several
+ * threads on one st, each with its own registry and cache. No hashing or tag
+ * building on a cache hit.
+ */
+void http_record_judged(struct metrics *m, struct http_cache *c, const struct tagset *base,
+                        struct http_statuses *st, const struct http_result *r, bool expected);
+
+/*
+ * http_record_judged() without a cache, judging by one expected status
+ * (expect_status > 0; else any 2xx or 3xx). Returns whether r was expected.
+ */
+bool http_record(struct metrics *m, const struct tagset *base, struct http_statuses *st,
+                 const struct http_result *r, int expect_status);
 
 #endif

@@ -33,6 +33,7 @@ struct run {
     struct log *log;
     volatile sig_atomic_t *stop; /* nonzero once SIGTERM/SIGINT arrived */
     volatile int aborted;        /* set when an abortOnFail threshold fired */
+    struct auth *auth;           /* the shared OAuth2 token, when journeys use one */
     int64_t start_mono;          /* usec, units_now_mono() at start */
 
     pthread_mutex_t lock; /* guards the source list */

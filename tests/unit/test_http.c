@@ -48,24 +48,24 @@ static void test_status_labels(void)
 {
     struct http_statuses st = {0};
     char b[12];
-    ok(!strcmp(http_status_label(&st, 0, 200, b, sizeof(b)), "0"), "no response is 0");
-    ok(!strcmp(http_status_label(&st, 200, 200, b, sizeof(b)), "200"), "the expected status");
-    ok(!strcmp(http_status_label(&st, 99, 200, b, sizeof(b)), "invalid") &&
-           !strcmp(http_status_label(&st, 600, 200, b, sizeof(b)), "invalid") &&
-           !strcmp(http_status_label(&st, 999, 200, b, sizeof(b)), "invalid"),
+    ok(!strcmp(http_status_label(&st, 0, false, b, sizeof(b)), "0"), "no response is 0");
+    ok(!strcmp(http_status_label(&st, 200, true, b, sizeof(b)), "200"), "the expected status");
+    ok(!strcmp(http_status_label(&st, 99, false, b, sizeof(b)), "invalid") &&
+           !strcmp(http_status_label(&st, 600, false, b, sizeof(b)), "invalid") &&
+           !strcmp(http_status_label(&st, 999, false, b, sizeof(b)), "invalid"),
        "outside 100..599: invalid");
     int exact = 1;
     for (int s = 500; s < 500 + HTTP_SHAPE_STATUSES; s++)
-        exact &= !strcmp(http_status_label(&st, s, 200, b, sizeof(b)), utoa_test(s, b));
+        exact &= !strcmp(http_status_label(&st, s, false, b, sizeof(b)), utoa_test(s, b));
     ok(exact, "the first %d other statuses keep their number", HTTP_SHAPE_STATUSES);
-    ok(!strcmp(http_status_label(&st, 404, 200, b, sizeof(b)), "4xx") &&
-           !strcmp(http_status_label(&st, 302, 200, b, sizeof(b)), "3xx") &&
-           !strcmp(http_status_label(&st, 101, 200, b, sizeof(b)), "1xx"),
+    ok(!strcmp(http_status_label(&st, 404, false, b, sizeof(b)), "4xx") &&
+           !strcmp(http_status_label(&st, 302, false, b, sizeof(b)), "3xx") &&
+           !strcmp(http_status_label(&st, 101, false, b, sizeof(b)), "1xx"),
        "later ones by class");
-    ok(!strcmp(http_status_label(&st, 503, 200, b, sizeof(b)), "503"),
+    ok(!strcmp(http_status_label(&st, 503, false, b, sizeof(b)), "503"),
        "a status that got its number keeps it");
-    ok(!strcmp(http_status_label(&st, 200, 200, b, sizeof(b)), "200") &&
-           !strcmp(http_status_label(&st, 204, 204, b, sizeof(b)), "204"),
+    ok(!strcmp(http_status_label(&st, 200, true, b, sizeof(b)), "200") &&
+           !strcmp(http_status_label(&st, 204, true, b, sizeof(b)), "204"),
        "the expected status keeps its number even with the table full");
 }
 

@@ -11,13 +11,14 @@
 static void record(struct metrics *m, const char *name, int status, enum http_error err,
                    int expect, int n)
 {
-    struct http_shape shape = {.expect_status = expect};
+    struct tagset base = {0};
+    struct http_statuses st = {0};
     struct http_result r = {.status = status, .error = err};
-    tagset_set(&shape.tags, "name", name);
-    tagset_set(&shape.tags, "method", "GET");
-    tagset_set(&shape.tags, "scenario", "load");
+    tagset_set(&base, "name", name);
+    tagset_set(&base, "method", "GET");
+    tagset_set(&base, "scenario", "load");
     for (int i = 0; i < n; i++)
-        http_record(m, &shape, &r);
+        http_record(m, &base, &st, &r, expect);
 }
 
 static uint64_t sum(const struct report_error *e, size_t n)
@@ -117,12 +118,13 @@ static void test_shape_labels(void)
 {
     struct metrics *m = metrics_new();
     struct report_error e[REPORT_MAX_ERRORS];
-    struct http_shape shape = {.expect_status = 200};
-    tagset_set(&shape.tags, "name", "a");
-    tagset_set(&shape.tags, "scenario", "load");
+    struct tagset base = {0};
+    struct http_statuses st = {0};
+    tagset_set(&base, "name", "a");
+    tagset_set(&base, "scenario", "load");
     for (int s = 200; s <= 999; s++) {
         struct http_result r = {.status = s};
-        http_record(m, &shape, &r);
+        http_record(m, &base, &st, &r, 200);
     }
     size_t n = report_errors(m, e, REPORT_MAX_ERRORS);
     ok(sum(e, n) == 799 && failed(m) == 799, "799 failures, all counted (%zu kinds)", n);

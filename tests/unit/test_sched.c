@@ -47,13 +47,13 @@ static int check_next_change(const struct stage *st, size_t n, int start)
  * the raw execution steps of a ramping-vus config, each {time offset, planned VUs}
  * from that instant on. Steps with the same offset: the last one holds.
  */
-struct step {
+struct k6_step {
     int64_t at;
     int vus;
 };
 
 /* At every step's instant the planned count, and just before it the previous one. */
-static int matches_k6(const struct stage *st, size_t n, int start, const struct step *steps,
+static int matches_k6(const struct stage *st, size_t n, int start, const struct k6_step *steps,
                       size_t nsteps, const char *name)
 {
     int bad = 0;
@@ -101,7 +101,7 @@ static void test_k6_tables(void)
     const struct stage plan[] = {
         {S(2), 6}, {S(5), 1}, {S(4), 5}, {S(4), 1}, {S(3), 4}, {S(2), 4}, {0, 1}, {S(3), 1},
     };
-    const struct step plan_steps[] = {
+    const struct k6_step plan_steps[] = {
         {S(0), 4},  {S(1), 5},  {S(2), 6},  {S(3), 5},  {S(4), 4},  {S(5), 3},  {S(6), 2},
         {S(7), 1},  {S(8), 2},  {S(9), 3},  {S(10), 4}, {S(11), 5}, {S(12), 4}, {S(13), 3},
         {S(14), 2}, {S(15), 1}, {S(16), 2}, {S(17), 3}, {S(18), 4}, {S(20), 1},
@@ -115,7 +115,7 @@ static void test_k6_tables(void)
         {S(2), 6}, {S(5), 1}, {S(4), 5}, {S(4), 1}, {S(3), 4}, {S(2), 4}, {0, 1},
         {S(3), 1}, {0, 5},    {S(3), 5}, {0, 0},    {S(2), 2}, {S(2), 0}, {S(4), 4},
     };
-    const struct step tuple_steps[] = {
+    const struct k6_step tuple_steps[] = {
         {S(0), 4},  {S(1), 5},  {S(2), 6},  {S(3), 5},  {S(4), 4},  {S(5), 3},  {S(6), 2},
         {S(7), 1},  {S(8), 2},  {S(9), 3},  {S(10), 4}, {S(11), 5}, {S(12), 4}, {S(13), 3},
         {S(14), 2}, {S(15), 1}, {S(16), 2}, {S(17), 3}, {S(18), 4}, {S(20), 1}, {S(23), 5},
@@ -127,20 +127,20 @@ static void test_k6_tables(void)
 
     /* TestRampingVUsGetRawExecutionStepsCornerCases, the unsegmented ones */
     const struct stage updown1[] = {{0, 5}, {S(2), 3}};
-    const struct step updown1_steps[] = {{S(0), 2}, {S(0), 5}, {S(1), 4}, {S(2), 3}};
+    const struct k6_step updown1_steps[] = {{S(0), 2}, {S(0), 5}, {S(1), 4}, {S(2), 3}};
     ok(matches_k6(updown1, N(updown1), 2, updown1_steps, N(updown1_steps), "up then down"),
        "k6 corner case: going up then down straight away (start 2)");
     const struct stage jumpup[] = {{S(2), 5}};
-    const struct step jumpup_steps[] = {{S(0), 3}, {S(1), 4}, {S(2), 5}};
+    const struct k6_step jumpup_steps[] = {{S(0), 3}, {S(1), 4}, {S(2), 5}};
     ok(matches_k6(jumpup, N(jumpup), 3, jumpup_steps, N(jumpup_steps), "jump up"),
        "k6 corner case: jump up then go up again (start 3)");
     const struct stage updown[] = {{S(2), 2}, {S(2), 0}, {S(2), 2}, {S(2), 0}};
-    const struct step updown_steps[] = {{S(0), 0}, {S(1), 1}, {S(2), 2}, {S(3), 1}, {S(4), 0},
+    const struct k6_step updown_steps[] = {{S(0), 0}, {S(1), 1}, {S(2), 2}, {S(3), 1}, {S(4), 0},
                                         {S(5), 1}, {S(6), 2}, {S(7), 1}, {S(8), 0}};
     ok(matches_k6(updown, N(updown), 0, updown_steps, N(updown_steps), "up down up down"),
        "k6 corner case: up down up down (start 0)");
     const struct stage more[] = {{S(5), 5}, {S(5), 0}};
-    const struct step more_steps[] = {{S(0), 0}, {S(1), 1}, {S(2), 2}, {S(3), 3},
+    const struct k6_step more_steps[] = {{S(0), 0}, {S(1), 1}, {S(2), 2}, {S(3), 3},
                                       {S(4), 4}, {S(5), 5}, {S(6), 4}, {S(7), 3},
                                       {S(8), 2}, {S(9), 1}, {S(10), 0}};
     ok(matches_k6(more, N(more), 0, more_steps, N(more_steps), "more up and down"),

@@ -258,13 +258,11 @@ static void lookup_series(struct metrics *m, const struct tagset *base, struct h
         tagset_set(&t, "proto", proto);
     if (code)
         tagset_set(&t, "error_code", utoa((unsigned)code, codebuf, sizeof(codebuf)));
-    /* k6 counts bytes per iteration, tagged like the iteration: scenario (and group) */
+    /* k6 counts bytes per iteration and tags them as the iteration ends: the scenario (the
+     * group then is the root's, empty, which no output keeps) */
     const char *scenario = tagset_get(base, "scenario");
-    const char *group = tagset_get(base, "group");
     if (scenario)
         tagset_set(&data, "scenario", scenario);
-    if (group)
-        tagset_set(&data, "group", group);
     for (size_t i = 0; i < HTTP_SERIES; i++) {
         const struct tagset *tags = i == 2 || i == 3 ? &data : &t;
         /* No response: no duration (k6 records 0 s here, and lies). */

@@ -422,7 +422,8 @@ def case_ready_timeout_short(t):
             res = h.run_syncgate(["smoke", "-p", prof], timeout=15)
         t.eq(res.rc, 112, "ready timeout %s, hanging gateway: exit 112" % timeout) \
             or t.diag(res.explain())
-        t.ok(res.elapsed < 3, "ready timeout %s: gave up in time (%.2fs)" % (timeout, res.elapsed))
+        # the bound leaves room for a slow start (valgrind); the bug was a wait without end
+        t.ok(res.elapsed < 6, "ready timeout %s: gave up in time (%.2fs)" % (timeout, res.elapsed))
 
 
 def case_gateway_late(t):

@@ -590,15 +590,17 @@ static int64_t drain_deadline(struct rw_push *p, int64_t deadline)
     return p->cut_deadline && p->cut_deadline < deadline ? p->cut_deadline : deadline;
 }
 
-/* The first push comes early, so a run shorter than the interval still gives its series two
- * points (the first values, then the final flush's): irate() and rate() need two. */
-#define RW_FIRST_PUSH_USEC 1000000
+/* Pushes come every second during the first push interval, then every interval: a run
+ * shorter than the interval still gives its series two points (pushed once early, then by
+ * the final flush), which irate() and rate() need. */
+#define RW_EARLY_PUSH_USEC 1000000
 
 static void *push_main(void *arg)
 {
     struct rw_push *p = arg;
-    int64_t next = now_mono() + (p->interval < RW_FIRST_PUSH_USEC ? p->interval
-                                                                   : RW_FIRST_PUSH_USEC);
+    int64_t start = now_mono();
+    int64_t early = p->interval < RW_EARLY_PUSH_USEC ? p->interval : RW_EARLY_PUSH_USEC;
+    int64_t next = start + early;
     while (!is_stopping(p)) {
         pthread_mutex_lock(&p->lock);
         bool dirty = p->phase_dirty;
@@ -608,9 +610,10 @@ static void *push_main(void *arg)
         int64_t now = now_mono();
         if (now >= next) {
             push_tick(p, RW_CHANGED);
-            next += p->interval;
+            int64_t step = now - start < p->interval ? early : p->interval;
+            next += step;
             if (next <= now)
-                next = now + p->interval;
+                next = now + step;
         }
         pump(p, 0);
         wait_events(p, next);

@@ -8,7 +8,8 @@ set -euo pipefail
 
 build_pkgs=(build-essential meson ninja-build pkg-config libcurl4-openssl-dev libyaml-dev
     libcjson-dev libprotobuf-c-dev protobuf-c-compiler libsnappy-dev libssl-dev python3)
-test_pkgs=(prometheus procps util-linux curl openssl file valgrind clang libclang-rt-14-dev)
+test_pkgs=(prometheus procps util-linux curl openssl file valgrind clang libclang-rt-14-dev
+    python3-yaml)
 
 want=("${build_pkgs[@]}")
 [ "${1:-build}" = test ] && want+=("${test_pkgs[@]}")

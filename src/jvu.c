@@ -33,12 +33,14 @@ int jvu_init(struct jvu *v, uint64_t vu, const struct plan *plan, uint64_t seed)
 void jvu_clear(struct jvu *v)
 {
     free(v->credit);
-    free(v->vars);
-    free(v->url);
-    free(v->hdr);
-    free(v->body);
+    free(v->vars.p);
+    free(v->url.p);
+    if (v->hdr.p) /* may hold the gateway's key */
+        explicit_bzero(v->hdr.p, v->hdr.cap);
+    free(v->hdr.p);
+    free(v->body.p);
     free(v->resp);
-    free(v->rhdr);
+    free(v->rhdr.p);
     memset(v, 0, sizeof(*v));
 }
 
@@ -83,7 +85,7 @@ static int value_cb(void *ud, const struct tpl *t, const struct tpl_seg *s, cons
     case TPL_CAPTURE:
         if (!(x->v->have & (UINT64_C(1) << s->a)))
             return -ENOENT;
-        *p = x->v->vars + x->v->var_off[s->a];
+        *p = x->v->vars.p + x->v->var_off[s->a];
         *len = x->v->var_len[s->a];
         return 0;
     case TPL_DATA:
@@ -107,11 +109,40 @@ static int value_cb(void *ud, const struct tpl *t, const struct tpl_seg *s, cons
     }
 }
 
-static bool ensure(char **buf, size_t size)
+/* Make b hold at least need bytes (doubling from 256), never more than max. */
+static bool grow(struct jvu_buf *b, size_t need, size_t max)
 {
-    if (!*buf)
-        *buf = malloc(size);
-    return *buf != NULL;
+    if (b->cap >= need)
+        return true;
+    if (need > max)
+        return false;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < need)
+        cap *= 2;
+    if (cap > max)
+        cap = max;
+    char *p = realloc(b->p, cap);
+    if (!p)
+        return false;
+    b->p = p;
+    b->cap = cap;
+    return true;
+}
+
+/* Expand t into b, growing it on -ENOSPC up to max; off bytes at its start are kept. */
+static ssize_t expand_into(struct jvu_buf *b, size_t off, size_t max, const struct tpl *t,
+                           enum tpl_enc enc, const struct tpl_values *vals,
+                           const struct tpl_seg **miss)
+{
+    size_t need = off + t->src_len + 1;
+    for (;;) {
+        if (!grow(b, need, max))
+            return need > max ? -ENOSPC : -ENOMEM;
+        ssize_t rc = tpl_expand(t, enc, vals, b->p + off, b->cap - off, miss);
+        if (rc != -ENOSPC || b->cap >= max)
+            return rc;
+        need = b->cap * 2;
+    }
 }
 
 /* The reason a placeholder could not be filled, for JVU_SKIP and JVU_FAIL. */
@@ -137,6 +168,76 @@ static enum jvu_outcome expand_fail(ssize_t rc, const struct tpl *t, const struc
     return JVU_FAIL;
 }
 
+/*
+ * The request's header lines into v->hdr and its nodes: the phase's, the step's
+ * (expanded), a content type for a body that has none, and an empty Expect. Returns 0,
+ * -ENOSPC (the buffer is too small: grow and call again), -ENOMEM, or 1 with *out the
+ * outcome of a placeholder that cannot be filled (why says which).
+ */
+static int build_headers(struct jvu *v, const struct jvu_ctx *c, const struct step *s,
+                         const struct tpl_values *vals, struct jreq *r,
+                         const struct tpl_seg **miss, enum jvu_outcome *out, char *why, size_t n)
+{
+    size_t nh = 0, used = 0;
+    struct curl_slist *prev = NULL;
+    bool type = false;
+    r->headers = NULL;
+    if (!v->hdr.p && !grow(&v->hdr, 512, JVU_HEADER_BYTES))
+        return -ENOMEM;
+    for (size_t i = 0; i < s->nheaders + c->nextra + 2; i++) {
+        char *at = v->hdr.p + used;
+        size_t room = v->hdr.cap - used;
+        const char *line = NULL;
+        if (i < c->nextra) {
+            line = c->extra[i];
+        } else if (i < c->nextra + s->nheaders) {
+            const struct step_header *h = &s->headers[i - c->nextra];
+            size_t nl = strlen(h->name);
+            if (nl + 3 > room)
+                return -ENOSPC;
+            memcpy(at, h->name, nl);
+            memcpy(at + nl, ": ", 2);
+            ssize_t rc = tpl_expand(&h->value, TPL_ENC_HEADER, vals, at + nl + 2, room - nl - 2,
+                                    miss);
+            if (rc == -ENOSPC)
+                return -ENOSPC;
+            if (rc < 0) {
+                char what[160];
+                snprintf(what, sizeof(what), "header %s", h->name);
+                *out = expand_fail(rc, &h->value, *miss, what, why, n);
+                return 1;
+            }
+            if (rc == 0) /* "Name:" with nothing after it tells libcurl to drop the header */
+                at[nl + 1] = '\0';
+            used += nl + 2 + (size_t)rc + 1;
+            type |= !strcasecmp(h->name, "Content-Type");
+        } else if (i == c->nextra + s->nheaders && s->has_body && !type) {
+            line = s->body_enc == TPL_ENC_JSON ? "Content-Type: application/json"
+                                               : "Content-Type: text/plain";
+        } else if (i == c->nextra + s->nheaders + 1 && s->has_body) {
+            line = "Expect:"; /* no "Expect: 100-continue" round trip before a body */
+        } else {
+            continue;
+        }
+        if (line) {
+            size_t ll = strlen(line);
+            if (ll + 1 > room)
+                return -ENOSPC;
+            memcpy(at, line, ll + 1);
+            used += ll + 1;
+        }
+        struct curl_slist *node = &v->hnode[nh++];
+        node->data = at;
+        node->next = NULL;
+        if (prev)
+            prev->next = node;
+        else
+            r->headers = node;
+        prev = node;
+    }
+    return 0;
+}
+
 enum jvu_outcome jvu_prepare(struct jvu *v, const struct jvu_ctx *c, struct jreq *r, char *why,
                              size_t n)
 {
@@ -160,108 +261,35 @@ enum jvu_outcome jvu_prepare(struct jvu *v, const struct jvu_ctx *c, struct jreq
         r->url = ps->url;
         r->static_url = true;
     } else {
-        if (!ensure(&v->url, JVU_URL_MAX)) {
-            snprintf(why, n, "out of memory");
-            return JVU_FAIL;
-        }
         size_t bl = strlen(ps->base);
-        if (bl >= JVU_URL_MAX)
+        if (!grow(&v->url, bl + 1, JVU_URL_MAX))
             return expand_fail(-ENOSPC, &s->path, NULL, "path", why, n);
-        memcpy(v->url, ps->base, bl);
-        rc = tpl_expand(&s->path, TPL_ENC_URL, &vals, v->url + bl, JVU_URL_MAX - bl, &miss);
+        memcpy(v->url.p, ps->base, bl);
+        rc = expand_into(&v->url, bl, JVU_URL_MAX, &s->path, TPL_ENC_URL, &vals, &miss);
         if (rc < 0)
             return expand_fail(rc, &s->path, miss, "path", why, n);
-        r->url = v->url;
+        r->url = v->url.p;
     }
 
-    size_t nh = 0, used = 0;
-    struct curl_slist *prev = NULL;
-    bool type = false;
     if (s->nheaders || s->has_body || c->nextra) {
-        if (!ensure(&v->hdr, JVU_HEADER_BYTES)) {
-            snprintf(why, n, "out of memory");
-            return JVU_FAIL;
+        enum jvu_outcome o = JVU_SEND;
+        for (;;) {
+            rc = build_headers(v, c, s, &vals, r, &miss, &o, why, n);
+            if (rc != -ENOSPC || v->hdr.cap >= JVU_HEADER_BYTES ||
+                !grow(&v->hdr, v->hdr.cap * 2, JVU_HEADER_BYTES))
+                break;
         }
-    }
-    for (size_t i = 0; i < s->nheaders + c->nextra + 2; i++) {
-        const char *line = NULL;
-        char *at = v->hdr + used;
-        size_t room = JVU_HEADER_BYTES - used;
-        if (i < c->nextra) {
-            line = c->extra[i];
-            size_t ll = strlen(line);
-            if (ll + 1 > room)
-                return expand_fail(-ENOSPC, NULL, NULL, "headers", why, n);
-            memcpy(at, line, ll + 1);
-            used += ll + 1;
-        } else if (i < c->nextra + s->nheaders) {
-            const struct step_header *h = &s->headers[i - c->nextra];
-            size_t nl = strlen(h->name);
-            if (nl + 3 > room)
-                return expand_fail(-ENOSPC, NULL, NULL, "headers", why, n);
-            memcpy(at, h->name, nl);
-            memcpy(at + nl, ": ", 2);
-            rc = tpl_expand(&h->value, TPL_ENC_HEADER, &vals, at + nl + 2, room - nl - 2, &miss);
-            if (rc < 0) {
-                char what[160];
-                snprintf(what, sizeof(what), "header %s", h->name);
-                return expand_fail(rc, &h->value, miss, what, why, n);
-            }
-            if (rc == 0) /* "Name:" with nothing after it tells libcurl to drop the header */
-                at[nl + 1] = '\0';
-            used += nl + 2 + (size_t)rc + 1;
-            type |= !strcasecmp(h->name, "Content-Type");
-        } else if (i == c->nextra + s->nheaders && s->has_body && !type) {
-            const char *ct = s->body_enc == TPL_ENC_JSON ? "Content-Type: application/json"
-                                                         : "Content-Type: text/plain";
-            size_t ll = strlen(ct);
-            if (ll + 1 > room)
-                return expand_fail(-ENOSPC, NULL, NULL, "headers", why, n);
-            memcpy(at, ct, ll + 1);
-            used += ll + 1;
-        } else if (i == c->nextra + s->nheaders + 1 && s->has_body) {
-            /* no "Expect: 100-continue" round trip before a body */
-            if (8 > room)
-                return expand_fail(-ENOSPC, NULL, NULL, "headers", why, n);
-            memcpy(at, "Expect:", 8);
-            used += 8;
-        } else {
-            continue;
-        }
-        struct curl_slist *node = &v->hnode[nh++];
-        node->data = at;
-        node->next = NULL;
-        if (prev)
-            prev->next = node;
-        else
-            r->headers = node;
-        prev = node;
+        if (rc == 1)
+            return o;
+        if (rc < 0)
+            return expand_fail(rc, NULL, NULL, "headers", why, n);
     }
 
     if (s->has_body) {
-        size_t need = s->body.src_len + 1;
-        if (s->body.has_vars)
-            need = need * 2 + 256;
-        for (;;) {
-            if (need > JVU_BODY_MAX)
-                need = JVU_BODY_MAX;
-            if (v->body_cap < need) {
-                char *b = realloc(v->body, need);
-                if (!b) {
-                    snprintf(why, n, "out of memory");
-                    return JVU_FAIL;
-                }
-                v->body = b;
-                v->body_cap = need;
-            }
-            rc = tpl_expand(&s->body, s->body_enc, &vals, v->body, v->body_cap, &miss);
-            if (rc != -ENOSPC || v->body_cap >= JVU_BODY_MAX)
-                break;
-            need = v->body_cap * 2;
-        }
+        rc = expand_into(&v->body, 0, JVU_BODY_MAX, &s->body, s->body_enc, &vals, &miss);
         if (rc < 0)
             return expand_fail(rc, &s->body, miss, "body", why, n);
-        r->body = v->body;
+        r->body = v->body.p;
         r->body_len = (size_t)rc;
     }
     return JVU_SEND;
@@ -286,7 +314,7 @@ void jvu_body_data(struct jvu *v, const char *p, size_t n)
         return;
     }
     if (v->resp_len + n + 1 > v->resp_cap) {
-        size_t cap = v->resp_cap ? v->resp_cap : 4096;
+        size_t cap = v->resp_cap ? v->resp_cap : 1024;
         while (cap < v->resp_len + n + 1)
             cap *= 2;
         if (cap > JVU_RESPONSE_MAX + 1)
@@ -325,16 +353,14 @@ void jvu_header_line(struct jvu *v, const struct step *s, const char *line, size
     /* a status line starts every response of a redirect chain or a 100: the last wins */
     while (n && (line[n - 1] == '\r' || line[n - 1] == '\n'))
         n--;
-    if (!v->rhdr && !(v->rhdr = malloc(JVU_RESP_HEADERS)))
-        return;
-    if (v->rhdr_len + n + 2 > JVU_RESP_HEADERS) {
+    if (!grow(&v->rhdr, v->rhdr_len + n + 2, JVU_RESP_HEADERS)) {
         v->rhdr_over = true;
         return;
     }
-    memcpy(v->rhdr + v->rhdr_len, line, n);
-    v->rhdr[v->rhdr_len + n] = '\n';
+    memcpy(v->rhdr.p + v->rhdr_len, line, n);
+    v->rhdr.p[v->rhdr_len + n] = '\n';
     v->rhdr_len += n + 1;
-    v->rhdr[v->rhdr_len] = '\0';
+    v->rhdr.p[v->rhdr_len] = '\0';
 }
 
 /* The value of header name in the kept lines (the last one when repeated), trimmed. */
@@ -342,7 +368,7 @@ static bool header_value(const struct jvu *v, const char *name, const char **val
 {
     size_t nl = strlen(name);
     bool found = false;
-    const char *p = v->rhdr, *end = v->rhdr ? v->rhdr + v->rhdr_len : NULL;
+    const char *p = v->rhdr.p, *end = v->rhdr.p ? v->rhdr.p + v->rhdr_len : NULL;
     while (p && p < end) {
         const char *eol = memchr(p, '\n', (size_t)(end - p));
         if (!eol)
@@ -365,11 +391,9 @@ static bool header_value(const struct jvu *v, const char *name, const char **val
 /* Keep a captured value in slot; false when it does not fit. */
 static bool keep(struct jvu *v, int slot, const char *p, size_t len)
 {
-    if (!v->vars && !(v->vars = malloc(JVU_VARS_BYTES)))
+    if (len > JVU_VALUE_MAX || !grow(&v->vars, v->vars_used + len + 1, JVU_VARS_BYTES))
         return false;
-    if (len > JVU_VALUE_MAX || v->vars_used + len > JVU_VARS_BYTES)
-        return false;
-    memcpy(v->vars + v->vars_used, p, len);
+    memcpy(v->vars.p + v->vars_used, p, len);
     v->var_off[slot] = (uint16_t)v->vars_used;
     v->var_len[slot] = (uint16_t)len;
     v->vars_used += len;

@@ -11,9 +11,10 @@
  * capture is not sent: the rest of the iteration is skipped.
  *
  * Memory: a VU's buffers are made the first time it runs a step that needs
- * them and then reused; each has a cap (JVU_*), so a VU's memory is bounded
- * whatever the server answers. Nothing here does I/O or reads a clock; the
- * token comes from a function of the caller's.
+ * them, small, and grow (doubling) only as far as what they held needed,
+ * each up to a cap (JVU_*): a VU's memory follows what its journeys send and
+ * keep, and stays bounded whatever the server answers. Nothing here does I/O
+ * or reads a clock; the token comes from a function of the caller's.
  */
 #ifndef SYNCGATE_JVU_H
 #define SYNCGATE_JVU_H
@@ -58,16 +59,15 @@ struct jvu {
     uint64_t have;          /* capture slots set in this iteration */
     uint16_t var_off[JOURNEY_MAX_CAPTURES], var_len[JOURNEY_MAX_CAPTURES];
     size_t vars_used;
-    char *vars;     /* JVU_VARS_BYTES */
-    char *url;      /* JVU_URL_MAX */
-    char *hdr;      /* JVU_HEADER_BYTES */
-    char *body;     /* grows up to JVU_BODY_MAX */
-    size_t body_cap;
+    struct jvu_buf {
+        char *p;
+        size_t cap;
+    } vars, url, hdr, body; /* up to JVU_VARS_BYTES, _URL_MAX, _HEADER_BYTES, _BODY_MAX */
     struct curl_slist hnode[STEP_MAX_HEADERS + JVU_EXTRA_HEADERS + 2];
     char *resp;     /* grows up to JVU_RESPONSE_MAX */
     size_t resp_len, resp_cap;
     bool resp_over; /* the body was longer than JVU_RESPONSE_MAX (or memory ran out) */
-    char *rhdr;     /* JVU_RESP_HEADERS: "name: value\n" lines the step reads */
+    struct jvu_buf rhdr; /* up to JVU_RESP_HEADERS: "name: value\n" lines the step reads */
     size_t rhdr_len;
     bool rhdr_over;
 };

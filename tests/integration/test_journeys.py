@@ -189,7 +189,10 @@ def case_load_lifecycle(t):
          "load lifecycle: data rows handed out round-robin", rows)
     exp = summary_export(export)
     its = exp["metrics"].get("iterations", {}).get("count", 0)
-    t.ok(its >= st["orders_deleted"], "load lifecycle: iterations counted (%s)" % its)
+    # a delete in flight when the schedule ends reaches the server but is not recorded
+    t.ok(st["orders_deleted"] - 4 <= its <= st["orders_created"],
+         "load lifecycle: every finished journey is an iteration (%s; %d deleted)"
+         % (its, st["orders_deleted"]))
     no_secret(t, res, d, fx, "load lifecycle")
 
 

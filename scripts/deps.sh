@@ -7,7 +7,7 @@
 set -euo pipefail
 
 build_pkgs=(build-essential meson ninja-build pkg-config libcurl4-openssl-dev libyaml-dev
-    libcjson-dev libprotobuf-c-dev protobuf-c-compiler libsnappy-dev python3)
+    libcjson-dev libprotobuf-c-dev protobuf-c-compiler libsnappy-dev libssl-dev python3)
 test_pkgs=(prometheus procps util-linux curl openssl file valgrind clang libclang-rt-14-dev
     python3-yaml)
 

@@ -233,7 +233,8 @@ static int fetch(struct auth *a, char *why, size_t n)
     CURLcode cc = curl_easy_perform(a->easy);
     if (cc != CURLE_OK) {
         struct http_result r;
-        http_result_from_curl(&r, a->easy, cc);
+        /* only the failure's kind is used: whether a head came does not change it */
+        http_result_from_curl(&r, a->easy, cc, true);
         snprintf(why, n, "the token endpoint could not be reached: %s (%s)",
                  http_error_name(r.error), curl_easy_strerror(cc));
         return r.error == HTTP_ERR_TIMEOUT   ? -ETIMEDOUT
@@ -348,7 +349,7 @@ static int prepare(struct auth *a)
     curl_easy_setopt(e, CURLOPT_WRITEDATA, a);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_USERAGENT, "syncgate/" SYNCGATE_VERSION);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)((a->timeout + 999) / USEC_PER_MSEC));
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, http_timeout_ms(a->timeout));
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     if (a->ca_file)
         curl_easy_setopt(e, CURLOPT_CAINFO, a->ca_file);

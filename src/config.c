@@ -42,6 +42,7 @@
 #define SEC(x) ((int64_t)(x)*USEC_PER_SEC)
 #define MIN(x) (SEC(x) * 60)
 #define HOUR(x) (MIN(x) * 60)
+#define DAY(x) (HOUR(x) * 24)
 
 #define MAX_LABEL_VALUE 256 /* environment, testid, static labels */
 #define MAX_KEY_BYTES 4096  /* gateway.key_file content */
@@ -88,6 +89,7 @@ static const char defaults_yaml[] = "environment: unknown\n"
                                     "    - {duration: 30s, target: 10}\n"
                                     "    - {duration: 1m, target: 20}\n"
                                     "    - {duration: 30s, target: 0}\n"
+                                    "  start_vus: 1\n"
                                     "  think_time: 1s\n"
                                     "  graceful_ramp_down: 10s\n"
                                     "  request_timeout: 10s\n"
@@ -259,7 +261,7 @@ static const struct field service_fields[] = {
 
 #define STG(m) offsetof(struct stage, m)
 static const struct field stage_fields[] = {
-    {"duration", T_DUR, F_REQ, STG(duration), 0, HOUR(24), NULL},
+    {"duration", T_DUR, F_REQ, STG(duration), 0, DAY(7), NULL},
     {"target", T_INT, F_REQ, STG(target), 0, 100000, NULL},
     {NULL},
 };
@@ -293,6 +295,7 @@ static const struct field smoke_fields[] = {
 
 static const struct field load_fields[] = {
     {"stages", T_LIST, 0, 0, 0, 0, &stages_spec},
+    {"start_vus", T_INT, 0, CFG(load.start_vus), 0, 100000, NULL},
     {"think_time", T_DUR, 0, CFG(load.think_time), 0, MIN(10), NULL},
     {"graceful_ramp_down", T_DUR, 0, CFG(load.graceful_ramp_down), 0, HOUR(1), NULL},
     {"request_timeout", T_DUR, 0, CFG(load.request_timeout), MS(1), MIN(10), NULL},
@@ -1164,11 +1167,13 @@ static int cvt_threshold(struct cvt *cv, struct threshold_set *set, const char *
                                 "expected a threshold like \"p(95)<500\", got %s", kind_name(o));
                 expr = o;
             } else if (!strcmp(o->key, "abortOnFail")) {
-                rc = parse_bool(cv, o, kk, &abort_on_fail);
+                /* null is false, as in k6 (JSON null leaves a Go bool alone) */
+                rc = doc_is_null(o) ? 0 : parse_bool(cv, o, kk, &abort_on_fail);
                 if (rc)
                     return rc;
             } else if (!strcmp(o->key, "delayAbortEval")) {
-                rc = parse_dur(cv, o, kk, 0, HOUR(24), &delay);
+                /* null is no delay, as in k6 (a null NullDuration) */
+                rc = doc_is_null(o) ? 0 : parse_dur(cv, o, kk, 0, DAY(7), &delay);
                 if (rc)
                     return rc;
             } else {
@@ -1462,15 +1467,9 @@ static int stages_check(struct cvt *cv, void *base, const struct doc_node *list,
     if (!c->load.nstages)
         return cfg_fail(cv->d, &list->at, key,
                     "needs at least one stage, like [{duration: 30s, target: 10}]");
-    bool vus = false;
     int64_t total = 0;
-    for (size_t i = 0; i < c->load.nstages; i++) {
-        vus |= c->load.stages[i].target > 0;
-        total += c->load.stages[i].duration; /* at most 64 stages of 24h: no overflow */
-    }
-    if (!vus)
-        return cfg_fail(cv->d, &list->at, key,
-                        "needs at least one stage with a target above 0 (all targets are 0)");
+    for (size_t i = 0; i < c->load.nstages; i++)
+        total += c->load.stages[i].duration; /* at most 64 stages of 7 days: no overflow */
     if (!total)
         return cfg_fail(cv->d, &list->at, key, "every stage lasts 0s, so load would send nothing");
     return 0;
@@ -1590,6 +1589,17 @@ static const struct doc_node *node_at(const struct doc_node *root, const char *c
 static int check_whole(struct cvt *cv, const struct config *c, const struct doc_node *root)
 {
     char q[128];
+    /* k6's rule: startVUs or some stage's target above 0 (with start_vus 1, all-0 targets
+     * ramp that one VU down) */
+    bool vus = c->load.start_vus > 0;
+    for (size_t i = 0; i < c->load.nstages; i++)
+        vus |= c->load.stages[i].target > 0;
+    if (!vus) {
+        const struct doc_node *st = NODE_AT(root, "load", "stages");
+        return cfg_fail(cv->d, st ? &st->at : NULL, "load.stages",
+                        "needs at least one stage with a target above 0, or load.start_vus "
+                        "above 0 (all targets and start_vus are 0)");
+    }
     const struct doc_node *wu = NODE_AT(root, "notify", "webhook_url");
     const struct doc_node *wf = NODE_AT(root, "notify", "webhook_url_file");
     if (wu && wf && !doc_is_null(wu) && *wu->str && !doc_is_null(wf) && *wf->str)

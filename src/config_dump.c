@@ -445,7 +445,7 @@ size_t config_dump(const struct config *c, char *buf, size_t n)
     }
     if (c->load.scenarios_given)
         put_scenarios(&o, c);
-    put(&o, "  think_time: ");
+    put(&o, "  start_vus: %d\n  think_time: ", c->load.start_vus);
     put_dur(&o, c->load.think_time);
     put(&o, "\n  graceful_ramp_down: ");
     put_dur(&o, c->load.graceful_ramp_down);

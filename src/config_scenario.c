@@ -143,7 +143,8 @@ static int cvt_stages(struct diag *d, struct scenario *sc, const struct doc_node
         return cfg_fail(d, &n->at, key, "too many stages (at most %d)", CONFIG_MAX_STAGES);
     size_t i = 0;
     for (const struct doc_node *e = n->head; e; e = e->next, i++) {
-        snprintf(k, sizeof(k), "%s[%zu]", key, i);
+        if (snprintf(k, sizeof(k), "%s[%zu]", key, i) >= (int)sizeof(k))
+            k[sizeof(k) - 1] = '\0'; /* keys only label messages */
         if (e->kind != DOC_MAP)
             return cfg_fail(d, &e->at, k, "expected {duration: ..., target: ...}, got %s",
                             cfg_kind_name(e));

@@ -254,6 +254,8 @@ cJSON *digest_json(const struct report_ctx *ctx, const struct verdict *v)
         cJSON_AddStringToObject(t, "scenario", it->scenario);
         cJSON_AddStringToObject(t, "metric", it->t->metric_key);
         cJSON_AddStringToObject(t, "threshold", it->t->source);
+        if (it->implicit)
+            cJSON_AddBoolToObject(t, "implicit", true);
         cJSON_AddStringToObject(t, "outcome", outcome_name(it->outcome));
         if (it->reason != REASON_NONE)
             cJSON_AddStringToObject(t, "reason", outcome_reason_name(it->reason));

@@ -52,6 +52,8 @@ static size_t header_cb(char *ptr, size_t size, size_t nmemb, void *ud)
 {
     struct vu *v = ud;
     size_t n = size * nmemb;
+    /* every response: libcurl reports a head cut short as a success */
+    http_head_line(&v->head_done, ptr, n);
     if (v->keep_headers)
         jvu_header_line(&v->j, v->cur_step, ptr, n);
     return n;
@@ -156,10 +158,8 @@ int vu_make(struct worker *w, struct vu *v)
     rc |= curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     rc |= curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, body_cb);
     rc |= curl_easy_setopt(c, CURLOPT_WRITEDATA, v);
-    if (e->want_headers) {
-        rc |= curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, header_cb);
-        rc |= curl_easy_setopt(c, CURLOPT_HEADERDATA, v);
-    }
+    rc |= curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, header_cb);
+    rc |= curl_easy_setopt(c, CURLOPT_HEADERDATA, v);
     rc |= curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)HTTP_MAX_BODY);
     rc |= curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, opensocket_cb);
     rc |= curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, w);
@@ -168,8 +168,7 @@ int vu_make(struct worker *w, struct vu *v)
     rc |= curl_easy_setopt(c, CURLOPT_BUFFERSIZE, (long)RECV_BUFFER_SMALL);
     rc |= curl_easy_setopt(c, CURLOPT_USERAGENT, "syncgate/" SYNCGATE_VERSION);
     if (e->o.request_timeout > 0)
-        rc |= curl_easy_setopt(c, CURLOPT_TIMEOUT_MS,
-                               (long)((e->o.request_timeout + 999) / USEC_PER_MSEC));
+        rc |= curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, http_timeout_ms(e->o.request_timeout));
     if (e->noproxy)
         rc |= curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
     if (e->o.ca_file)

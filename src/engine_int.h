@@ -43,6 +43,7 @@ struct vu {
     bool want;           /* active: the executor wants it to run iterations */
     bool finished;       /* ran out of iterations (per-vu and shared iterations) */
     bool large_buffer;   /* switched to RECV_BUFFER_LARGE */
+    bool head_done;      /* the current response's head ended (http_head_line) */
     bool keep_body;      /* the current step reads the response body */
     bool keep_headers;   /* the current step reads response headers */
     bool body_set;       /* a request body is set on the handle */
@@ -82,6 +83,7 @@ struct wstep {
 struct estep {
     struct tagset tags;  /* name, method, scenario, group, service, the scenario's tags */
     struct tagset ctags; /* check (set per check), name, scenario, group, the scenario's tags */
+    struct http_statuses statuses; /* the status labels, shared by every worker */
 };
 
 /* A scenario as the engine sees it (shared). Times are from the engine's start. */

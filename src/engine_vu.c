@@ -132,6 +132,7 @@ static void vu_step(struct worker *w, struct vu *v, int64_t now)
     if (v->keep_body || v->keep_headers)
         jvu_reset_response(&v->j);
     v->body = 0;
+    v->head_done = false;
     set_busy(w, v, true);
     v->state = VU_BUSY;
     if (curl_multi_add_handle(vu_mh(w, v)->multi, v->easy) != CURLM_OK) {
@@ -260,7 +261,7 @@ void vu_done(struct worker *w, struct mh *mh, CURL *easy, CURLcode rc, int64_t n
     struct jvu_verdict jv;
 
     curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&v);
-    http_result_from_curl(&res, easy, rc);
+    http_result_from_curl(&res, easy, rc, v->head_done);
     curl_multi_remove_handle(mh->multi, easy);
 
     struct escen *es = vu_escen(w, v);
@@ -269,7 +270,8 @@ void vu_done(struct worker *w, struct mh *mh, CURL *easy, CURLcode rc, int64_t n
     const struct step *st = v->cur_step;
     bool got = res.error == HTTP_ERR_NONE;
     bool expected = got && step_status_ok(st, res.status);
-    http_record_judged(w->m, &ws->cache, &es->steps[si].tags, &res, expected);
+    http_record_judged(w->m, &ws->cache, &es->steps[si].tags, &es->steps[si].statuses, &res,
+                       expected);
     /* coordinated-omission-free: from when the iteration was due, not when it started */
     if (ws->scheduled && v->lateness >= 0 && res.status)
         series_trend(ws->scheduled, res.duration + v->lateness);

@@ -412,6 +412,7 @@ int load_run(struct run *r)
     log_saturation(r);
     engine_join(w.e);
     achieved_rates(&w, units_now_mono() - w.start);
+    /* vus keeps the last active count it sampled, as k6's summary shows it */
     log_progress(&w, units_now_mono(), true);
     err = 0;
 out:

@@ -28,6 +28,7 @@
 #include "syncgate/report.h"
 #include "syncgate/run.h"
 #include "syncgate/rw.h"
+#include "syncgate/sig.h"
 #include "syncgate/smoke.h"
 #include "syncgate/units.h"
 #include "utf8.h"
@@ -46,15 +47,6 @@ enum {
 };
 
 static volatile sig_atomic_t stop_flag;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    /* The first signal stops the run gracefully; a second one means now. */
-    if (stop_flag)
-        _exit(EXIT_INTERRUPTED);
-    stop_flag = 1;
-}
 
 static void usage(FILE *out)
 {
@@ -394,6 +386,8 @@ static void log_verdict(struct log *log, const struct report_ctx *ctx, const str
         cJSON_AddStringToObject(ev, "metric", it->t->metric_key);
         cJSON_AddStringToObject(ev, "threshold", it->t->source);
         cJSON_AddBoolToObject(ev, "passed", it->passed);
+        if (it->implicit)
+            cJSON_AddBoolToObject(ev, "implicit", true);
         cJSON_AddStringToObject(ev, "outcome", outcome_name(it->outcome));
         if (it->reason != REASON_NONE)
             cJSON_AddStringToObject(ev, "reason", outcome_reason_name(it->reason));
@@ -569,6 +563,9 @@ static int run_phases(struct run *r, enum command cmd, bool *smoke_ran, bool *lo
     if (*r->stop)
         return EXIT_INTERRUPTED;
     if (cmd == CMD_RUN || cmd == CMD_LOAD) {
+        /* smoke's VU is gone: pushed as such under smoke's test_type before load begins */
+        if (*smoke_ran)
+            run_set_gauge(r, M_VUS, 0);
         set_phase(r->log, c, "load");
         if (!r->auth && needs_auth(c, cmd) && (rc = start_auth(r)) != 0)
             return rc;
@@ -658,6 +655,16 @@ static int finish(struct run *r, int code, bool smoke_ran, bool load_ran)
         return EXIT_INTERNAL;
     }
     log_verdict(r->log, &ctx, &v);
+    if (metrics_grouped(final) || metrics_dropped(final)) {
+        cJSON *ev = log_begin(r->log, "series_limit");
+        cJSON_AddNumberToObject(ev, "max_series", METRICS_MAX_SERIES);
+        cJSON_AddNumberToObject(ev, "grouped", (double)metrics_grouped(final));
+        cJSON_AddNumberToObject(ev, "dropped", (double)metrics_dropped(final));
+        cJSON_AddStringToObject(ev, "message",
+                                "too many distinct tag sets: some samples were recorded "
+                                "with the scenario tag only");
+        log_emit(r->log, LOG_WARN, ev);
+    }
     /* The run's result series go with the final flush: what later runs compare with. */
     struct history_series hs;
     memset(&hs, 0, sizeof(hs));
@@ -718,8 +725,12 @@ static int finish(struct run *r, int code, bool smoke_ran, bool load_ran)
     cJSON_AddNumberToObject(ev, "duration_ms", (double)ctx.elapsed / 1000.0);
     if (r->aborted)
         cJSON_AddBoolToObject(ev, "aborted", true);
-    if (interrupted)
+    if (interrupted) {
+        char name[32];
         cJSON_AddBoolToObject(ev, "interrupted", true);
+        if (sig_first())
+            cJSON_AddStringToObject(ev, "signal", sig_name(sig_first(), name, sizeof(name)));
+    }
     if (load_ran && r->saturation.saturated)
         cJSON_AddBoolToObject(ev, "saturated", true);
     struct report_error errs[REPORT_MAX_ERRORS];
@@ -962,13 +973,10 @@ int main(int argc, char **argv)
         printf("syncgate %s (%s)\n", SYNCGATE_VERSION, curl_version());
         return EXIT_OK;
     }
-    if (a.cmd != CMD_VALIDATE) {
-        /* From the start: a signal while the profile is read still means 105, not death. */
-        struct sigaction sa = {.sa_handler = on_signal};
-        sigemptyset(&sa.sa_mask);
-        sigaction(SIGTERM, &sa, NULL);
-        sigaction(SIGINT, &sa, NULL);
-        signal(SIGPIPE, SIG_IGN);
+    /* From the start: a signal while the profile is read still means 105, not death. */
+    if (a.cmd != CMD_VALIDATE && sig_install(&stop_flag, EXIT_INTERRUPTED) < 0) {
+        fprintf(stderr, "syncgate: cannot install signal handlers: %s\n", strerror(errno));
+        return EXIT_INTERNAL;
     }
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         fputs("syncgate: libcurl initialisation failed\n", stderr);

@@ -109,7 +109,7 @@ struct metrics {
     struct series *buckets[NBUCKETS];
     struct series *first, *last;
     size_t nseries;
-    uint64_t dropped;
+    uint64_t dropped, grouped;
 };
 
 struct metrics *metrics_new(void)
@@ -190,18 +190,39 @@ fail:
     return NULL;
 }
 
+static struct series *find(const struct metrics *m, enum metric_id id, const struct tagset *tags,
+                           uint64_t h)
+{
+    for (struct series *s = m->buckets[h & (NBUCKETS - 1)]; s; s = s->hnext)
+        if (s->id == id && tags_equal(&s->tags, tags))
+            return s;
+    return NULL;
+}
+
 struct series *metrics_series(struct metrics *m, enum metric_id id, const struct tagset *tags)
 {
     uint64_t h = series_hash(id, tags);
-    struct series **b = &m->buckets[h & (NBUCKETS - 1)];
-    for (struct series *s = *b; s; s = s->hnext)
-        if (s->id == id && tags_equal(&s->tags, tags))
+    struct series *s = find(m, id, tags, h);
+    if (s)
+        return s;
+    struct tagset grouped = {0};
+    if (m->nseries >= METRICS_MAX_SERIES) {
+        /* full: the sample still counts, in the series that keeps only its scenario */
+        const char *scenario = tags ? tagset_get(tags, "scenario") : NULL;
+        if (scenario)
+            tagset_set(&grouped, "scenario", scenario);
+        tags = &grouped;
+        h = series_hash(id, tags);
+        m->grouped++;
+        if ((s = find(m, id, tags, h)))
             return s;
-    struct series *s = m->nseries < METRICS_MAX_SERIES ? series_make(id, tags) : NULL;
+    }
+    s = m->nseries < METRICS_MAX_SERIES + METRICS_GROUPED_MAX ? series_make(id, tags) : NULL;
     if (!s) {
         m->dropped++;
         return NULL;
     }
+    struct series **b = &m->buckets[h & (NBUCKETS - 1)];
     s->hnext = *b;
     *b = s;
     if (m->last)
@@ -258,6 +279,11 @@ uint64_t metrics_dropped(const struct metrics *m)
     return m->dropped;
 }
 
+uint64_t metrics_grouped(const struct metrics *m)
+{
+    return m->grouped;
+}
+
 /* Fold src's value into dst (same metric); shared by merge and views. */
 static int series_fold(struct series *dst, const struct series *src)
 {
@@ -294,8 +320,11 @@ static int series_fold(struct series *dst, const struct series *src)
 int metrics_merge(struct metrics *dst, const struct metrics *src)
 {
     dst->dropped += src->dropped;
+    dst->grouped += src->grouped;
     for (const struct series *s = src->first; s; s = s->next) {
         struct series *d = metrics_series(dst, s->id, &s->tags);
+        if (!d && dst->nseries >= METRICS_MAX_SERIES + METRICS_GROUPED_MAX)
+            continue; /* counted as dropped; only a registry of five scenarios gets here */
         if (!d)
             return -ENOMEM;
         int rc = series_fold(d, s);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
+#include <openssl/evp.h>
 
 #include "syncgate/digest.h"
 #include "syncgate/http.h"
@@ -17,6 +18,10 @@
 #include "syncgate/units.h"
 
 #define MAX_CHECKS 256
+
+/* The sub-metric k6 prints in every summary: the duration of the expected responses. */
+#define EXPECTED_KEY "http_req_duration{expected_response:true}"
+static const struct tagset expected_filter = {1, {{"expected_response", "true"}}};
 
 struct check_sum {
     const char *name;
@@ -62,6 +67,17 @@ static size_t collect_checks(const struct metrics *m, struct check_sum *out, siz
     }
     return n;
 }
+
+/* What a phase without any threshold is judged by: every check must pass. */
+static const struct threshold_set implicit_set = {
+    .n = 1,
+    .t = {{.metric_key = (char *)"checks",
+           .source = (char *)"rate==1.0",
+           .metric = M_CHECKS,
+           .agg = THR_RATE,
+           .op = THR_EQ,
+           .bound = 1.0}},
+};
 
 const char *outcome_name(enum outcome o)
 {
@@ -145,6 +161,9 @@ static void decide(struct verdict_item *it, const struct report_ctx *ctx)
 static int judge(struct verdict *v, const struct report_ctx *ctx, const struct threshold_set *ts,
                  const char *scenario)
 {
+    bool implicit = ts->n == 0;
+    if (implicit)
+        ts = &implicit_set;
     for (size_t i = 0; i < ts->n && v->n < sizeof(v->items) / sizeof(v->items[0]); i++) {
         const struct threshold *t = &ts->t[i];
         struct metric_view mv;
@@ -155,6 +174,7 @@ static int judge(struct verdict *v, const struct report_ctx *ctx, const struct t
         memset(it, 0, sizeof(*it));
         it->t = t;
         it->scenario = scenario;
+        it->implicit = implicit;
         it->observed = threshold_observe(t, &mv, ctx->elapsed);
         it->samples = threshold_samples(t, &mv);
         metric_view_clear(&mv);
@@ -188,54 +208,91 @@ int report_verdict(const struct report_ctx *ctx, struct verdict *v)
 
 /* ---- failures by kind ---- */
 
+/* Distinct status labels collected before the rest count as "status_other". */
+#define MAX_STATUS_KINDS 64
+
 size_t report_errors(const struct metrics *m, struct report_error *out, size_t max)
 {
-    uint64_t kinds[HTTP_ERR__COUNT] = {0};
+    uint64_t kinds[HTTP_ERR__COUNT] = {0}, other = 0, status_other = 0;
     struct {
-        int status;
+        const char *label; /* borrowed from the series */
         uint64_t count;
-    } st[REPORT_MAX_ERRORS];
-    size_t nst = 0, n = 0;
+    } st[MAX_STATUS_KINDS];
+    size_t nst = 0;
 
+    /* http_req_failed's passes are the failed requests: the same count, series by series */
     for (const struct series *s = metrics_first(m); s; s = s->next) {
-        if (s->id != M_HTTP_REQS || s->v.counter < 1)
+        if (s->id != M_HTTP_REQ_FAILED || s->v.rate.pass == 0)
             continue;
-        uint64_t count = (uint64_t)s->v.counter;
+        uint64_t count = s->v.rate.pass;
         const char *code = tagset_get(&s->tags, "error_code");
-        const char *expected = tagset_get(&s->tags, "expected_response");
         const char *status = tagset_get(&s->tags, "status");
-        if (code) {
-            kinds[http_error_from_code(atoi(code))] += count;
+        int code_num = code ? atoi(code) : 0;
+        if (code_num > 0 && code_num < 1400) { /* 1400 on: k6's codes for HTTP statuses */
+            kinds[http_error_from_code(code_num)] += count;
             continue;
         }
-        if (!expected || strcmp(expected, "false") != 0)
+        if (!status) {
+            other += count;
             continue;
-        int code_num = status ? atoi(status) : 0;
+        }
         size_t i = 0;
-        while (i < nst && st[i].status != code_num)
+        while (i < nst && strcmp(st[i].label, status) < 0)
             i++;
-        if (i == nst) {
-            if (nst == REPORT_MAX_ERRORS)
-                continue; /* a target inventing statuses: the first ones are enough */
-            /* keep them sorted: shift the larger ones up */
-            i = 0;
-            while (i < nst && st[i].status < code_num)
-                i++;
+        if (i < nst && strcmp(st[i].label, status) == 0) {
+            st[i].count += count;
+        } else if (nst == MAX_STATUS_KINDS) {
+            status_other += count;
+        } else {
             memmove(&st[i + 1], &st[i], (nst - i) * sizeof(st[0]));
-            st[i].status = code_num;
-            st[i].count = 0;
+            st[i].label = status;
+            st[i].count = count;
             nst++;
         }
-        st[i].count += count;
     }
-    for (int e = HTTP_ERR_NONE + 1; e < HTTP_ERR__COUNT && n < max; e++)
+
+    /* every kind in order, then cut to max with the rest added up, never lost */
+    struct report_error all[HTTP_ERR__COUNT + MAX_STATUS_KINDS + 2];
+    size_t n = 0, nstatus_from;
+    for (int e = HTTP_ERR_NONE + 1; e < HTTP_ERR__COUNT; e++)
         if (kinds[e]) {
-            snprintf(out[n].kind, sizeof(out[n].kind), "%s", http_error_name(e));
-            out[n++].count = kinds[e];
+            snprintf(all[n].kind, sizeof(all[n].kind), "%s", http_error_name(e));
+            all[n++].count = kinds[e];
         }
-    for (size_t i = 0; i < nst && n < max; i++) {
-        snprintf(out[n].kind, sizeof(out[n].kind), "status_%d", st[i].status);
-        out[n++].count = st[i].count;
+    nstatus_from = n;
+    for (size_t i = 0; i < nst; i++) {
+        snprintf(all[n].kind, sizeof(all[n].kind), "status_%s", st[i].label);
+        all[n++].count = st[i].count;
+    }
+    if (status_other) {
+        snprintf(all[n].kind, sizeof(all[n].kind), "status_other");
+        all[n++].count = status_other;
+    }
+    if (max == 0)
+        return 0;
+    if (n + (other > 0) <= max) {
+        memcpy(out, all, n * sizeof(all[0]));
+    } else {
+        /* keep max-1 entries (max-2 when "other" has its own), fold the rest into one */
+        size_t keep = max - 1 - (other > 0 && max >= 2);
+        uint64_t fold = 0;
+        for (size_t i = keep; i < n; i++)
+            fold += all[i].count;
+        memcpy(out, all, keep * sizeof(all[0]));
+        bool statuses_only = keep >= nstatus_from;
+        if (!statuses_only || max < 2) {
+            fold += other; /* one "other" holds everything cut */
+            other = 0;
+        }
+        snprintf(all[keep].kind, sizeof(all[keep].kind), "%s",
+                 statuses_only && max >= 2 ? "status_other" : "other");
+        all[keep].count = fold;
+        out[keep] = all[keep];
+        n = keep + 1;
+    }
+    if (other) {
+        snprintf(out[n].kind, sizeof(out[n].kind), "other");
+        out[n++].count = other;
     }
     return n;
 }
@@ -349,6 +406,18 @@ void report_text(FILE *out, const struct report_ctx *ctx, const struct verdict *
             print_view(out, &mv, secs);
         }
         metric_view_clear(&mv);
+        /* k6 always shows the expected responses' duration (unless a threshold names it) */
+        bool named = false;
+        for (size_t i = 0; i < v->n; i++)
+            named |= !strcmp(v->items[i].t->metric_key, EXPECTED_KEY);
+        if (id == M_HTTP_REQ_DURATION && !named &&
+            metrics_view(ctx->m, id, &expected_filter, &mv) == 0) {
+            if (metric_view_has_samples(&mv)) {
+                metric_label(out, "{ expected_response:true }", " ");
+                print_view(out, &mv, secs);
+            }
+            metric_view_clear(&mv);
+        }
         /* Sub-metrics named by thresholds, like k6 prints them. */
         for (size_t i = 0; i < v->n; i++) {
             const struct threshold *t = v->items[i].t;
@@ -393,8 +462,8 @@ void report_text(FILE *out, const struct report_ctx *ctx, const struct verdict *
             const char *mark = it->outcome == OUTCOME_PASSED ? "✓"
                                : it->outcome == OUTCOME_FAILED ? "✗"
                                                                : "?";
-            fprintf(out, "     %s%s %-6s %s %s%s (%s%s)\n", col, mark, it->scenario,
-                    it->t->metric_key, it->t->source, reset,
+            fprintf(out, "     %s%s %-6s %s %s%s%s (%s%s)\n", col, mark, it->scenario,
+                    it->t->metric_key, it->t->source, it->implicit ? " (implicit)" : "", reset,
                     it->outcome == OUTCOME_INCONCLUSIVE ? "inconclusive: " : "",
                     digest_item(it, ctx->cfg, detail, sizeof(detail)));
             any_baseline |= it->t->baseline;
@@ -440,6 +509,18 @@ void report_text(FILE *out, const struct report_ctx *ctx, const struct verdict *
 }
 
 /* ---- JSON summary (k6 --summary-export shape) ---- */
+
+/* k6's id of a check or group: the hex MD5 of its path ("::<name>" for a check at the root). */
+static void k6_id(const char *path, char out[33])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    out[0] = '\0';
+    if (!EVP_Digest(path, strlen(path), md, &n, EVP_md5(), NULL) || n != 16)
+        return;
+    for (unsigned int i = 0; i < n; i++)
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
 
 static double ms(double usec)
 {
@@ -531,9 +612,11 @@ int report_json(const char *path, const struct report_ctx *ctx, const struct ver
     cJSON *metrics = cJSON_AddObjectToObject(root, "metrics");
     char buf[512];
 
+    char id[33];
     cJSON_AddStringToObject(group, "name", "");
     cJSON_AddStringToObject(group, "path", "");
-    cJSON_AddStringToObject(group, "id", "d41d8cd98f00b204e9800998ecf8427e");
+    k6_id("", id);
+    cJSON_AddStringToObject(group, "id", id);
     cJSON *groups = cJSON_AddObjectToObject(group, "groups");
     cJSON *root_checks = cJSON_AddObjectToObject(group, "checks");
     for (size_t i = 0; i < nchecks; i++) {
@@ -545,6 +628,8 @@ int report_json(const char *path, const struct report_ctx *ctx, const struct ver
                 g = cJSON_AddObjectToObject(groups, checks[i].group + 2);
                 cJSON_AddStringToObject(g, "name", checks[i].group + 2);
                 cJSON_AddStringToObject(g, "path", checks[i].group);
+                k6_id(checks[i].group, id);
+                cJSON_AddStringToObject(g, "id", id);
                 cJSON_AddObjectToObject(g, "groups");
                 cJSON_AddObjectToObject(g, "checks");
             }
@@ -552,19 +637,28 @@ int report_json(const char *path, const struct report_ctx *ctx, const struct ver
         }
         cJSON *c = cJSON_AddObjectToObject(cj, checks[i].name);
         snprintf(buf, sizeof(buf), "%s::%s", checks[i].group, checks[i].name);
+        k6_id(buf, id);
         cJSON_AddStringToObject(c, "name", checks[i].name);
         cJSON_AddStringToObject(c, "path", buf);
+        cJSON_AddStringToObject(c, "id", id);
         cJSON_AddNumberToObject(c, "passes", (double)checks[i].pass);
         cJSON_AddNumberToObject(c, "fails", (double)checks[i].fail);
     }
 
-    for (int id = 0; id < M_COUNT; id++) {
+    for (int mid = 0; mid < M_COUNT; mid++) {
         struct metric_view mv;
-        if (metrics_view(ctx->m, id, NULL, &mv) < 0)
+        if (metrics_view(ctx->m, mid, NULL, &mv) < 0)
             continue;
         if (metric_view_has_samples(&mv))
-            cJSON_AddItemToObject(metrics, metric_def(id)->name, view_json(&mv, secs));
+            cJSON_AddItemToObject(metrics, metric_def(mid)->name, view_json(&mv, secs));
         metric_view_clear(&mv);
+    }
+    /* k6 always reports the duration of the expected responses apart */
+    struct metric_view ev;
+    if (metrics_view(ctx->m, M_HTTP_REQ_DURATION, &expected_filter, &ev) == 0) {
+        if (metric_view_has_samples(&ev))
+            cJSON_AddItemToObject(metrics, EXPECTED_KEY, view_json(&ev, secs));
+        metric_view_clear(&ev);
     }
     /* Thresholds under their metric key, true meaning failed (k6's convention). */
     for (size_t i = 0; i < v->n; i++) {
@@ -585,6 +679,20 @@ int report_json(const char *path, const struct report_ctx *ctx, const struct ver
         bool failed = !v->items[i].passed || (prev && cJSON_IsTrue(prev));
         cJSON_DeleteItemFromObjectCaseSensitive(th, t->source);
         cJSON_AddBoolToObject(th, t->source, failed);
+    }
+
+    /* Not in k6's shape: thresholds syncgate added because a phase had none. */
+    cJSON *imp = NULL;
+    for (size_t i = 0; i < v->n; i++) {
+        if (!v->items[i].implicit)
+            continue;
+        if (!imp)
+            imp = cJSON_AddArrayToObject(root, "implicit_thresholds");
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "scenario", v->items[i].scenario);
+        cJSON_AddStringToObject(o, "metric", v->items[i].t->metric_key);
+        cJSON_AddStringToObject(o, "threshold", v->items[i].t->source);
+        cJSON_AddItemToArray(imp, o);
     }
 
     /* Not in k6's shape: every threshold's outcome, reason, value, limit and baseline, the
@@ -677,6 +785,8 @@ int report_junit(const char *path, const struct report_ctx *ctx, const struct ve
         xml_escaped(f, it->t->metric_key);
         fputc(' ', f);
         xml_escaped(f, it->t->source);
+        if (it->implicit)
+            fputs(" (implicit)", f);
         if (it->passed) {
             fputs("\"/>\n", f);
             continue;

@@ -90,6 +90,19 @@ int run_snapshot(struct run *r, struct metrics *dst)
     return rc;
 }
 
+void run_set_gauge(struct run *r, enum metric_id id, double v)
+{
+    pthread_mutex_lock(&r->lock);
+    for (size_t i = 0; i < r->nsources; i++) {
+        pthread_mutex_lock(r->sources[i].lock);
+        for (struct series *s = metrics_first(r->sources[i].m); s; s = s->next)
+            if (s->id == id)
+                series_set(s, v);
+        pthread_mutex_unlock(r->sources[i].lock);
+    }
+    pthread_mutex_unlock(&r->lock);
+}
+
 bool run_should_stop(const struct run *r)
 {
     return *r->stop || r->aborted;

@@ -25,6 +25,7 @@ struct rw_entry {
     char *phase;        /* the fallback test_type it was made with, or NULL */
     uint64_t version;
     int64_t last_ts; /* ms of the last sample encoded; 0: never encoded */
+    unsigned sent;   /* samples encoded, counted up to 2 */
     char *strs;      /* every string of tags and labels */
     size_t nlabels, name_slot;
     Prometheus__Label labels[]; /* sorted; labels[name_slot] is __name__ (value unset) */
@@ -798,8 +799,8 @@ static bool has_value(const struct series *s)
     }
 }
 
-int rw_encode(struct rw_encoder *e, const struct metrics *snap, int64_t now_ms, bool all,
-              struct rw_batch *out)
+int rw_encode(struct rw_encoder *e, const struct metrics *snap, int64_t now_ms,
+              enum rw_select sel, struct rw_batch *out)
 {
     memset(out, 0, sizeof(*out));
     size_t nseries = metrics_nseries(snap), nts = 0, nx = 0;
@@ -822,7 +823,8 @@ int rw_encode(struct rw_encoder *e, const struct metrics *snap, int64_t now_ms, 
             e->dropped++;
             continue;
         }
-        if (!all && x->last_ts != 0 && x->version == s->version)
+        bool changed = x->last_ts == 0 || x->version != s->version;
+        if (!changed && sel != RW_ALL && !(sel == RW_FINAL && x->sent == 1))
             continue;
         xs[nx] = x;
         ss[nx++] = s;
@@ -847,6 +849,8 @@ int rw_encode(struct rw_encoder *e, const struct metrics *snap, int64_t now_ms, 
         for (size_t i = 0; i < nx; i++) {
             xs[i]->last_ts = next_ts(xs[i], now_ms);
             xs[i]->version = ss[i]->version;
+            if (xs[i]->sent < 2)
+                xs[i]->sent++;
         }
     }
 done:

@@ -198,7 +198,7 @@ static void queue_push(struct rw_push *p, struct rw_batch *b)
 
 /* ---- one tick: snapshot, encode, enqueue ---- */
 
-static void push_encode(struct rw_push *p, bool all);
+static void push_encode(struct rw_push *p, enum rw_select sel);
 
 /* Take the phase wanted by rw_push_set_test_type, if any; returns true when it changed. */
 static bool take_phase(struct rw_push *p)
@@ -221,27 +221,27 @@ static bool take_phase(struct rw_push *p)
  */
 static void switch_phase(struct rw_push *p)
 {
-    push_encode(p, false);
+    push_encode(p, RW_CHANGED);
     take_phase(p);
     pthread_mutex_lock(&p->lock);
     pthread_cond_broadcast(&p->phase_taken);
     pthread_mutex_unlock(&p->lock);
 }
 
-static void push_tick(struct rw_push *p, bool all)
+static void push_tick(struct rw_push *p, enum rw_select sel)
 {
     take_phase(p);
-    push_encode(p, all);
+    push_encode(p, sel);
 }
 
-static void push_encode(struct rw_push *p, bool all)
+static void push_encode(struct rw_push *p, enum rw_select sel)
 {
     struct metrics *snap = metrics_new();
     int rc = snap ? p->snapshot_cb(snap, p->ud) : -ENOMEM;
     struct rw_batch b = {0};
     uint64_t over = rw_encoder_dropped(p->enc);
     if (rc == 0)
-        rc = rw_encode(p->enc, snap, now_wall_ms(), all, &b);
+        rc = rw_encode(p->enc, snap, now_wall_ms(), sel, &b);
     metrics_free(snap);
     over = rw_encoder_dropped(p->enc) - over;
     pthread_mutex_lock(&p->lock);
@@ -416,7 +416,7 @@ static int setup_curl(struct rw_push *p, const struct rw_config *rc, const char 
     curl_easy_setopt(c, CURLOPT_WRITEDATA, p);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, p);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)(p->o.request_timeout / 1000));
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, http_timeout_ms(p->o.request_timeout));
     if (basic) {
         curl_easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
         curl_easy_setopt(c, CURLOPT_USERNAME, rc->username);
@@ -487,7 +487,7 @@ static void start_transfer(struct rw_push *p, int64_t timeout)
     p->curl_err[0] = '\0';
     curl_easy_setopt(p->easy, CURLOPT_POSTFIELDS, (const char *)it->b.body);
     curl_easy_setopt(p->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)it->b.len);
-    curl_easy_setopt(p->easy, CURLOPT_TIMEOUT_MS, (long)(timeout / 1000 > 0 ? timeout / 1000 : 1));
+    curl_easy_setopt(p->easy, CURLOPT_TIMEOUT_MS, http_timeout_ms(timeout));
     it->attempts++;
     if (curl_multi_add_handle(p->multi, p->easy) == CURLM_OK)
         p->in_flight = true;
@@ -629,10 +629,17 @@ static int64_t drain_deadline(struct rw_push *p, int64_t deadline)
     return p->cut_deadline && p->cut_deadline < deadline ? p->cut_deadline : deadline;
 }
 
+/* Pushes come every second during the first push interval, then every interval: a run
+ * shorter than the interval still gives its series two points (pushed once early, then by
+ * the final flush), which irate() and rate() need. */
+#define RW_EARLY_PUSH_USEC 1000000
+
 static void *push_main(void *arg)
 {
     struct rw_push *p = arg;
-    int64_t next = now_mono() + p->interval;
+    int64_t start = now_mono();
+    int64_t early = p->interval < RW_EARLY_PUSH_USEC ? p->interval : RW_EARLY_PUSH_USEC;
+    int64_t next = start + early;
     while (!is_stopping(p)) {
         pthread_mutex_lock(&p->lock);
         bool dirty = p->phase_dirty;
@@ -641,10 +648,11 @@ static void *push_main(void *arg)
             switch_phase(p);
         int64_t now = now_mono();
         if (now >= next) {
-            push_tick(p, false);
-            next += p->interval;
+            push_tick(p, RW_CHANGED);
+            int64_t step = now - start < p->interval ? early : p->interval;
+            next += step;
             if (next <= now)
-                next = now + p->interval;
+                next = now + step;
         }
         pump(p, 0);
         wait_events(p, next);
@@ -654,7 +662,8 @@ static void *push_main(void *arg)
     int64_t deadline = now_mono() + p->drain_usec;
     pthread_mutex_unlock(&p->lock);
     p->draining = true;
-    push_tick(p, p->lost);
+    /* what changed, and what was sent only once (its second point); all after a loss */
+    push_tick(p, p->lost ? RW_ALL : RW_FINAL);
     if (p->stale_markers)
         push_stale(p);
     push_final(p);

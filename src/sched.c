@@ -13,9 +13,9 @@ int64_t sched_duration(const struct stage *st, size_t n)
     return total;
 }
 
-int sched_max_vus(const struct stage *st, size_t n)
+int sched_max_vus(const struct stage *st, size_t n, int start)
 {
-    int max = 0;
+    int max = start > 0 ? start : 0;
     for (size_t i = 0; i < n; i++)
         if (st[i].target > max)
             max = st[i].target;
@@ -38,22 +38,24 @@ static int64_t div_ceil(wide a, wide b)
     return (int64_t)((a + b - 1) / b);
 }
 
-/* Active VUs at e usec into a stage of duration d > 0 ramping from -> to. */
+/* Active VUs at e usec into a stage of duration d > 0 ramping from -> to: the change so far,
+ * rounded down (k6 adds or stops VU k at ceil(d * k / |to - from|) into the stage). */
 static int ramp_value(int from, int to, int64_t e, int64_t d)
 {
-    if (to >= from)
-        return from + (int)div_ceil((wide)(to - from) * e, d);
-    return from - (int)div_floor((wide)(from - to) * e, d);
+    int k = (int)div_floor((wide)(to > from ? to - from : from - to) * e, d);
+    return to >= from ? from + k : from - k;
 }
 
 /*
  * The stage that holds time t >= 0 (n once the schedule is over), with its start
- * and the VU count it ramps from (the previous target; the last one when over).
+ * and the VU count it ramps from (the previous target, first_from before the first
+ * stage; the last one when over).
  */
-static size_t locate(const struct stage *st, size_t n, int64_t t, int64_t *start, int *from)
+static size_t locate(const struct stage *st, size_t n, int first_from, int64_t t, int64_t *start,
+                     int *from)
 {
     *start = 0;
-    *from = 0;
+    *from = first_from;
     for (size_t i = 0; i < n; i++) {
         if (t < *start + st[i].duration)
             return i;
@@ -63,13 +65,13 @@ static size_t locate(const struct stage *st, size_t n, int64_t t, int64_t *start
     return n;
 }
 
-int sched_vus_at(const struct stage *st, size_t n, int64_t t)
+int sched_vus_at(const struct stage *st, size_t n, int first, int64_t t)
 {
     if (t < 0)
         return 0;
     int64_t start;
     int from;
-    size_t i = locate(st, n, t, &start, &from);
+    size_t i = locate(st, n, first, t, &start, &from);
     return i == n ? from : ramp_value(from, st[i].target, t - start, st[i].duration);
 }
 
@@ -77,7 +79,7 @@ size_t sched_stage_at(const struct stage *st, size_t n, int64_t t)
 {
     int64_t start;
     int from;
-    return t < 0 ? 0 : locate(st, n, t, &start, &from);
+    return t < 0 ? 0 : locate(st, n, 0, t, &start, &from);
 }
 
 int64_t sched_stage_start(const struct stage *st, size_t n, size_t i)
@@ -85,25 +87,21 @@ int64_t sched_stage_start(const struct stage *st, size_t n, size_t i)
     return sched_duration(st, i < n ? i : n);
 }
 
-int64_t sched_next_change(const struct stage *st, size_t n, int64_t t)
+int64_t sched_next_change(const struct stage *st, size_t n, int first, int64_t t)
 {
     if (t < 0)
         return 0;
     int64_t start;
     int from;
-    size_t i = locate(st, n, t, &start, &from);
+    size_t i = locate(st, n, first, t, &start, &from);
     if (i == n)
         return INT64_MAX;
     int64_t d = st[i].duration, e = t - start, next = d;
-    int to = st[i].target;
-    if (to > from) {
-        /* value is from + k until (to - from) * e' / d exceeds k */
-        int64_t k = div_ceil((wide)(to - from) * e, d);
-        next = div_floor((wide)k * d, to - from) + 1;
-    } else if (to < from) {
-        /* value is from - k until (from - to) * e' reaches (k + 1) * d */
-        int64_t k = div_floor((wide)(from - to) * e, d);
-        next = div_ceil((wide)(k + 1) * d, from - to);
+    int to = st[i].target, diff = to > from ? to - from : from - to;
+    if (diff) {
+        /* k VUs have changed until diff * e' reaches (k + 1) * d */
+        int64_t k = div_floor((wide)diff * e, d);
+        next = div_ceil((wide)(k + 1) * d, diff);
     }
     return start + (next < d ? next : d);
 }

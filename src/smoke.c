@@ -32,8 +32,12 @@ struct smoke {
     char ratelimit[RL_HEADERS_MAX]; /* "RateLimit-Limit: 5; Retry-After: 1" */
     size_t rl_len;
     uint64_t body;     /* response body bytes of the current request */
+    bool head_done;    /* the current response's head ended (http_head_line) */
     char safe_url[CONFIG_MAX_URL + 16];  /* gateway.url for logs (config_redact_url) */
     char safe_path[CONFIG_MAX_PATH + 16]; /* the current path for logs, the same way */
+    /* the status labels of each plan step (journey j's steps from first[j] on) */
+    struct http_statuses *statuses;
+    size_t *first;
 };
 
 /* Sleep up to usec, waking early when the run stops. Returns false if stopped. */
@@ -105,6 +109,7 @@ bool smoke_capture_header(char *buf, size_t n, size_t *used, const char *line, s
 static size_t header_cb(char *p, size_t size, size_t n, void *ud)
 {
     struct smoke *s = ud;
+    http_head_line(&s->head_done, p, size * n);
     smoke_capture_header(s->ratelimit, sizeof(s->ratelimit), &s->rl_len, p, size * n);
     if (s->keep_headers)
         jvu_header_line(&s->vu, s->cur_step, p, size * n);
@@ -162,6 +167,8 @@ static void smoke_clear(struct smoke *s)
     curl_easy_cleanup(s->easy);
     plan_clear(&s->plan);
     jvu_clear(&s->vu);
+    free(s->statuses);
+    free(s->first);
     for (size_t i = 0; i < 2; i++)
         if (s->extra_lines[i]) {
             explicit_bzero(s->extra_lines[i], strlen(s->extra_lines[i]));
@@ -177,6 +184,7 @@ static void smoke_send(struct smoke *s, const char *url, const char *method,
     s->rl_len = 0;
     s->ratelimit[0] = '\0';
     s->body = 0;
+    s->head_done = false;
     if (s->keep_body || s->keep_headers)
         jvu_reset_response(&s->vu);
     curl_easy_setopt(s->easy, CURLOPT_URL, url);
@@ -191,9 +199,9 @@ static void smoke_send(struct smoke *s, const char *url, const char *method,
                      strcmp(method, "GET") && strcmp(method, "HEAD") && strcmp(method, "POST")
                          ? method
                          : NULL);
-    curl_easy_setopt(s->easy, CURLOPT_TIMEOUT_MS, (long)((timeout + 999) / USEC_PER_MSEC));
+    curl_easy_setopt(s->easy, CURLOPT_TIMEOUT_MS, http_timeout_ms(timeout));
     CURLcode rc = curl_easy_perform(s->easy);
-    http_result_from_curl(res, s->easy, rc);
+    http_result_from_curl(res, s->easy, rc, s->head_done);
 }
 
 /* One request to the gateway. */
@@ -333,6 +341,7 @@ static void log_rate_limited(struct smoke *s, const char *name, const char *path
  */
 static bool smoke_attempts(struct smoke *s, struct metrics *m, pthread_mutex_t *lock,
                            const struct plan_step *ps, const struct tagset *tags,
+                           struct http_statuses *st,
                            const struct jreq *req, struct http_result *res, int *attempts)
 {
     int64_t backoff = 200 * USEC_PER_MSEC;
@@ -345,7 +354,7 @@ static bool smoke_attempts(struct smoke *s, struct metrics *m, pthread_mutex_t *
         (*attempts)++;
         bool expected = res->error == HTTP_ERR_NONE && step_status_ok(ps->s, res->status);
         pthread_mutex_lock(lock);
-        http_record_judged(m, &(struct http_cache){0}, tags, res, expected);
+        http_record_judged(m, &(struct http_cache){0}, tags, st, res, expected);
         pthread_mutex_unlock(lock);
         if (res->status == 429 || s->rl_len)
             log_rate_limited(s, ps->s->name, req->url + strlen(ps->base), res);
@@ -407,7 +416,8 @@ static void smoke_journey(struct smoke *s, struct metrics *m, pthread_mutex_t *l
         s->cur_step = ps->s;
         s->keep_body = ps->s->wants_body;
         s->keep_headers = ps->s->wants_headers;
-        if (!smoke_attempts(s, m, lock, ps, &tags, &req, &res, &attempts))
+        struct http_statuses *st = &s->statuses[s->first[j] + (size_t)(ps - pj->steps)];
+        if (!smoke_attempts(s, m, lock, ps, &tags, st, &req, &res, &attempts))
             return;
         more = jvu_judge(&s->vu, &s->ctx, res.error == HTTP_ERR_NONE, res.status, res.duration,
                          &jv);
@@ -470,6 +480,14 @@ int smoke_run(struct run *r)
     }
     rc = plan_build(&s.plan, c, PLAN_SMOKE, SCENARIO_JOURNEYS, why, sizeof(why));
     if (rc == 0) {
+        s.statuses = calloc(plan_nsteps(&s.plan) + 1, sizeof(*s.statuses));
+        s.first = calloc(s.plan.n + 1, sizeof(*s.first));
+        if (!s.statuses || !s.first)
+            rc = -ENOMEM;
+        for (size_t j = 1; rc == 0 && j < s.plan.n; j++)
+            s.first[j] = s.first[j - 1] + s.plan.j[j - 1].j->nsteps;
+    }
+    if (rc == 0) {
         s.ctx = (struct jvu_ctx){.plan = &s.plan, .rows = &s.rows,
                                  .token = r->auth ? auth_token : NULL, .token_ud = r->auth};
         rc = jvu_init(&s.vu, 1, &s.plan, (uint64_t)units_now_wall());
@@ -515,10 +533,7 @@ int smoke_run(struct run *r)
             series_trend(se, units_now_mono() - t0);
         pthread_mutex_unlock(lock);
     }
-    pthread_mutex_lock(lock);
-    if ((se = metrics_series(m, M_VUS, NULL)))
-        series_set(se, 0);
-    pthread_mutex_unlock(lock);
+    /* vus keeps its last value, as k6's does: main sets it to 0 if load follows */
     smoke_clear(&s);
     return *r->stop ? -EINTR : 0;
 }

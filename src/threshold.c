@@ -115,21 +115,15 @@ static bool agg_allowed(enum metric_type type, enum thr_agg agg, const char **hi
     return false;
 }
 
-/* Tag keys and values may be quoted ("name:'product'"); the quotes are not part of them. */
-static int unquote(struct span *s)
+/* Tag keys and values may be quoted ("name:'product'"): like k6, quote characters at either
+ * end are not part of them, and neither are the spaces around them. */
+static struct span unquote(struct span s)
 {
-    if (s->n == 0)
-        return 0;
-    char q = s->p[0];
-    if (q != '"' && q != '\'') {
-        if (s->p[s->n - 1] == '"' || s->p[s->n - 1] == '\'')
-            return -1;
-        return 0;
-    }
-    if (s->n < 2 || s->p[s->n - 1] != q)
-        return -1;
-    *s = span_trim(s->p + 1, s->n - 2);
-    return 0;
+    while (s.n > 0 && (s.p[0] == '"' || s.p[0] == '\''))
+        s = (struct span){s.p + 1, s.n - 1};
+    while (s.n > 0 && (s.p[s.n - 1] == '"' || s.p[s.n - 1] == '\''))
+        s.n--;
+    return span_trim(s.p, s.n);
 }
 
 static char *span_dup(struct span s)
@@ -152,16 +146,25 @@ static void filter_free(struct tagset *ts)
     ts->n = 0;
 }
 
-/* Parse "name{k:v,...}" into metric id and filter (strings owned by t). */
+/*
+ * Parse "name{k:v,...}" into metric id and filter (strings owned by t), by
+ * k6's rules (metrics.ParseMetricName): the tag list runs from the first '{'
+ * to the last '}', which must end the key, so a value may hold braces and
+ * colons ("name:http://${}.com"); items split at commas, each at its first
+ * colon.
+ */
 static int parse_key(struct threshold *t, const char *key, char *err, size_t errlen)
 {
     struct span all = span_trim(key, strlen(key));
     const char *brace = memchr(all.p, '{', all.n);
+    const char *close = memrchr(all.p, '}', all.n);
     struct span name = span_trim(all.p, brace ? (size_t)(brace - all.p) : all.n);
     char nbuf[128];
 
-    if (!brace && memchr(all.p, '}', all.n))
+    if (!brace && close)
         return fail(err, errlen, "metric \"%s\": '}' without '{'", key);
+    if (brace && (!close || close < brace || close != all.p + all.n - 1))
+        return fail(err, errlen, "metric \"%s\": the tag list must end with '}'", key);
     if (name.n == 0)
         return fail(err, errlen, "metric \"%s\": empty metric name", key);
     if (name.n >= sizeof(nbuf))
@@ -175,11 +178,7 @@ static int parse_key(struct threshold *t, const char *key, char *err, size_t err
     if (!brace)
         return 0;
 
-    if (all.p[all.n - 1] != '}')
-        return fail(err, errlen, "metric \"%s\": the tag list must end with '}'", key);
-    const char *p = brace + 1, *end = all.p + all.n - 1;
-    if (memchr(p, '{', (size_t)(end - p)) || memchr(p, '}', (size_t)(end - p)))
-        return fail(err, errlen, "metric \"%s\": unexpected brace in the tag list", key);
+    const char *p = brace + 1, *end = close;
     if (span_trim(p, (size_t)(end - p)).n == 0)
         return fail(err, errlen, "metric \"%s\": empty tag list", key);
 
@@ -191,11 +190,8 @@ static int parse_key(struct threshold *t, const char *key, char *err, size_t err
         if (!colon)
             return fail(err, errlen, "metric \"%s\": tag \"%.*s\" is not key:value", key,
                         (int)item.n, item.p);
-        struct span k = span_trim(item.p, (size_t)(colon - item.p));
-        struct span v = span_trim(colon + 1, (size_t)(item.p + item.n - colon - 1));
-        if (unquote(&k) < 0 || unquote(&v) < 0)
-            return fail(err, errlen, "metric \"%s\": unbalanced quote in tag \"%.*s\"", key,
-                        (int)item.n, item.p);
+        struct span k = unquote(span_trim(item.p, (size_t)(colon - item.p)));
+        struct span v = unquote(span_trim(colon + 1, (size_t)(item.p + item.n - colon - 1)));
         if (k.n == 0 || v.n == 0)
             return fail(err, errlen, "metric \"%s\": tag \"%.*s\" needs a key and a value", key,
                         (int)item.n, item.p);

@@ -39,17 +39,21 @@ static bool is_digit(char c)
     return c >= '0' && c <= '9';
 }
 
-int units_parse_duration(const char *s, int64_t *out)
+/*
+ * Go's time.ParseDuration into *ns (nanoseconds), *neg for a leading '-'.
+ * Returns 0, -EINVAL for bad syntax (judged over the whole text first) or
+ * -ERANGE past MAX_NSEC.
+ */
+static int parse_go(const char *s, uint64_t *ns, bool *neg)
 {
-    bool neg = false, overflow = false;
-    uint64_t total = 0; /* nanoseconds */
+    bool overflow = false;
+    uint64_t total = 0;
 
-    if (!s)
-        return -EINVAL;
+    *neg = false;
     if (*s == '-' || *s == '+')
-        neg = *s++ == '-';
+        *neg = *s++ == '-';
     if (strcmp(s, "0") == 0) {
-        *out = 0;
+        *ns = 0;
         return 0;
     }
     if (*s == '\0')
@@ -100,9 +104,61 @@ int units_parse_duration(const char *s, int64_t *out)
         if (total > MAX_NSEC)
             overflow = true;
     }
-
     if (overflow)
         return -ERANGE;
+    *ns = total;
+    return 0;
+}
+
+#define DAY_NSEC (UINT64_C(24) * 3600 * 1000000000)
+
+/*
+ * k6's extended form (lib/types ParseExtendedDuration): a whole number of days
+ * with an optional sign, 'd', then nothing or a Go duration that is not
+ * negative. k6 negates the whole only when the day count is negative.
+ */
+static int parse_days(const char *s, const char *d, uint64_t *ns, bool *neg)
+{
+    bool days_neg = false, overflow = false;
+    uint64_t days = 0, rest = 0;
+
+    if (*s == '-' || *s == '+')
+        days_neg = *s++ == '-';
+    if (s == d)
+        return -EINVAL;
+    for (; s < d; s++) {
+        if (!is_digit(*s))
+            return -EINVAL;
+        if (days > MAX_NSEC / DAY_NSEC)
+            overflow = true;
+        else
+            days = days * 10 + (uint64_t)(*s - '0');
+    }
+    if (d[1]) {
+        bool rest_neg;
+        int rc = parse_go(d + 1, &rest, &rest_neg);
+        if (rc == -EINVAL || (rest_neg && (rc == -ERANGE || rest > 0)))
+            return -EINVAL;
+        overflow |= rc == -ERANGE;
+    }
+    if (overflow || days > MAX_NSEC / DAY_NSEC || days * DAY_NSEC > MAX_NSEC - rest)
+        return -ERANGE;
+    *ns = days * DAY_NSEC + rest;
+    *neg = days_neg && days > 0;
+    return 0;
+}
+
+int units_parse_duration(const char *s, int64_t *out)
+{
+    uint64_t total; /* nanoseconds */
+    bool neg;
+
+    if (!s)
+        return -EINVAL;
+    const char *d = strchr(s, 'd'); /* no Go unit has a 'd' */
+    int rc = d ? parse_days(s, d, &total, &neg) : parse_go(s, &total, &neg);
+    if (rc)
+        return rc;
     uint64_t usec = (total + NSEC_PER_USEC / 2) / NSEC_PER_USEC;
     if (usec > (uint64_t)UNITS_MAX_DURATION)
         return -ERANGE;

@@ -162,6 +162,7 @@ struct config {
     struct {
         size_t nstages;
         struct stage stages[CONFIG_MAX_STAGES];
+        int start_vus; /* VUs before the first stage (k6 startVUs; 1 like its stages shortcut) */
         int64_t think_time;
         int64_t graceful_ramp_down;
         int64_t request_timeout;

@@ -5,8 +5,10 @@
  * passes/total, gauges keep their last value (with min/max), trends feed a
  * histogram (values in microseconds for time trends). Series are created on
  * first use and live until the registry is freed; their number is capped
- * (METRICS_MAX_SERIES) so a misbehaving target that invents status codes cannot
- * grow memory without bound. Tag strings are copied (interned) on creation.
+ * (METRICS_MAX_SERIES) so memory stays bounded whatever the targets do. Past
+ * the cap a sample is not lost: it goes to its metric's grouped series, which
+ * keeps only the scenario tag, so totals, rates and every threshold judged on
+ * a whole phase still count it. Tag strings are copied (interned) on creation.
  *
  * A registry is single-threaded: the load engine gives every thread its own
  * and merges them for reporting (metrics_merge). Pure module: no I/O.
@@ -60,8 +62,10 @@ const struct metric_def *metric_def(enum metric_id id);
 /* Id of the metric called name (exact k6 name), or -1 when there is none. */
 int metric_lookup(const char *name);
 
-#define TAGS_MAX 8
+#define TAGS_MAX 12
 #define METRICS_MAX_SERIES 4096
+/* Room past the cap for the grouped series: one per metric and scenario value. */
+#define METRICS_GROUPED_MAX (4 * M_COUNT)
 
 struct tag {
     const char *key;
@@ -118,9 +122,12 @@ struct metrics *metrics_new(void);
 void metrics_free(struct metrics *m);
 
 /*
- * Find or create the series of metric id with exactly these tags. Returns
- * NULL when memory ran out or METRICS_MAX_SERIES was reached; callers count
- * that as a dropped sample and go on.
+ * Find or create the series of metric id with exactly these tags; once
+ * METRICS_MAX_SERIES exist, a new tag set gets the metric's grouped series
+ * instead (tags cut to "scenario"; counted by metrics_grouped). Returns NULL
+ * only when memory ran out (or METRICS_GROUPED_MAX grouped series exist,
+ * which takes more than four scenarios); callers count that as a dropped
+ * sample and go on.
  */
 struct series *metrics_series(struct metrics *m, enum metric_id id, const struct tagset *tags);
 
@@ -131,13 +138,19 @@ void series_trend(struct series *s, int64_t v);  /* trend */
 
 /* First series in creation order (then s->next), or NULL. */
 struct series *metrics_first(const struct metrics *m);
-/* Number of series, and samples dropped because a series could not be made. */
+/*
+ * Number of series; samples dropped because no series could be made; tag sets
+ * sent to a grouped series because the cap was reached (merges add up the
+ * sources' counts).
+ */
 size_t metrics_nseries(const struct metrics *m);
 uint64_t metrics_dropped(const struct metrics *m);
+uint64_t metrics_grouped(const struct metrics *m);
 
 /*
  * Add every series of src into dst (counters and rates add, trends merge,
- * gauges take src's value and widen min/max). Returns 0 or -ENOMEM.
+ * gauges take src's value and widen min/max); past dst's cap they land in
+ * its grouped series. Returns 0 or -ENOMEM (memory, never the cap).
  */
 int metrics_merge(struct metrics *dst, const struct metrics *src);
 

@@ -3,7 +3,9 @@
  *
  * report_verdict() evaluates every threshold of the phases that ran against
  * the final merged registry (smoke thresholds on scenario "smoke" series, load
- * thresholds on scenario "load" series); the outputs then render the registry
+ * thresholds on scenario "load" series). A phase with no threshold at all is
+ * judged by an implicit "checks: rate==1.0", so failed checks never pass
+ * silently; every output marks it implicit. The outputs then render the registry
  * and that verdict: a k6-style text summary, k6's --summary-export JSON shape,
  * and JUnit XML (one testcase per check and per threshold).
  *
@@ -52,6 +54,7 @@ struct verdict_item {
     const struct threshold *t;
     const char *scenario; /* "smoke" or "load" */
     bool passed;          /* outcome == OUTCOME_PASSED */
+    bool implicit;        /* the phase had no threshold: checks rate==1.0 stands in */
     enum outcome outcome;
     enum outcome_reason reason;
     double observed;         /* NAN without samples */
@@ -94,20 +97,24 @@ int report_junit(const char *path, const struct report_ctx *ctx, const struct ve
 
 /* Failed requests of one kind, see report_errors(). */
 struct report_error {
-    char kind[24]; /* "reset", "timeout", ... or "status_503" */
+    char kind[24]; /* "reset", "timeout", ... or "status_503", "status_4xx" */
     uint64_t count;
 };
 
 #define REPORT_MAX_ERRORS 32
 
 /*
- * Count the requests (http_reqs, every phase) that did not get the expected
- * response, by kind: transport failures under http_error_name() of their
+ * Count the failed requests (every phase: the failures http_req_failed
+ * counts) by kind: transport failures under http_error_name() of their
  * error_code tag ("dns", "refused", "reset", "connect", "timeout", "tls",
- * "protocol"), unexpected statuses as "status_<code>". Fills out with at most
- * max entries, kinds in http.h order then statuses ascending, and returns
- * how many. The JSON summary ("errors"), the text summary and the
- * test_finish log event show this.
+ * "protocol"), unexpected statuses as "status_" and their status label
+ * ("status_503", "status_4xx", "status_invalid"), failures whose series lost
+ * its tags at the series cap as "other". Kinds come in http.h order, then
+ * statuses in label order; statuses that do not fit in max entries are added
+ * up as "status_other", so the counts always add up to the failed requests
+ * (with max >= 9; a smaller max folds the rest into its last entry, "other").
+ * Returns how many entries were filled. The JSON summary ("errors"), the text
+ * summary and the test_finish log event show this.
  */
 size_t report_errors(const struct metrics *m, struct report_error *out, size_t max);
 

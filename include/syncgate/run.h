@@ -67,6 +67,9 @@ void run_remove_source(struct run *r, struct metrics *m);
 /* Merge every source into dst (normally fresh). Returns 0 or -ENOMEM. */
 int run_snapshot(struct run *r, struct metrics *dst);
 
+/* Set every series of gauge id in every source to v (a phase's VUs gone once it ended). */
+void run_set_gauge(struct run *r, enum metric_id id, double v);
+
 /* True when the run should stop: a signal or an abort. */
 bool run_should_stop(const struct run *r);
 

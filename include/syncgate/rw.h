@@ -123,15 +123,24 @@ struct rw_encoder *rw_encoder_new(const struct config *c, char *err, size_t errl
 /* Free; NULL is a no-op. */
 void rw_encoder_free(struct rw_encoder *e);
 
+/* Which series of a snapshot rw_encode takes. */
+enum rw_select {
+    RW_CHANGED, /* those whose version changed since they were last encoded */
+    RW_ALL,     /* every series */
+    RW_FINAL,   /* the changed ones, and those encoded only once so far: at the end of a
+                 * run every series has two points (rate and irate need two), while a
+                 * counter that stopped changing keeps its last two points distinct */
+};
+
 /*
- * Encode the series of snap whose version changed since the last encode
- * (every series when all is true) at now_ms (wall clock, ms since the epoch).
- * Each series' sample is stamped max(now_ms, its previous timestamp + 1).
- * Returns 0 with out filled (out->len == 0 when nothing changed), or -ENOMEM
- * (the encoder's memory of what was sent is then unchanged).
+ * Encode the series of snap that sel selects at now_ms (wall clock, ms since
+ * the epoch). Each series' sample is stamped max(now_ms, its previous
+ * timestamp + 1). Returns 0 with out filled (out->len == 0 when nothing was
+ * selected), or -ENOMEM (the encoder's memory of what was sent is then
+ * unchanged).
  */
-int rw_encode(struct rw_encoder *e, const struct metrics *snap, int64_t now_ms, bool all,
-              struct rw_batch *out);
+int rw_encode(struct rw_encoder *e, const struct metrics *snap, int64_t now_ms,
+              enum rw_select sel, struct rw_batch *out);
 
 /*
  * Encode one stale marker (a sample whose bits are RW_STALE_NAN_BITS) for

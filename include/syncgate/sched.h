@@ -1,12 +1,16 @@
 /*
  * sched: k6's ramping-VUs schedule as a pure function of time.
  *
- * Stages run back to back. Within a stage the number of active VUs moves
- * linearly from the previous stage's target (0 before the first stage) to
- * this stage's target; the count is the interpolated value rounded up, so a
- * ramp-up starts its first VU at once and reaches the target exactly at the
- * stage's end, and a ramp-down drops a VU only when the line falls below it.
- * A stage of duration 0 jumps to its target at its start time.
+ * The schedule starts with `start` VUs (k6's startVUs: 1 for the stages
+ * shortcut) and runs its stages back to back. Within a stage the number of
+ * active VUs moves linearly from the previous stage's target (`start` before
+ * the first stage) to this stage's target, and changes only when the line
+ * reaches the next whole VU: the change since the stage began is rounded
+ * down, up and down alike, exactly as k6's ramping-vus executor
+ * (getRawExecutionSteps): ramping 0 -> 10 over 10s, VU k starts at k seconds
+ * and the 10th at the stage's end; ramping 10 -> 0, one VU stops each second
+ * and the last at the end. A stage of duration 0 jumps to its target at its
+ * start time.
  *
  * VU slots are numbered from 0 and the active VUs are always the slots
  * [0, active): ramping up activates the next slots, ramping down deactivates
@@ -30,15 +34,16 @@
 /* Sum of the stage durations (0 when n is 0). */
 int64_t sched_duration(const struct stage *st, size_t n);
 
-/* Largest target of any stage: the number of VU slots to allocate (k6's vus_max). */
-int sched_max_vus(const struct stage *st, size_t n);
+/* The larger of start and every stage's target: the VU slots to allocate (k6's vus_max). */
+int sched_max_vus(const struct stage *st, size_t n, int start);
 
 /*
- * Active VUs at time t. 0 before the start (t <= 0 is the start, where
- * nothing has ramped yet unless a first 0s stage jumps); at or after the end,
- * the last stage's target (the caller stops the run there).
+ * Active VUs at time t, for a schedule starting with `start` VUs. 0 before
+ * the start; at t = 0, start (or the target of leading 0s stages, which jump);
+ * at or after the end, the last stage's target (the caller stops the run
+ * there).
  */
-int sched_vus_at(const struct stage *st, size_t n, int64_t t);
+int sched_vus_at(const struct stage *st, size_t n, int start, int64_t t);
 
 /*
  * Index of the stage running at time t: the stage i with
@@ -55,7 +60,7 @@ int64_t sched_stage_start(const struct stage *st, size_t n, size_t i);
  * changes, or the end of the schedule; INT64_MAX when t is already at or
  * after the end. Lets a caller sleep exactly until the next VU change.
  */
-int64_t sched_next_change(const struct stage *st, size_t n, int64_t t);
+int64_t sched_next_change(const struct stage *st, size_t n, int start, int64_t t);
 
 /*
  * Of `active` VUs over all slots, how many belong to one thread when slot i

@@ -3,7 +3,9 @@
  *
  * All durations inside syncgate are int64_t microseconds ("usec"). k6 writes
  * durations as Go durations ("0s", "500ms", "30s", "1m30s", "2h", "1.5s",
- * "250us"); a bare "0" is accepted, any other unit-less number is not.
+ * "250us"), optionally after a whole number of days ("1d", "1d23h", as k6's
+ * ParseExtendedDuration); a bare "0" is accepted, any other unit-less number
+ * is not (k6 would read it as milliseconds: a typo more often than a plan).
  * Pure module: no I/O, no global state (the clock functions only read clocks).
  */
 #ifndef SYNCGATE_UNITS_H

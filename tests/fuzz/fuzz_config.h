@@ -76,7 +76,8 @@ static inline void fuzz_check_config(const struct config *c)
     }
     FUZZ_CHECK(c->load.nstages >= 1 && c->load.nstages <= CONFIG_MAX_STAGES, "%zu stages",
                c->load.nstages);
-    bool any = false;
+    FUZZ_CHECK(c->load.start_vus >= 0, "start_vus %d", c->load.start_vus);
+    bool any = c->load.start_vus > 0; /* k6's rule: startVUs or a target above 0 */
     for (size_t i = 0; i < c->load.nstages; i++) {
         const struct stage *st = &c->load.stages[i];
         FUZZ_CHECK(st->duration >= 0 && st->duration <= UNITS_MAX_DURATION,
@@ -84,7 +85,7 @@ static inline void fuzz_check_config(const struct config *c)
         FUZZ_CHECK(st->target >= 0, "stage %zu target %d", i, st->target);
         any = any || st->target > 0;
     }
-    FUZZ_CHECK(any, "every stage target is 0");
+    FUZZ_CHECK(any, "every stage target and start_vus are 0");
     FUZZ_CHECK(c->load.thresholds.n <= CONFIG_MAX_THRESHOLDS, "load thresholds");
     FUZZ_CHECK(c->smoke.thresholds.n <= CONFIG_MAX_THRESHOLDS, "smoke thresholds");
     FUZZ_CHECK(c->metrics.nlabels <= CONFIG_MAX_LABELS, "labels");

@@ -392,7 +392,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case 5:
         case 6: /* the clock may stand still or step back: timestamps must still grow */
             now += (int64_t)(int8_t)rd_u8(&r);
-            FUZZ_CHECK(rw_encode(e, m, now, o & 0x80, &b) == 0, "rw_encode failed");
+            FUZZ_CHECK(rw_encode(e, m, now, o & 0x80 ? RW_ALL : RW_CHANGED, &b) == 0, "rw_encode failed");
             check_batch(&st, &b, now, false);
             rw_batch_clear(&b);
             break;
@@ -417,7 +417,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
     }
     /* Whatever is left is sent whole, then marked stale. */
-    FUZZ_CHECK(rw_encode(e, m, now, true, &b) == 0, "final rw_encode failed");
+    FUZZ_CHECK(rw_encode(e, m, now, RW_FINAL, &b) == 0, "final rw_encode failed");
     check_batch(&st, &b, now, false);
     rw_batch_clear(&b);
     FUZZ_CHECK(rw_encode_stale(e, now, &b) == 0, "final stale failed");

@@ -45,7 +45,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (s) {
             series_trend(s, 1500);
             struct rw_batch b;
-            FUZZ_CHECK(rw_encode(e, m, 1700000000000, true, &b) == 0, "encode failed");
+            FUZZ_CHECK(rw_encode(e, m, 1700000000000, RW_ALL, &b) == 0, "encode failed");
             FUZZ_CHECK(b.len > 0 && b.nseries >= 1, "nothing encoded");
             rw_batch_clear(&b);
         }

@@ -203,6 +203,32 @@ def case_close(t):
     fixture_fault(t, "fault=close", "protocol", "close without a response")
 
 
+# Responses cut short or malformed, each a failed request of kind protocol in load and in
+# smoke (which retries only connect errors and 502/503/504: a 503 status line cut short is
+# no 503, so it is not retried either). libcurl itself returns CURLE_OK for the first two
+# (a status line, or some headers, and then the end of the connection): syncgate must see
+# that the head never ended.
+TRUNCATED = [
+    ("fault=close-after-status", "closed after the status line"),
+    ("fault=close-mid-headers", "closed in the middle of the headers"),
+    ("fault=close-after-status,status=503", "a 503 status line, then closed"),
+    ("fault=short-body,size=4k", "closed before the promised body (Content-Length)"),
+    ("fault=chunked-cut,body=hello", "chunked body cut before its last chunk"),
+    (r"raw=HTTP/1.1 2x0 OK\r\nContent-Length: 0\r\n\r\n", "garbage in the status code"),
+    (r"raw=SMTP ready\r\n\r\n", "no HTTP status line at all"),
+    (r"raw=HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+     "garbage chunk size"),
+]
+
+
+def case_truncated(t):
+    for spec, label in TRUNCATED:
+        fixture_fault(t, spec, "protocol", "load: " + label)
+        with h.Fixture(["*:*:*=" + spec], log=False) as fx:
+            run = smoke_fault(t, fx.url(0), "protocol", "smoke: " + label, retries=2)
+        t.eq(run.res.events("retry"), [], "smoke: %s: not retried" % label)
+
+
 def case_huge_body(t):
     # Content-Length far over HTTP_MAX_BODY (64 MiB): refused at the headers
     fixture_fault(t, "size=1G", "protocol", "1 GiB body (over the cap)", timeout="5s")
@@ -317,6 +343,42 @@ def case_5xx_burst(t):
     t.eq(len(srun.res.events("retry")), 2, "smoke: two retry events")
 
 
+def sums_up(t, run, label):
+    """The failures by kind add up to http_req_failed's count of failed requests."""
+    errs = run.errors or {}
+    failed = run.metric("http_req_failed").get("passes", -1)
+    t.ok(failed > 0 and sum(errs.values()) == failed,
+         "%s: failures by kind add up to http_req_failed (%d)" % (label, failed),
+         "errors: %r" % (errs,))
+    t.ok(len(errs) <= 32, "%s: at most 32 kinds reported (%d)" % (label, len(errs)))
+
+
+def case_many_statuses(t):
+    # a target answering 200, 201, ... 999 in turn: status codes are the server's to pick,
+    # so the series they make must stay bounded and the report must still come out whole
+    spec = "*:*:*=statuses=200-999"
+    with h.Fixture([spec], log=False) as fx:
+        run = Run(["load", "-p", load_profile(fx.url(0, "/health"), think="0s",
+                                              stages=[{"duration": "2s", "target": 8}])])
+    common(t, run, "load: statuses 200..999", 99, SCHEDULE_S)
+    sums_up(t, run, "load: statuses 200..999")
+    t.ok(run.metric("http_reqs").get("count", 0) > 450,
+         "load: statuses 200..999: well past 600 (%r requests)"
+         % run.metric("http_reqs").get("count"))
+    errs = run.errors or {}
+    t.ok("status_invalid" in errs and "status_4xx" in errs and "status_201" in errs,
+         "load: statuses 200..999: the first ones by number, then by class, 600+ as invalid",
+         "errors: %r" % (errs,))
+    t.eq(run.res.events("series_limit"), [], "load: statuses 200..999: no series dropped")
+    with h.Fixture([spec], log=False) as fx:
+        p = smoke_profile(fx.url(0), retries=0)
+        run = Run(["smoke", "-p", p, "--set", "smoke.iterations=900", "--set",
+                   "smoke.think_time=0s"], timeout=60)
+    common(t, run, "smoke: statuses 200..999", 99)
+    sums_up(t, run, "smoke: statuses 200..999")
+    t.eq(run.metric("http_reqs").get("count"), 900, "smoke: statuses 200..999: 900 requests")
+
+
 # ---- load: name resolution and TLS ----
 
 def case_dns(t):
@@ -387,5 +449,6 @@ def case_tls_untrusted(t):
 
 if __name__ == "__main__":
     h.Tap().run(case_reset, case_reset_mid, case_slow, case_hang, case_bad_status,
-                case_bad_header, case_close_after_headers, case_close, case_huge_body,
-                case_endless_body, case_429, case_5xx_burst, case_dns, case_tls_untrusted)
+                case_bad_header, case_close_after_headers, case_close, case_truncated,
+                case_huge_body,
+                case_endless_body, case_429, case_5xx_burst, case_many_statuses, case_dns, case_tls_untrusted)

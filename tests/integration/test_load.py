@@ -91,14 +91,17 @@ def parse_dur(s):
     raise ValueError(s)
 
 
-def vu_seconds(stages, step=0.0005):
-    """Integral of the active VU count: the line between targets, rounded up (sched.h)."""
-    total, prev = 0.0, 0
+def vu_seconds(stages, start=1, step=0.0005):
+    """Integral of the active VU count, as k6's ramping VUs (sched.h): from start VUs (k6's
+    startVUs, 1 for the stages shortcut), each stage moving toward its target by the
+    change so far rounded down (k6's ramping_vus_test.go tables)."""
+    total, prev = 0.0, start
     for dur, target in stages:
         d = parse_dur(dur)
         t = step / 2
         while t < d:
-            total += math.ceil(prev + (target - prev) * t / d - 1e-9) * step
+            change = math.floor(abs(target - prev) * t / d + 1e-9)
+            total += (prev + change if target >= prev else prev - change) * step
             t += step
         prev = target
     return total
@@ -311,6 +314,28 @@ def case_thresholds(t):
              "delayAbortEval 2s: exit %s after %.1f s, not before 2 s" % (r.rc, r.elapsed))
 
 
+def case_no_thresholds(t):
+    """A load phase with no threshold is judged by an implicit checks rate==1.0; explicit
+    thresholds replace it, as before."""
+    with fixture("*:GET:/bad=status=500", "*:GET:/ok=") as fx:
+        for label, th in (("null", "null"), ("{}", "{}"), ("{checks: []}", "{checks: []}")):
+            prof = profile_yaml([("bad", fx.url(0, "/bad"))], [("0s", 2), ("500ms", 2)])
+            prof = prof.replace("load:\n", "load:\n  thresholds: %s\n" % th, 1)
+            r = run(prof)
+            t.eq(r.rc, 99, "thresholds: %s: failing checks fail the load phase" % label) \
+                or t.diag(r.res.explain())
+            t.eq((r.summary or {}).get("implicit_thresholds"),
+                 [{"scenario": "load", "metric": "checks", "threshold": "rate==1.0"}],
+                 "thresholds: %s: the export names the implicit threshold" % label)
+        prof = profile_yaml([("ok", fx.url(0, "/ok"))], [("0s", 2), ("500ms", 2)])
+        r = run(prof.replace("load:\n", "load:\n  thresholds: {}\n", 1))
+        t.eq(r.rc, 0, "thresholds: {}: passing checks pass")
+        r = run(profile_yaml([("bad", fx.url(0, "/bad"))], [("0s", 2), ("500ms", 2)],
+                             thresholds={"http_reqs": ["count>0"]}))
+        t.eq(r.rc, 0, "an explicit threshold replaces the implicit one (checks fail, exit 0)")
+        t.ok("implicit_thresholds" not in (r.summary or {}), "no implicit threshold then")
+
+
 def case_sigterm(t):
     """SIGTERM stops load within 1 s, prints the summary, exits 105."""
     with fixture("*:GET:/x=delay=5ms") as fx:
@@ -326,7 +351,7 @@ def case_sigterm(t):
 def main():
     h.Tap().run(case_schedule, case_think_time, case_latency, case_errors,
                 case_direct_no_gateway, case_first_request, case_ramp_down, case_thresholds,
-                case_sigterm)
+                case_no_thresholds, case_sigterm)
 
 
 if __name__ == "__main__":

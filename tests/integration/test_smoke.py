@@ -8,6 +8,7 @@ Topology of each case: one fixture with two listeners. Listener 0 is the
 "Kong gateway" (/health and /api/<service>/health); listener 1 stands for the
 services' direct URLs, which smoke must never touch.
 """
+import hashlib
 import json
 import os
 import signal
@@ -15,8 +16,11 @@ import sys
 import time
 import xml.etree.ElementTree as ET
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "remote_write"))
 import harness as h  # noqa: E402
+import rwlib  # noqa: E402
 
 SERVICES = [
     ("product", "/api/products/health"),
@@ -278,6 +282,110 @@ def case_service_500(t):
         t.ok(False, "500: export has the inventory check and threshold", repr(e))
 
 
+def case_no_thresholds(t):
+    """A smoke phase with no threshold at all still fails on a failed check: an implicit
+    checks: rate==1.0, marked implicit in every output."""
+    for label, th in (("thresholds: null", None), ("thresholds: {}", {}),
+                      ("thresholds: {checks: []}", {"checks": []})):
+        d = h.tempdir()
+        export, junit = os.path.join(d, "summary.json"), os.path.join(d, "junit.xml")
+        with gateway(["0:GET:/api/inventory/health=status=500,body=boom"]) as fx:
+            prof = profile(fx.url(0), fx.url(1), smoke={"thresholds": th, "duration": "300ms"})
+            res = h.run_syncgate(["smoke", "-p", prof, "--junit", junit,
+                                  "--summary-export", export], timeout=30)
+        t.eq(res.rc, 99, "%s: a failed check fails the phase (exit 99)" % label) \
+            or t.diag(res.explain())
+        t.ok("checks rate==1.0 (implicit)" in res.stdout,
+             "%s: the summary shows the implicit threshold" % label, res.stdout)
+        thr = [e for e in res.events("threshold") if e.get("metric") == "checks"]
+        t.ok(thr and thr[-1].get("passed") is False and thr[-1].get("implicit") is True,
+             "%s: threshold event marked implicit" % label, res.stderr)
+        try:
+            with open(export) as f:
+                s = json.load(f)
+            root = ET.parse(junit).getroot()
+        except (OSError, ValueError, ET.ParseError) as e:
+            t.ok(False, "%s: outputs readable" % label, repr(e))
+            continue
+        t.eq(s.get("metrics", {}).get("checks", {}).get("thresholds"), {"rate==1.0": True},
+             "%s: export has checks rate==1.0 failed" % label)
+        t.eq(s.get("implicit_thresholds"),
+             [{"scenario": "smoke", "metric": "checks", "threshold": "rate==1.0"}],
+             "%s: export lists it as implicit" % label)
+        names = [c.get("name") for c in root.findall(".//testcase")
+                 if c.find("failure") is not None]
+        t.ok("checks rate==1.0 (implicit)" in names, "%s: junit fails the implicit threshold"
+             % label, repr(names))
+    # healthy with no threshold: the implicit one passes
+    with gateway() as fx:
+        prof = profile(fx.url(0), fx.url(1), smoke={"thresholds": {}, "duration": "300ms"})
+        res = h.run_syncgate(["smoke", "-p", prof], timeout=30)
+    t.eq(res.rc, 0, "no thresholds, healthy: exit 0") or t.diag(res.explain())
+
+
+def case_k6_parity(t):
+    """What k6 users see in their dashboards and exports: data_sent/received tagged like k6
+    (by scenario, not by request), error_code 1000+status on 4xx/5xx, the proto label, two
+    points per series in a short smoke (irate needs two), the expected_response sub-metric and
+    checks' ids in the export, vus.value as the last active count."""
+    d = h.tempdir()
+    export = os.path.join(d, "summary.json")
+    with gateway(["0:GET:/api/orders/health=status=503"]) as fx, rwlib.Fixture() as rw:
+        prof = profile(fx.url(0), fx.url(1), smoke={"duration": "4s", "think_time": "500ms",
+                                                    "retries": 0})
+        res = h.run_syncgate(["smoke", "-p", prof, "--summary-export", export],
+                             env={"K6_PROMETHEUS_RW_SERVER_URL": rw.url}, timeout=40)
+        recs = rwlib.accepted(rw.records())
+    t.eq(res.rc, 99, "parity: the 503 fails the smoke") or t.diag(res.explain())
+    series = {}
+    for _, s in rwlib.all_series(recs):
+        series.setdefault(rwlib.key(s), []).extend(
+            x for x in s["samples"] if x["bits"] != rwlib.STALE_BITS)
+    lab = {k: dict(k) for k in series}
+    data = [k for k in series if lab[k]["__name__"] in ("k6_data_sent_total",
+                                                        "k6_data_received_total")]
+    t.ok(sorted(lab[k]["__name__"] for k in data) == ["k6_data_received_total",
+                                                       "k6_data_sent_total"],
+         "parity: one data_sent and one data_received series for the run", repr(data))
+    t.ok(data and all(lab[k].get("scenario") == "smoke" and not
+                      {"name", "method", "status", "expected_response"} & set(lab[k])
+                      for k in data),
+         "parity: data_sent/received carry the scenario, not the request's tags", repr(data))
+    reqs = [lab[k] for k in series if lab[k]["__name__"] == "k6_http_reqs_total"]
+    bad = [x for x in reqs if x.get("status") == "503"]
+    good = [x for x in reqs if x.get("status") == "200"]
+    t.ok(bad and all(x.get("error_code") == "1503" for x in bad),
+         "parity: a 503 carries error_code 1503, as k6", repr(bad))
+    t.ok(good and all("error_code" not in x for x in good), "parity: a 200 carries no error_code")
+    t.ok(reqs and all(x.get("proto") == "HTTP/1.1" for x in reqs),
+         "parity: HTTP series carry proto=HTTP/1.1", repr(reqs[:2]))
+    # the k6 series (the dashboards' rate and irate); syncgate's run-result series are one
+    # value at the end by design
+    thin = [dict(k)["__name__"] for k, v in series.items()
+            if len(v) < 2 and dict(k)["__name__"].startswith("k6_")]
+    t.eq(thin, [], "parity: a 4 s smoke (push interval 5 s) sends every series at least twice (irate needs two)")
+    try:
+        with open(export) as f:
+            s = json.load(f)
+    except (OSError, ValueError) as e:
+        t.ok(False, "parity: export readable", repr(e))
+        return
+    m = s.get("metrics", {})
+    sub = m.get("http_req_duration{expected_response:true}", {})
+    t.ok(all(k in sub for k in ("avg", "min", "med", "max", "p(90)", "p(95)")),
+         "parity: export has http_req_duration{expected_response:true}", repr(sub))
+    t.ok(sub.get("max", 1e9) <= m.get("http_req_duration", {}).get("max", -1),
+         "parity: the sub-metric is a part of http_req_duration")
+    checks = s.get("root_group", {}).get("checks", {})
+    wrong = [(n, c.get("id")) for n, c in checks.items()
+             if c.get("id") != hashlib.md5(("::" + n).encode()).hexdigest()]
+    t.ok(checks and not wrong, "parity: every check has k6's id (md5 of its path)", repr(wrong))
+    t.eq(m.get("vus", {}).get("value"), 1, "parity: vus.value is the last active count (1)")
+    t.ok("http_req_duration{expected_response:true}" in res.stdout or
+         "{ expected_response:true }" in res.stdout,
+         "parity: the text summary shows the expected_response sub-metric", res.stdout)
+
+
 def case_slow(t):
     with gateway(["0:GET:/api/products/health=delay=400ms,body=slow"]) as fx:
         prof = profile(fx.url(0), fx.url(1), services={"product": {"max_latency": "200ms"}},
@@ -304,6 +412,21 @@ def case_gateway_down(t):
          % res.elapsed)
     t.ok(res.event("ready_timeout"), "gateway down: ready_timeout logged", res.stderr)
     common_log_checks(t, res, 112, "gateway down")
+
+
+def case_ready_timeout_short(t):
+    """A readiness timeout under a millisecond against a gateway that accepts and never
+    answers: every wait is bounded by its timeout (a request timeout that rounds to 0 ms
+    would mean none at all to libcurl)."""
+    for timeout in ("500us", "1ms", "1500us", "300ms"):
+        with gateway(["0:GET:/health=fault=hang"]) as fx:
+            prof = profile(fx.url(0), fx.url(1),
+                           gw={"ready": {"path": "/health", "timeout": timeout}})
+            res = h.run_syncgate(["smoke", "-p", prof], timeout=15)
+        t.eq(res.rc, 112, "ready timeout %s, hanging gateway: exit 112" % timeout) \
+            or t.diag(res.explain())
+        # the bound leaves room for a slow start (valgrind); the bug was a wait without end
+        t.ok(res.elapsed < 6, "ready timeout %s: gave up in time (%.2fs)" % (timeout, res.elapsed))
 
 
 def case_gateway_late(t):
@@ -446,8 +569,9 @@ def main():
             print("Bail out! %s is not set to an executable" % var)
             sys.exit(1)
     tap = h.Tap()
-    tap.run(case_healthy, case_env_overrides, case_long_key, case_service_500, case_slow, case_gateway_down,
-            case_gateway_late, case_429, case_transient_503, case_reset,
+    tap.run(case_healthy, case_env_overrides, case_long_key, case_service_500,
+            case_no_thresholds, case_k6_parity, case_slow, case_gateway_down,
+            case_ready_timeout_short, case_gateway_late, case_429, case_transient_503, case_reset,
             case_sigterm, case_bad_env)
 
 

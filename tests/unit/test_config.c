@@ -476,8 +476,21 @@ static void test_bad(void)
         "200000}\n",
         "p.yaml:4:30", "load.stages[1].target", "allowed: 0 to 100000");
     bad("load:\n  stages: []\n", "p.yaml:2:11", "load.stages", "at least one stage");
-    bad("load:\n  stages: [{duration: 1s, target: 0}]\n", "p.yaml:2:11", "load.stages",
-        "target above 0");
+    bad("load:\n  start_vus: 0\n  stages: [{duration: 1s, target: 0}]\n", "p.yaml:3:11",
+        "load.stages", "target above 0, or load.start_vus above 0");
+    bad("load:\n  start_vus: -1\n", "p.yaml:2:14", "load.start_vus", "allowed: 0 to 100000");
+    {
+        /* k6 accepts all-0 targets when startVUs (1 by default) is above 0 */
+        struct config c;
+        struct diag d;
+        config_init(&c);
+        ok(c.load.start_vus == 1, "start_vus defaults to 1 (k6's stages shortcut)");
+        ok(apply(&c, "load:\n  stages: [{duration: 12s, target: 0}]\n", &d) == 0,
+           "all-0 targets with start_vus 1: valid, as in k6");
+        ok(apply(&c, "load:\n  start_vus: 5\n", &d) == 0 && c.load.start_vus == 5,
+           "start_vus from the profile");
+        config_clear(&c);
+    }
     bad("load:\n  stages: [{target: 1}]\n", "p.yaml:2:12", "load.stages[0].duration", "missing");
     bad("load:\n  think_time: -1s\n", "p.yaml:2:15", "load.think_time", "out of range");
     bad("smoke:\n  request_timeout: 0s\n", "p.yaml:2:20", "smoke.request_timeout",
@@ -781,8 +794,53 @@ static void test_diag_hygiene(void)
                 "--set metrics.remote_write.password{=<redacted>", "", "without a matching");
 }
 
+/* What k6 accepts and syncgate refused: days, a null delayAbortEval, braces in tag values. */
+static void test_k6_forms(void)
+{
+    struct config c;
+    struct diag d;
+    char buf[1400];
+    config_init(&c);
+    int rc = apply(&c,
+                   "load:\n"
+                   "  stages:\n"
+                   "    - {duration: 1d, target: 1}\n"
+                   "    - {duration: 1d23h, target: 2}\n"
+                   "  thresholds:\n"
+                   "    http_req_duration{name:http://${}.com}: ['p(95)<500']\n"
+                   "    http_req_failed{url:ssh://github.com:grafana/k6,group:::g}: ['rate<1']\n"
+                   "    http_reqs:\n"
+                   "      - {threshold: 'count>0', abortOnFail: null, delayAbortEval: null}\n"
+                   "      - {threshold: 'count>1', abortOnFail: true, delayAbortEval: 1d}\n",
+                   &d);
+    ok(rc == 0, "k6 forms accepted (%s)", rc ? diag_format(&d, buf, sizeof(buf)) : "ok");
+    if (rc == 0) {
+        ok(c.load.stages[0].duration == 24 * 3600 * USEC_PER_SEC &&
+               c.load.stages[1].duration == 47 * 3600 * USEC_PER_SEC,
+           "stage durations with days: 1d, 1d23h");
+        const struct threshold *t = c.load.thresholds.t;
+        ok(c.load.thresholds.n == 4 && !strcmp(tagset_get(&t[0].filter, "name"), "http://${}.com"),
+           "a tag value with braces and colons");
+        ok(!strcmp(tagset_get(&t[1].filter, "url"), "ssh://github.com:grafana/k6") &&
+               !strcmp(tagset_get(&t[1].filter, "group"), "::g"),
+           "colons inside values, k6's group:::g");
+        ok(!t[2].abort_on_fail && t[2].delay_abort_eval == 0,
+           "abortOnFail: null and delayAbortEval: null mean no abort, no delay");
+        ok(t[3].abort_on_fail && t[3].delay_abort_eval == 24 * 3600 * USEC_PER_SEC,
+           "delayAbortEval: 1d");
+    }
+    config_clear(&c);
+    bad("load:\n  stages: [{duration: 8d, target: 1}]\n", "p.yaml:2:23",
+        "load.stages[0].duration", "allowed: 0s to 168h0m0s");
+    bad("load:\n  thresholds:\n    http_reqs: [{threshold: 'count>0', delayAbortEval: ''}]\n",
+        "p.yaml:3:56", "load.thresholds.http_reqs[0].delayAbortEval", "invalid duration");
+    bad("load:\n  stages: [{duration: 2.1d, target: 1}]\n", "p.yaml:2:23",
+        "load.stages[0].duration", "invalid duration \"2.1d\"");
+}
+
 int main(void)
 {
+    test_k6_forms();
     if (!mkdtemp(tmpdir)) {
         perror("mkdtemp");
         return 1;

@@ -91,15 +91,45 @@ static void test_cap(void)
     struct metrics *m = metrics_new();
     char v[16];
     struct series *last = NULL;
+    int all = 1;
     for (int i = 0; i < METRICS_MAX_SERIES + 10; i++) {
         snprintf(v, sizeof(v), "%d", i);
-        struct tagset t = tags2("status", v, NULL, NULL);
-        last = metrics_series(m, M_HTTP_REQS, &t);
+        struct tagset t = tags2("status", v, "scenario", "load");
+        all &= (last = metrics_series(m, M_HTTP_REQS, &t)) != NULL;
+        if (last)
+            series_add(last, 1);
     }
-    ok(last == NULL && metrics_nseries(m) == METRICS_MAX_SERIES && metrics_dropped(m) == 10,
-       "series beyond the cap are refused and counted");
-    struct tagset t = tags2("status", "5", NULL, NULL);
-    ok(metrics_series(m, M_HTTP_REQS, &t) != NULL, "existing series stay reachable at the cap");
+    ok(all && metrics_nseries(m) == METRICS_MAX_SERIES + 1 && metrics_dropped(m) == 0 &&
+           metrics_grouped(m) == 10,
+       "past the cap, new tag sets share one grouped series (%zu series, %llu grouped)",
+       metrics_nseries(m), (unsigned long long)metrics_grouped(m));
+    ok(last && last->tags.n == 1 && !strcmp(tagset_get(&last->tags, "scenario"), "load") &&
+           last->v.counter == 10,
+       "the grouped series keeps the scenario and every sample");
+    struct tagset t = tags2("status", "5", "scenario", "load");
+    struct series *s5 = metrics_series(m, M_HTTP_REQS, &t);
+    ok(s5 && s5 != last, "existing series stay reachable at the cap");
+    struct metric_view mv;
+    struct tagset f = tags2("scenario", "load", NULL, NULL);
+    metrics_view(m, M_HTTP_REQS, &f, &mv);
+    ok(mv.counter == METRICS_MAX_SERIES + 10, "a phase's total counts every sample (%g)",
+       mv.counter);
+
+    /* merging two full registries: the result is whole, never an error */
+    struct metrics *other = metrics_new(), *dst = metrics_new();
+    for (int i = 0; i < METRICS_MAX_SERIES; i++) {
+        snprintf(v, sizeof(v), "x%d", i);
+        struct tagset u = tags2("status", v, "scenario", "load");
+        series_add(metrics_series(other, M_HTTP_REQS, &u), 2);
+    }
+    int rc1 = metrics_merge(dst, m), rc2 = metrics_merge(dst, other);
+    metrics_view(dst, M_HTTP_REQS, &f, &mv);
+    ok(rc1 == 0 && rc2 == 0 && mv.counter == METRICS_MAX_SERIES + 10 + 2 * METRICS_MAX_SERIES,
+       "merging past the cap keeps every sample (%g)", mv.counter);
+    ok(metrics_dropped(dst) == 0 && metrics_nseries(dst) <= METRICS_MAX_SERIES + METRICS_GROUPED_MAX,
+       "and stays bounded (%zu series)", metrics_nseries(dst));
+    metrics_free(other);
+    metrics_free(dst);
     metrics_free(m);
 }
 

@@ -1,5 +1,7 @@
-/* Unit tests for report: failed requests counted by kind; the three outcomes of thresholds. */
+/* Unit tests for report: failed requests counted by kind; the three outcomes of thresholds;
+ * the implicit checks threshold of a phase without any. */
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,17 +10,34 @@
 #include "syncgate/report.h"
 #include "tap.h"
 
-/* Record n requests the way http_record does. */
+/* Record n requests with http_record, each call a fresh request shape. */
 static void record(struct metrics *m, const char *name, int status, enum http_error err,
                    int expect, int n)
 {
     struct tagset base = {0};
+    struct http_statuses st = {0};
     struct http_result r = {.status = status, .error = err};
     tagset_set(&base, "name", name);
     tagset_set(&base, "method", "GET");
     tagset_set(&base, "scenario", "load");
     for (int i = 0; i < n; i++)
-        http_record(m, &base, &r, expect);
+        http_record(m, &base, &st, &r, expect);
+}
+
+static uint64_t sum(const struct report_error *e, size_t n)
+{
+    uint64_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += e[i].count;
+    return total;
+}
+
+/* Failed requests as http_req_failed counts them. */
+static uint64_t failed(const struct metrics *m)
+{
+    struct metric_view v;
+    metrics_view(m, M_HTTP_REQ_FAILED, NULL, &v);
+    return v.pass;
 }
 
 static long find(const struct report_error *e, size_t n, const char *kind)
@@ -57,7 +76,16 @@ static void test_kinds(void)
            !strcmp(e[2].kind, "timeout") && !strcmp(e[3].kind, "protocol") &&
            !strcmp(e[4].kind, "status_429") && !strcmp(e[5].kind, "status_503"),
        "kinds in http.h order, then statuses ascending");
-    ok(report_errors(m, e, 2) == 2 && !strcmp(e[1].kind, "reset"), "max is respected");
+    ok(report_errors(m, e, 2) == 2 && !strcmp(e[0].kind, "dns") && !strcmp(e[1].kind, "other") &&
+           e[1].count == 22 - 1,
+       "a max too small for every kind folds the rest into its last entry");
+    int adds_up = 1;
+    for (size_t max = 1; max <= REPORT_MAX_ERRORS; max++) {
+        n = report_errors(m, e, max);
+        adds_up &= n <= max && sum(e, n) == failed(m);
+    }
+    ok(adds_up, "whatever max, the entries add up to http_req_failed's failures (%llu)",
+       (unsigned long long)failed(m));
 
     /* expect_status 204: a 200 is a failure */
     record(m, "c", 200, HTTP_ERR_NONE, 204, 2);
@@ -69,15 +97,87 @@ static void test_kinds(void)
 static void test_many_statuses(void)
 {
     struct metrics *m = metrics_new();
-    struct report_error e[REPORT_MAX_ERRORS + 8];
+    struct report_error e[REPORT_MAX_ERRORS];
+    /* one shape per status: each keeps its number, as across many services */
     for (int s = 599; s >= 500; s--)
         record(m, "a", s, HTTP_ERR_NONE, 200, 1);
-    size_t n = report_errors(m, e, REPORT_MAX_ERRORS + 8);
+    record(m, "b", 0, HTTP_ERR_TIMEOUT, 200, 3);
+    size_t n = report_errors(m, e, REPORT_MAX_ERRORS);
     ok(n == REPORT_MAX_ERRORS, "a target inventing statuses is capped (%zu)", n);
+    ok(!strcmp(e[0].kind, "timeout") && !strcmp(e[n - 1].kind, "status_other") &&
+           e[n - 1].count == 100 - (REPORT_MAX_ERRORS - 2),
+       "transport kinds first; statuses past the cap as status_other (%s %llu)", e[n - 1].kind,
+       (unsigned long long)e[n - 1].count);
     int sorted = 1;
-    for (size_t i = 1; i < n; i++)
+    for (size_t i = 2; i < n - 1; i++)
         sorted &= strcmp(e[i - 1].kind, e[i].kind) < 0;
     ok(sorted, "capped statuses still ascending");
+    ok(sum(e, n) == failed(m) && failed(m) == 103, "the entries add up to every failure");
+    metrics_free(m);
+}
+
+/* One shape for every status, as one service inventing them: labels stay bounded. */
+static void test_shape_labels(void)
+{
+    struct metrics *m = metrics_new();
+    struct report_error e[REPORT_MAX_ERRORS];
+    struct tagset base = {0};
+    struct http_statuses st = {0};
+    tagset_set(&base, "name", "a");
+    tagset_set(&base, "scenario", "load");
+    for (int s = 200; s <= 999; s++) {
+        struct http_result r = {.status = s};
+        http_record(m, &base, &st, &r, 200);
+    }
+    size_t n = report_errors(m, e, REPORT_MAX_ERRORS);
+    ok(sum(e, n) == 799 && failed(m) == 799, "799 failures, all counted (%zu kinds)", n);
+    ok(find(e, n, "status_201") == 1 && find(e, n, "status_208") == 1 &&
+           find(e, n, "status_209") == -1 && find(e, n, "status_2xx") == 91,
+       "the first %d unexpected statuses by number, later 2xx by class", HTTP_SHAPE_STATUSES);
+    ok(find(e, n, "status_3xx") == 100 && find(e, n, "status_4xx") == 100 &&
+           find(e, n, "status_5xx") == 100 && find(e, n, "status_invalid") == 400,
+       "3xx, 4xx, 5xx by class; 600 to 999 are invalid");
+    ok(metrics_nseries(m) <= 16 * HTTP_SERIES, "series stay bounded (%zu)", metrics_nseries(m));
+    metrics_free(m);
+}
+
+static void add_check(struct metrics *m, const char *scenario, bool pass)
+{
+    struct tagset t = {0};
+    tagset_set(&t, "check", "a status 200");
+    tagset_set(&t, "scenario", scenario);
+    series_rate(metrics_series(m, M_CHECKS, &t), pass);
+}
+
+/* A phase with no threshold is judged by an implicit checks rate==1.0. */
+static void test_implicit(void)
+{
+    static struct config c; /* zeroed: no thresholds in either phase */
+    struct metrics *m = metrics_new();
+    struct verdict v;
+    struct report_ctx ctx = {.cfg = &c, .m = m, .smoke_ran = true, .load_ran = true,
+                             .elapsed = 1000000};
+    add_check(m, "smoke", true);
+    add_check(m, "load", true);
+    ok(report_verdict(&ctx, &v) == 0 && v.n == 2 && !v.failed && v.items[0].implicit &&
+           v.items[1].implicit && !strcmp(v.items[0].t->source, "rate==1.0"),
+       "no thresholds: one implicit checks rate==1.0 per phase, passing");
+    add_check(m, "load", false);
+    ok(report_verdict(&ctx, &v) == 0 && v.failed && v.items[0].passed && !v.items[1].passed &&
+           !strcmp(v.items[1].scenario, "load"),
+       "a failed check in load fails load's implicit threshold");
+    ctx.load_ran = false;
+    ok(report_verdict(&ctx, &v) == 0 && v.n == 1 && !v.failed,
+       "only the phases that ran are judged");
+
+    char err[128];
+    c.smoke.thresholds.n = 1;
+    threshold_parse(&c.smoke.thresholds.t[0], "http_reqs", "count>0", err, sizeof(err));
+    ctx.load_ran = true;
+    ok(report_verdict(&ctx, &v) == 0 && v.n == 2 && !v.items[0].implicit &&
+           v.items[1].implicit,
+       "an explicit threshold replaces the implicit one of its phase only");
+    threshold_clear(&c.smoke.thresholds.t[0]);
     metrics_free(m);
 }
 
@@ -97,12 +197,13 @@ static void load_config(struct config *c, const char *thresholds, const char *ba
 static void record_ms(struct metrics *m, int n, int ms, int status)
 {
     struct tagset base = {0};
+    struct http_statuses st = {0};
     struct http_result r = {.status = status, .duration = (int64_t)ms * 1000};
     tagset_set(&base, "name", "a");
     tagset_set(&base, "method", "GET");
     tagset_set(&base, "scenario", "load");
     for (int i = 0; i < n; i++)
-        http_record(m, &base, &r, 200);
+        http_record(m, &base, &st, &r, 200);
 }
 
 static struct baseline_run one_run = {"r1", 20, 1700000000};
@@ -251,8 +352,10 @@ static void test_outcomes(void)
 
 int main(void)
 {
+    test_implicit();
     test_outcomes();
     test_kinds();
     test_many_statuses();
+    test_shape_labels();
     return tap_done();
 }

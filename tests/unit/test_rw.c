@@ -258,7 +258,7 @@ static void test_encode(void)
 
     struct rw_batch b = {0};
     int64_t now = 1700000000000;
-    ok(rw_encode(e, m, now, false, &b) == 0 && b.len > 0, "first encode has a body");
+    ok(rw_encode(e, m, now, RW_CHANGED, &b) == 0 && b.len > 0, "first encode has a body");
     Prometheus__WriteRequest *wr = decode(&b);
     ok(wr != NULL, "body is a snappy block of a WriteRequest");
     /* counter, rate, 4 trend stats, gauge, checks */
@@ -322,12 +322,28 @@ static void test_encode(void)
     rw_batch_clear(&b);
 
     /* Nothing changed: nothing to send. */
-    ok(rw_encode(e, m, now, false, &b) == 0 && b.len == 0 && b.body == NULL,
+    ok(rw_encode(e, m, now, RW_CHANGED, &b) == 0 && b.len == 0 && b.body == NULL,
        "unchanged snapshot gives an empty batch");
+
+    /* The final flush of a short run: every series sent once gets its second point. */
+    {
+        struct rw_encoder *f = rw_encoder_new(&c, err, sizeof(err));
+        struct rw_batch fb;
+        rw_encode(f, m, now, RW_CHANGED, &fb);
+        size_t all = fb.nseries;
+        rw_batch_clear(&fb);
+        ok(rw_encode(f, m, now + 1, RW_FINAL, &fb) == 0 && fb.nseries == all,
+           "final: every series sent once is sent again, unchanged (%zu of %zu)", fb.nseries, all);
+        rw_batch_clear(&fb);
+        ok(rw_encode(f, m, now + 2, RW_FINAL, &fb) == 0 && fb.len == 0,
+           "final: a series with two points already is not repeated unchanged");
+        rw_batch_clear(&fb);
+        rw_encoder_free(f);
+    }
 
     /* One series changes within the same millisecond: only it, one ms later. */
     series_add(reqs, 2);
-    ok(rw_encode(e, m, now, false, &b) == 0 && b.len > 0, "changed series encoded");
+    ok(rw_encode(e, m, now, RW_CHANGED, &b) == 0 && b.len > 0, "changed series encoded");
     wr = decode(&b);
     ok(wr && wr->n_timeseries == 1 && value_of(wr, "k6_http_reqs_total") == 5,
        "only the changed series (%zu)", wr ? wr->n_timeseries : 0);
@@ -336,7 +352,7 @@ static void test_encode(void)
     rw_batch_clear(&b);
 
     /* A clock going backwards still gives increasing timestamps; all=true sends all. */
-    ok(rw_encode(e, m, now - 5000, true, &b) == 0, "encode all");
+    ok(rw_encode(e, m, now - 5000, RW_ALL, &b) == 0, "encode all");
     wr = decode(&b);
     ok(wr && wr->n_timeseries == 8, "all=true sends every series");
     ok(ts_of(wr, "k6_http_reqs_total") == now + 2 && ts_of(wr, "k6_vus") == now + 1,
@@ -348,27 +364,27 @@ static void test_encode(void)
     /* Versions through a merged snapshot, as run_snapshot builds it. */
     struct metrics *snap = metrics_new();
     metrics_merge(snap, m);
-    ok(rw_encode(e, snap, now + 10, false, &b) == 0 && b.len == 0,
+    ok(rw_encode(e, snap, now + 10, RW_CHANGED, &b) == 0 && b.len == 0,
        "merged snapshot of an unchanged registry sends nothing");
     metrics_free(snap);
     series_set(vus, 7); /* same value, new observation */
     snap = metrics_new();
     metrics_merge(snap, m);
-    ok(rw_encode(e, snap, now + 10, false, &b) == 0 && b.nseries == 1,
+    ok(rw_encode(e, snap, now + 10, RW_CHANGED, &b) == 0 && b.nseries == 1,
        "gauge set again to the same value is sent (%zu)", b.nseries);
     metrics_free(snap);
     rw_batch_clear(&b);
 
     /* Ordinary NaN never carries the stale bits. */
     series_set(vus, from_bits(RW_STALE_NAN_BITS));
-    rw_encode(e, m, now + 20, false, &b);
+    rw_encode(e, m, now + 20, RW_CHANGED, &b);
     wr = decode(&b);
     double v = value_of(wr, "k6_vus");
     ok(isnan(v) && bits(v) == RW_NAN_BITS, "a stale-looking gauge value is sent as plain NaN");
     prometheus__write_request__free_unpacked(wr, NULL);
     rw_batch_clear(&b);
     series_set(vus, NAN);
-    rw_encode(e, m, now + 21, false, &b);
+    rw_encode(e, m, now + 21, RW_CHANGED, &b);
     wr = decode(&b);
     v = value_of(wr, "k6_vus");
     ok(isnan(v) && bits(v) == RW_NAN_BITS, "NaN sent with bits 0x7ff8000000000001");
@@ -398,7 +414,7 @@ static void test_encode(void)
     /* A configured test_type wins over the scenario tag. */
     c.test_type = "smoke";
     e = rw_encoder_new(&c, err, sizeof(err));
-    rw_encode(e, m, now, false, &b);
+    rw_encode(e, m, now, RW_CHANGED, &b);
     wr = decode(&b);
     ts = find(wr, "k6_http_reqs_total");
     ok(ts && strcmp(label(ts, "test_type"), "smoke") == 0, "configured test_type wins");
@@ -408,7 +424,7 @@ static void test_encode(void)
 
     c.metrics.rw.trend_stats = "p(99.9),count,sum,avg,med";
     e = rw_encoder_new(&c, err, sizeof(err));
-    rw_encode(e, m, now, false, &b);
+    rw_encode(e, m, now, RW_CHANGED, &b);
     wr = decode(&b);
     ok(near(value_of(wr, "k6_http_req_duration_p999"), hist_percentile(h, 99.9) / 1e6),
        "p999 series");
@@ -465,7 +481,7 @@ static void test_phase(void)
     int64_t now = 1700000000000;
 
     ok(rw_encoder_set_test_type(e, "smoke") == 0, "phase set");
-    rw_encode(e, m, now, false, &b);
+    rw_encode(e, m, now, RW_CHANGED, &b);
     Prometheus__WriteRequest *wr = decode(&b);
     const Prometheus__TimeSeries *ts = find(wr, "k6_vus");
     ok(ts && label(ts, "test_type") && strcmp(label(ts, "test_type"), "smoke") == 0,
@@ -478,7 +494,7 @@ static void test_phase(void)
     rw_encoder_set_test_type(e, "load");
     series_set(vus, 2);
     series_add(reqs, 1);
-    rw_encode(e, m, now, false, &b);
+    rw_encode(e, m, now, RW_CHANGED, &b);
     wr = decode(&b);
     ts = find(wr, "k6_vus");
     ok(ts && strcmp(label(ts, "test_type"), "load") == 0 && ts->samples[0]->value == 2 &&
@@ -548,7 +564,7 @@ static void test_native(void)
 
     struct rw_batch b = {0};
     int64_t now = 1700000000000;
-    ok(rw_encode(e, m, now, false, &b) == 0, "encode with native histograms");
+    ok(rw_encode(e, m, now, RW_CHANGED, &b) == 0, "encode with native histograms");
     Prometheus__WriteRequest *wr = decode(&b);
     ok(wr && wr->n_timeseries == 2, "one histogram series plus the counter");
     ok(!find(wr, "k6_http_req_duration_p95"), "no stat series in native mode");
@@ -586,7 +602,7 @@ static void test_native(void)
 
     /* Cumulative: the next histogram includes the earlier samples. */
     series_trend(dur, 5000);
-    rw_encode(e, m, now, false, &b);
+    rw_encode(e, m, now, RW_CHANGED, &b);
     wr = decode(&b);
     ts = find(wr, "k6_http_req_duration_seconds");
     hg = ts && ts->n_histograms ? ts->histograms[0] : NULL;
@@ -690,14 +706,15 @@ static void test_reserved_labels(void)
     tagset_set(&base, "method", "GET");
     tagset_set(&base, "scenario", "load");
     const struct http_result results[] = {
-        {.status = 200, .duration = 1000},
-        {.status = 503, .duration = 1000},
+        {.status = 200, .duration = 1000, .proto = CURL_HTTP_VERSION_1_1},
+        {.status = 503, .duration = 1000, .proto = CURL_HTTP_VERSION_1_1},
         {.status = 0, .error = HTTP_ERR_REFUSED},
         {.status = 0, .error = HTTP_ERR_TIMEOUT},
         {.status = 200, .error = HTTP_ERR_PROTOCOL},
     };
+    struct http_statuses st = {0};
     for (size_t i = 0; i < sizeof(results) / sizeof(results[0]); i++)
-        http_record(m, &base, &results[i], 200);
+        http_record(m, &base, &st, &results[i], 200);
     struct tagset ct = {0};
     tagset_set(&ct, "check", "product status 200");
     tagset_set(&ct, "name", "product");

@@ -80,6 +80,17 @@ static void test_parse_good(void)
         {"checks{check:product status 200}", 1, "check", "product status 200", NULL, NULL},
         {"http_req_duration{url:http://x:80/a}", 1, "url", "http://x:80/a", NULL, NULL},
         {"http_req_duration{expected_response:true}", 1, "expected_response", "true", NULL, NULL},
+        /* k6's own cases (v0.48 metrics/metric_test.go TestParseMetricName): the tag list runs
+         * from the first '{' to the last '}', each tag splits at its first ':' */
+        {"http_req_duration{group:::mygroup}", 1, "group", "::mygroup", NULL, NULL},
+        {"http_req_duration{name:http://${}.com}", 1, "name", "http://${}.com", NULL, NULL},
+        {"http_req_duration{name:http://${}.com,url:ssh://github.com:grafana/k6}", 2, "name",
+         "http://${}.com", "url", "ssh://github.com:grafana/k6"},
+        {"http_req_duration{abc:123, easyas:doremi}", 2, "abc", "123", "easyas", "doremi"},
+        {"http_req_duration{a:{b}}", 1, "a", "{b}", NULL, NULL},
+        /* quote characters at either end are dropped, as k6 does (strings.Trim) */
+        {"http_req_duration{name:'product}", 1, "name", "product", NULL, NULL},
+        {"http_req_duration{name:product\"}", 1, "name", "product", NULL, NULL},
     };
     for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
         struct threshold t;
@@ -170,11 +181,18 @@ static void test_parse_bad(void)
     bad("http_req_duration{name:}", "avg<1", "tag \"name:\" needs a key and a value");
     bad("http_req_duration{:product}", "avg<1", "needs a key and a value");
     bad("http_req_duration{name:''}", "avg<1", "needs a key and a value");
-    bad("http_req_duration{name:'product}", "avg<1", "unbalanced quote");
-    bad("http_req_duration{name:product\"}", "avg<1", "unbalanced quote");
     bad("http_req_duration{a:1,a:2}", "avg<1", "tag \"a\" given twice");
-    bad("http_req_duration{a:{b}}", "avg<1", "unexpected brace");
-    bad("http_req_duration{a:1,b:2,c:3,d:4,e:5,f:6,g:7,h:8,i:9}", "avg<1", "more than 8 tags");
+    /* k6's rejections (TestParseMetricName) */
+    bad("http_req_duration{easyas}", "avg<1", "is not key:value");
+    bad("http_req_duration{easyas:}", "avg<1", "needs a key and a value");
+    bad("http_req_duration{abc:123,easyas:}", "avg<1", "needs a key and a value");
+    bad("http_req_duration{abc:123,easyas:doremi", "avg<1", "must end with '}'");
+    bad("http_req_durationabc:123,easyas:doremi}", "avg<1", "'}' without '{'");
+    bad("http_req_duration}abc:123,easyas:doremi}", "avg<1", "'}' without '{'");
+    bad("http_req_duration}abc{bar", "avg<1", "must end with '}'");
+    bad("http_req_duration{foo:ba}r", "avg<1", "must end with '}'");
+    bad("http_req_duration{a:1,b:2,c:3,d:4,e:5,f:6,g:7,h:8,i:9,j:10,k:11,l:12,m:13}", "avg<1",
+        "more than 12 tags");
 
     {
         char longkey[2048];

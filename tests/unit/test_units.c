@@ -68,6 +68,22 @@ int main(void)
     good("0.000001s", 1);
     good("2400h", UNITS_MAX_DURATION); /* exactly 100 days */
     good("1.123456789s", 1123457);
+    /* Days, as k6's ParseExtendedDuration (v0.48 lib/types/types_test.go): an integer of
+     * days, 'd', then nothing or a non-negative Go duration. */
+    good("0d1.12s", 1120 * USEC_PER_MSEC);
+    good("10d1.12s", 240 * HOUR + 1120 * USEC_PER_MSEC);
+    good("1d", 24 * HOUR);
+    good("20d", 480 * HOUR);
+    good("1d23h", 47 * HOUR);
+    good("1d24h15m", 48 * HOUR + 15 * MIN);
+    good("1d25h80m", 50 * HOUR + 20 * MIN);
+    good("0d25h120m80s", 27 * HOUR + 80 * SEC);
+    good("2d1ns", 48 * HOUR); /* a nanosecond rounds to 0 us */
+    good("+1d", 24 * HOUR);
+    good("1d0", 24 * HOUR); /* Go reads "0" alone as a duration */
+    good("1d+2h", 26 * HOUR);
+    good("-0d2h", 2 * HOUR); /* k6 negates only a negative day count */
+    good("100d", UNITS_MAX_DURATION);
 
     /* Malformed text. */
     bad("", -EINVAL);
@@ -83,7 +99,17 @@ int main(void)
     bad(".s", -EINVAL);
     bad("1..5s", -EINVAL);
     bad("-", -EINVAL);
-    bad("1d", -EINVAL);
+    bad("d", -EINVAL);
+    bad("d2h", -EINVAL);
+    bad("2.1d", -EINVAL);
+    bad("2d-2h", -EINVAL);
+    bad("-2d-2h", -EINVAL);
+    bad("2+d", -EINVAL);
+    bad("2da", -EINVAL);
+    bad("2-d", -EINVAL);
+    bad("1d2d", -EINVAL);
+    bad("1d 2h", -EINVAL);
+    bad("1dd", -EINVAL);
     bad("1e3s", -EINVAL);
     bad("99999999999999999999999x", -EINVAL); /* syntax is judged before size */
     /* Out of range. */
@@ -94,6 +120,12 @@ int main(void)
     bad("99999999999999999999999s", -ERANGE);
     bad("9223372036854775807ns9223372036854775807ns", -ERANGE);
     bad("18446744073709551615h", -ERANGE);
+    bad("-1d2h", -ERANGE); /* k6: -26h; syncgate has no negative durations */
+    bad("-1d24h", -ERANGE);
+    bad("100d1us", -ERANGE);
+    bad("101d", -ERANGE);
+    bad("106751d23h47m16.854775807s", -ERANGE);
+    bad("99999999999999999999999d", -ERANGE);
     {
         int64_t out = 7;
         ok(units_parse_duration(NULL, &out) == -EINVAL && out == 7, "NULL text is -EINVAL");

@@ -450,6 +450,8 @@ void report_text(FILE *out, const struct report_ctx *ctx, const struct verdict *
         fputc('\n', out);
     }
 
+    report_scenarios_text(out, ctx);
+
     if (v->n) {
         char detail[1024];
         bool any_baseline = false;
@@ -701,6 +703,11 @@ int report_json(const char *path, const struct report_ctx *ctx, const struct ver
     cJSON *detail = digest_json(ctx, v);
     if (detail)
         cJSON_AddItemToObject(root, "syncgate", detail);
+
+    /* Not in k6's shape either: what each load scenario did (rates, drops, lateness). */
+    cJSON *sj = report_scenarios_json(ctx);
+    if (sj)
+        cJSON_AddItemToObject(root, "scenarios", sj);
 
     /* Not in k6's shape: failed requests by kind, so a run can tell a timeout from a reset. */
     struct report_error errs[REPORT_MAX_ERRORS];

@@ -118,4 +118,26 @@ struct report_error {
  */
 size_t report_errors(const struct metrics *m, struct report_error *out, size_t max);
 
+/* One load scenario as the run went (report_scenarios). */
+struct report_scenario {
+    const struct scenario *sc;
+    double iterations, dropped;
+    double due;          /* open model: iterations its rate asked for over the run */
+    double target_rate;  /* open model: mean target, iterations per second */
+    double achieved;     /* open model: started / due (the achieved_rate gauge) */
+    double lateness_p99; /* open model: ms; NAN without samples */
+    double scheduled_p99; /* open model: http_req_duration_scheduled p(99), ms; NAN without */
+};
+
+/*
+ * What each load scenario did, from the final registry: iterations, and for
+ * open-model scenarios what was due, dropped, achieved and how late. Fills at
+ * most max entries (the scenarios in configuration order); returns how many.
+ */
+size_t report_scenarios(const struct report_ctx *ctx, struct report_scenario *out, size_t max);
+
+/* The text summary's "scenarios" block, and the same in the JSON export's "scenarios". */
+void report_scenarios_text(FILE *out, const struct report_ctx *ctx);
+struct cJSON *report_scenarios_json(const struct report_ctx *ctx);
+
 #endif

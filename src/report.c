@@ -320,7 +320,34 @@ static void metric_label(FILE *out, const char *label, const char *mark)
     fputs(": ", out);
 }
 
-static void print_view(FILE *out, const struct metric_view *mv, double secs)
+/*
+ * One trend statistic named as in k6's summaryTrendStats ("avg", "min", "med", "max",
+ * "count", "p(N)") of h, in the trend's unit (usec for time trends). NAN for a name that is
+ * none of these (configuration checked the list).
+ */
+static double trend_stat(const struct hist *h, const char *name, size_t len)
+{
+    char buf[32];
+    if (len >= sizeof(buf))
+        return NAN;
+    memcpy(buf, name, len);
+    buf[len] = '\0';
+    if (!strcmp(buf, "avg"))
+        return hist_mean(h);
+    if (!strcmp(buf, "min"))
+        return (double)hist_min(h);
+    if (!strcmp(buf, "med"))
+        return hist_percentile(h, 50);
+    if (!strcmp(buf, "max"))
+        return (double)hist_max(h);
+    if (!strcmp(buf, "count"))
+        return (double)hist_count(h);
+    if (len > 3 && !strncmp(buf, "p(", 2) && buf[len - 1] == ')')
+        return hist_percentile(h, strtod(buf + 2, NULL));
+    return NAN;
+}
+
+static void print_view(FILE *out, const struct metric_view *mv, double secs, const char *stats)
 {
     const struct metric_def *d = metric_def(mv->id);
     char a[32], b[32];
@@ -341,13 +368,28 @@ static void print_view(FILE *out, const struct metric_view *mv, double secs)
         fprintf(out, "%-10g min=%-8g max=%g\n", mv->gauge_value, mv->gauge_min, mv->gauge_max);
         break;
     case METRIC_TREND: {
-        static const char *names[] = {"avg", "min", "med", "max", "p(90)", "p(95)"};
-        const struct hist *h = mv->trend;
-        double vals[] = {hist_mean(h), (double)hist_min(h), hist_percentile(h, 50),
-                         (double)hist_max(h), hist_percentile(h, 90), hist_percentile(h, 95)};
-        for (size_t i = 0; i < 6; i++)
-            fprintf(out, "%s%s=%s", i ? " " : "", names[i],
-                    units_format_latency(vals[i], a, sizeof(a)));
+        /* k6's columns: summary_trend_stats (--summary-trend-stats) */
+        bool first = true;
+        for (const char *p = stats; *p;) {
+            size_t len = strcspn(p, ",");
+            const char *name = p;
+            size_t nl = len;
+            while (nl && *name == ' ')
+                name++, nl--;
+            while (nl && name[nl - 1] == ' ')
+                nl--;
+            double v = trend_stat(mv->trend, name, nl);
+            if (!isnan(v)) {
+                bool count = nl == 5 && !strncmp(name, "count", 5);
+                fprintf(out, "%s%.*s=", first ? "" : " ", (int)nl, name);
+                if (count || d->unit != UNIT_TIME)
+                    fprintf(out, "%.6g", v);
+                else
+                    fputs(units_format_latency(v, a, sizeof(a)), out);
+                first = false;
+            }
+            p += len + (p[len] == ',');
+        }
         fputc('\n', out);
         break;
     }
@@ -403,7 +445,7 @@ void report_text(FILE *out, const struct report_ctx *ctx, const struct verdict *
             continue;
         if (metric_view_has_samples(&mv)) {
             metric_label(out, metric_def(id)->name, mark_for(v, metric_def(id)->name));
-            print_view(out, &mv, secs);
+            print_view(out, &mv, secs, ctx->cfg->summary_trend_stats);
         }
         metric_view_clear(&mv);
         /* k6 always shows the expected responses' duration (unless a threshold names it) */
@@ -414,7 +456,7 @@ void report_text(FILE *out, const struct report_ctx *ctx, const struct verdict *
             metrics_view(ctx->m, id, &expected_filter, &mv) == 0) {
             if (metric_view_has_samples(&mv)) {
                 metric_label(out, "{ expected_response:true }", " ");
-                print_view(out, &mv, secs);
+                print_view(out, &mv, secs, ctx->cfg->summary_trend_stats);
             }
             metric_view_clear(&mv);
         }
@@ -433,7 +475,7 @@ void report_text(FILE *out, const struct report_ctx *ctx, const struct verdict *
             strcat(key, " }");
             metric_label(out, key, mark_for(v, t->metric_key));
             if (metric_view_has_samples(&mv))
-                print_view(out, &mv, secs);
+                print_view(out, &mv, secs, ctx->cfg->summary_trend_stats);
             else
                 fputs("no samples\n", out);
             metric_view_clear(&mv);
@@ -529,7 +571,7 @@ static double ms(double usec)
     return usec / 1000.0;
 }
 
-static cJSON *view_json(const struct metric_view *mv, double secs)
+static cJSON *view_json(const struct metric_view *mv, double secs, const char *stats)
 {
     const struct metric_def *d = metric_def(mv->id);
     cJSON *o = cJSON_CreateObject();
@@ -558,6 +600,25 @@ static cJSON *view_json(const struct metric_view *mv, double secs)
         cJSON_AddNumberToObject(o, "p(90)", ms(hist_percentile(h, 90)));
         cJSON_AddNumberToObject(o, "p(95)", ms(hist_percentile(h, 95)));
         cJSON_AddNumberToObject(o, "p(99)", ms(hist_percentile(h, 99)));
+        /* and any other column --summary-trend-stats asked for (count, p(99.9)...) */
+        for (const char *p = stats ? stats : ""; *p;) {
+            size_t len = strcspn(p, ","), nl = len;
+            const char *name = p;
+            char key[32];
+            while (nl && *name == ' ')
+                name++, nl--;
+            while (nl && name[nl - 1] == ' ')
+                nl--;
+            p += len + (p[len] == ',');
+            if (nl >= sizeof(key))
+                continue;
+            memcpy(key, name, nl);
+            key[nl] = '\0';
+            double v = trend_stat(h, name, nl);
+            if (isnan(v) || cJSON_GetObjectItemCaseSensitive(o, key))
+                continue;
+            cJSON_AddNumberToObject(o, key, strcmp(key, "count") ? ms(v) : v);
+        }
         break;
     }
     }
@@ -652,14 +713,15 @@ int report_json(const char *path, const struct report_ctx *ctx, const struct ver
         if (metrics_view(ctx->m, mid, NULL, &mv) < 0)
             continue;
         if (metric_view_has_samples(&mv))
-            cJSON_AddItemToObject(metrics, metric_def(mid)->name, view_json(&mv, secs));
+            cJSON_AddItemToObject(metrics, metric_def(mid)->name,
+                                  view_json(&mv, secs, ctx->cfg->summary_trend_stats));
         metric_view_clear(&mv);
     }
     /* k6 always reports the duration of the expected responses apart */
     struct metric_view ev;
     if (metrics_view(ctx->m, M_HTTP_REQ_DURATION, &expected_filter, &ev) == 0) {
         if (metric_view_has_samples(&ev))
-            cJSON_AddItemToObject(metrics, EXPECTED_KEY, view_json(&ev, secs));
+            cJSON_AddItemToObject(metrics, EXPECTED_KEY, view_json(&ev, secs, ctx->cfg->summary_trend_stats));
         metric_view_clear(&ev);
     }
     /* Thresholds under their metric key, true meaning failed (k6's convention). */
@@ -670,7 +732,7 @@ int report_json(const char *path, const struct report_ctx *ctx, const struct ver
             struct metric_view mv;
             if (metrics_view(ctx->m, t->metric, &t->filter, &mv) < 0)
                 continue;
-            m = view_json(&mv, secs);
+            m = view_json(&mv, secs, ctx->cfg->summary_trend_stats);
             metric_view_clear(&mv);
             cJSON_AddItemToObject(metrics, t->metric_key, m);
         }

@@ -212,6 +212,12 @@ def case_shortcuts(t):
              "is named in a warning", w)
         res, s = run(p, ["--duration", "500ms", "--tag", "team=gate"])
         t.ok(res.rc == 0, "shortcuts: --tag accepted") or t.diag(res.explain())
+        res, s = run(p, ["--duration", "300ms", "--summary-trend-stats", "avg,p(99.9),count"])
+        line = [x for x in res.stdout.splitlines() if "http_req_duration." in x]
+        t.ok(line and "p(99.9)=" in line[0] and "count=" in line[0] and "med=" not in line[0],
+             "shortcuts: --summary-trend-stats picks the summary's trend columns", line)
+        t.ok("p(99.9)" in (s or {}).get("metrics", {}).get("http_req_duration", {}),
+             "shortcuts: ... and adds them to the export")
         res, _ = run(p, ["--duration", "500ms", "--tag", "name=x"])
         t.ok(res.rc == 104 and "name" in res.stderr, "shortcuts: --tag of a reserved name is "
              "refused", res.stderr[-200:])

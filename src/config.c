@@ -117,6 +117,7 @@ static const char defaults_yaml[] = "environment: unknown\n"
                                     "output:\n"
                                     "  summary_export: null\n"
                                     "  junit: null\n"
+                                    "  report: null\n"
                                     "  log_format: auto\n"
                                     "  quiet: false\n";
 
@@ -296,6 +297,7 @@ static const struct field metrics_fields[] = {
 static const struct field output_fields[] = {
     {"summary_export", T_STR, F_NULL, CFG(summary_export), 0, 0, NULL},
     {"junit", T_STR, F_NULL, CFG(junit), 0, 0, NULL},
+    {"report", T_STR, F_NULL, CFG(report), 0, 0, NULL},
     {"log_format", T_ENUM, 0, CFG(log_format), 0, 0, cfg_log_format_names},
     {"quiet", T_BOOL, 0, CFG(quiet), 0, 0, NULL},
     {NULL},
@@ -1369,6 +1371,7 @@ void config_clear(struct config *c)
     free(c->summary_export);
     free(c->junit);
     journey_set_clear(&c->journeys);
+    free(c->report);
     memset(c, 0, sizeof(*c));
 }
 

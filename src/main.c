@@ -22,8 +22,10 @@
 #include "syncgate/load.h"
 #include "syncgate/log.h"
 #include "syncgate/report.h"
+#include "syncgate/report_html.h"
 #include "syncgate/run.h"
 #include "syncgate/rw.h"
+#include "syncgate/sampler.h"
 #include "syncgate/smoke.h"
 #include "syncgate/units.h"
 #include "utf8.h"
@@ -64,6 +66,7 @@ static void usage(FILE *out)
           "  -p, --profile FILE        YAML profile (env SYNCGATE_PROFILE)\n"
           "      --summary-export FILE k6-compatible JSON summary\n"
           "      --junit FILE          JUnit XML report\n"
+          "      --report FILE         self-contained HTML report with charts\n"
           "      --log-format json|text\n"
           "      --set PATH=VALUE      override one profile value (repeatable)\n"
           "  -q, --quiet               only warnings and errors in the log\n",
@@ -158,6 +161,7 @@ static int parse_args(int argc, char **argv, struct args *a)
         {"profile", required_argument, NULL, 'p'},
         {"summary-export", required_argument, NULL, 'S'},
         {"junit", required_argument, NULL, 'J'},
+        {"report", required_argument, NULL, 'R'},
         {"log-format", required_argument, NULL, 'L'},
         {"set", required_argument, NULL, 's'},
         {"quiet", no_argument, NULL, 'q'},
@@ -187,6 +191,11 @@ static int parse_args(int argc, char **argv, struct args *a)
             if (empty_file_name("--junit", optarg))
                 return EXIT_INVALID_CONFIG;
             a->cli.junit = optarg;
+            break;
+        case 'R':
+            if (empty_file_name("--report", optarg))
+                return EXIT_INVALID_CONFIG;
+            a->cli.report = optarg;
             break;
         case 'L': a->cli.log_format = optarg; break;
         case 'q': a->cli.quiet = true; break;
@@ -364,6 +373,11 @@ static bool smoke_passed(struct run *r)
 }
 
 static struct rw_push *pusher; /* NULL when metrics are not pushed */
+/* The HTML report's charts: sampled once a second while the run goes (--report only). */
+static struct sampler *sampler;
+static struct timeline timeline;
+static const char *command_name;
+static int64_t started_wall;
 
 static void set_phase(struct log *log, const struct config *c, const char *phase)
 {
@@ -500,6 +514,8 @@ static int finish(struct run *r, int code, bool smoke_ran, bool load_ran)
     struct report_ctx ctx = {.cfg = c, .m = final, .smoke_ran = smoke_ran, .load_ran = load_ran,
                              .elapsed = units_now_mono() - r->start_mono};
 
+    sampler_stop(sampler); /* its last point ends here, with the run */
+    sampler = NULL;
     if (!final || run_snapshot(r, final) < 0 || report_verdict(&ctx, &v) < 0) {
         metrics_free(final);
         log_msg(r->log, LOG_ERROR, "test_finish", "out of memory while reporting");
@@ -531,6 +547,14 @@ static int finish(struct run *r, int code, bool smoke_ran, bool load_ran)
     if (c->junit && report_junit(c->junit, &ctx, &v) < 0)
         log_msg(r->log, LOG_ERROR, "output_error", "cannot write %s: %s", c->junit,
                 strerror(errno));
+    if (c->report) {
+        struct report_html_info hi = {.command = command_name, .started_wall = started_wall,
+                                      .tl = &timeline};
+        int rc = report_html(c->report, &ctx, &v, &hi);
+        if (rc < 0)
+            log_msg(r->log, LOG_ERROR, "output_error", "cannot write %s: %s", c->report,
+                    strerror(-rc));
+    }
 
     cJSON *ev = log_begin(r->log, "test_finish");
     cJSON_AddNumberToObject(ev, "exit_code", code);
@@ -572,22 +596,32 @@ static int resolve(struct config *cfg, const struct args *a)
     }
     if (check_output("--summary-export", "output.summary_export", cfg->summary_export, why,
                      sizeof(why)) < 0 ||
-        check_output("--junit", "output.junit", cfg->junit, why, sizeof(why)) < 0) {
+        check_output("--junit", "output.junit", cfg->junit, why, sizeof(why)) < 0 ||
+        check_output("--report", "output.report", cfg->report, why, sizeof(why)) < 0) {
         fprintf(stderr, "syncgate: %s\n", why);
         return EXIT_INVALID_CONFIG;
     }
-    if (cfg->summary_export && cfg->junit && same_output(cfg->summary_export, cfg->junit)) {
-        if (strcmp(cfg->summary_export, cfg->junit) == 0)
-            fprintf(stderr,
-                    "syncgate: --junit (output.junit): \"%s\" is also the summary export file\n",
-                    cfg->junit);
-        else
-            fprintf(stderr,
-                    "syncgate: --junit (output.junit): \"%s\" is the same file as the summary "
-                    "export \"%s\"\n",
-                    cfg->junit, cfg->summary_export);
-        return EXIT_INVALID_CONFIG;
-    }
+    /* no output overwrites another: each later one is checked against the earlier ones */
+    const struct {
+        const char *opt, *key, *path, *what;
+    } outs[] = {
+        {"--summary-export", "output.summary_export", cfg->summary_export, "summary export"},
+        {"--junit", "output.junit", cfg->junit, "JUnit"},
+        {"--report", "output.report", cfg->report, "HTML report"},
+    };
+    for (size_t i = 1; i < sizeof(outs) / sizeof(outs[0]); i++)
+        for (size_t j = 0; j < i; j++) {
+            if (!outs[i].path || !outs[j].path || !same_output(outs[j].path, outs[i].path))
+                continue;
+            if (strcmp(outs[j].path, outs[i].path) == 0)
+                fprintf(stderr, "syncgate: %s (%s): \"%s\" is also the %s file\n", outs[i].opt,
+                        outs[i].key, outs[i].path, outs[j].what);
+            else
+                fprintf(stderr,
+                        "syncgate: %s (%s): \"%s\" is the same file as the %s \"%s\"\n",
+                        outs[i].opt, outs[i].key, outs[i].path, outs[j].what, outs[j].path);
+            return EXIT_INVALID_CONFIG;
+        }
     return 0;
 }
 
@@ -613,6 +647,18 @@ static int execute(const struct config *cfg, enum command cmd)
     if (!log)
         return EXIT_INTERNAL;
     run_init(&r, cfg, log, &stop_flag);
+    started_wall = units_now_wall();
+    command_name = command_names[cmd];
+    if (cfg->report) {
+        int err = timeline_init(&timeline, TIMELINE_DEFAULT_POINTS, SAMPLER_INTERVAL);
+        if (err == 0)
+            sampler = sampler_start(&r, &timeline, SAMPLER_INTERVAL, &err);
+        if (err < 0) {
+            fprintf(stderr, "syncgate: cannot sample the run for the report: %s\n",
+                    strerror(-err));
+            goto out;
+        }
+    }
     if (cfg->metrics.rw.server_url) {
         char err[256];
         struct rw_push_opts po = {.interrupt = &stop_flag,
@@ -643,6 +689,9 @@ static int execute(const struct config *cfg, enum command cmd)
 out:
     rw_push_free(pusher); /* already stopped unless reporting failed */
     pusher = NULL;
+    sampler_stop(sampler); /* already stopped unless the run never started */
+    sampler = NULL;
+    timeline_clear(&timeline);
     run_clear(&r);
     log_free(log);
     return code;

@@ -1,0 +1,212 @@
+/* Unit tests for report_html: verdict first, sections, charts, escaping, nothing fetched. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "syncgate/config.h"
+#include "syncgate/http.h"
+#include "syncgate/report_html.h"
+#include "syncgate/threshold.h"
+#include "tap.h"
+
+#define EVIL "<script>alert('x')</script>&\"q\""
+
+static size_t count(const char *hay, const char *needle)
+{
+    size_t n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle))
+        n++;
+    return n;
+}
+
+static void record(struct metrics *m, const char *name, int status, int n, int64_t dur)
+{
+    struct tagset base = {0};
+    struct http_result r = {.status = status, .duration = dur};
+    tagset_set(&base, "name", name);
+    tagset_set(&base, "method", "GET");
+    tagset_set(&base, "scenario", "load");
+    for (int i = 0; i < n; i++)
+        http_record(m, &base, &r, 200);
+}
+
+static void check(struct metrics *m, const char *group, const char *name, const char *chk,
+                  int pass, int fail)
+{
+    struct tagset t = {0};
+    tagset_set(&t, "check", chk);
+    tagset_set(&t, "name", name);
+    tagset_set(&t, "scenario", "load");
+    if (group)
+        tagset_set(&t, "group", group);
+    struct series *s = metrics_series(m, M_CHECKS, &t);
+    for (int i = 0; i < pass + fail; i++)
+        series_rate(s, i < pass);
+}
+
+static char *render(const struct report_ctx *ctx, const struct verdict *v,
+                    const struct report_html_info *info)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    int rc = report_html_write(f, ctx, v, info);
+    fclose(f);
+    ok(rc == 0 && text && len > 0, "renders (%zu bytes)", len);
+    return text;
+}
+
+static void test_page(void)
+{
+    struct config cfg;
+    struct threshold th[2];
+    char err[200];
+    config_init(&cfg);
+    free(cfg.environment);
+    cfg.environment = strdup("staging");
+    free(cfg.testid);
+    cfg.testid = strdup("tid-" EVIL);
+
+    struct metrics *m = metrics_new();
+    record(m, "product", 200, 90, 12000);
+    record(m, "product", 503, 10, 40000);
+    record(m, EVIL, 200, 5, 3000);
+    check(m, NULL, "product", "product status 200", 90, 10);
+    check(m, "checkout", "order", "order created", 4, 0);
+    check(m, "checkout", "payment", EVIL, 3, 1);
+
+    threshold_parse(&th[0], "http_req_duration", "p(95)<500", err, sizeof(err));
+    threshold_parse(&th[1], "http_req_failed", "rate<0.01", err, sizeof(err));
+    struct verdict v = {.n = 2, .checks_total = 108, .checks_failed = 11, .failed = true};
+    v.items[0] = (struct verdict_item){&th[0], "load", true, 40.0};
+    v.items[1] = (struct verdict_item){&th[1], "load", false, 0.1};
+
+    struct timeline tl;
+    timeline_init(&tl, 600, 1000000);
+    for (int i = 0; i < 20; i++) {
+        struct timeline_point p = {i * 1000000LL, 1000000, (uint64_t)(5 + i), (uint64_t)(i % 2),
+                                   i, i >= 8 && i < 10 ? NAN : 12000.0 + i * 100};
+        timeline_add(&tl, &p);
+    }
+    struct report_ctx ctx = {.cfg = &cfg, .m = m, .load_ran = true, .elapsed = 20000000,
+                             .exit_code = 99};
+    struct report_html_info info = {"load", 1767225600000000LL, &tl};
+    char *html = render(&ctx, &v, &info);
+
+    ok(!strncmp(html, "<!DOCTYPE html>", 15), "an HTML5 document");
+    char *verdict = strstr(html, "id=\"verdict\"");
+    char *thr = strstr(html, "id=\"thresholds\"");
+    ok(verdict && thr && verdict < thr && verdict < strstr(html, "id=\"charts\""),
+       "the verdict comes first");
+    ok(strstr(html, "class=\"verdict failed\"") && strstr(html, ">FAILED<") &&
+           strstr(html, "1 of 2 thresholds failed") && strstr(html, "exit code 99"),
+       "verdict FAILED, 1 of 2 thresholds, exit code 99");
+    ok(strstr(html, "2026-01-01 00:00:00 UTC") != NULL, "start time in UTC");
+    ok(count(html, "<tr class=\"threshold ") == 2 &&
+           strstr(html, "<td class=\"n observed\">40 ms</td>") &&
+           strstr(html, "<td class=\"n observed\">0.1 (10%)</td>"),
+       "thresholds with observed values in their units (ms, ratio)");
+    ok(count(html, "class=\"n baseline") == 2, "a baseline cell per threshold");
+
+    ok(count(html, "<figure class=\"chart\"") == 4 && strstr(html, "id=\"chart-rps\"") &&
+           strstr(html, "id=\"chart-vus\"") && strstr(html, "id=\"chart-p95\"") &&
+           strstr(html, "id=\"chart-errors\""),
+       "four charts: requests/s, VUs, p95, errors");
+    ok(strstr(html, "id=\"chart-rps\"") &&
+           strstr(strstr(html, "id=\"chart-rps\""), "data-points=\"20\""),
+       "the requests chart has its 20 points");
+    char *p95 = strstr(html, "id=\"chart-p95\"");
+    char *p95_end = p95 ? strstr(p95, "</figure>") : NULL;
+    size_t lines = 0;
+    for (char *q = p95; q && q < p95_end && (q = strstr(q, "<polyline")); q++)
+        if (q < p95_end)
+            lines++;
+    ok(p95 && strstr(p95, "data-points=\"18\"") && lines == 2,
+       "p95 without requests leaves a gap: 18 points in 2 lines (got %zu lines)", lines);
+
+    char *checks = strstr(html, "id=\"checks\"");
+    ok(checks && strstr(checks, "checkout") && strstr(checks, "<h3>"), "checks section");
+    char *j_product = checks ? strstr(checks, "</span> product <span") : NULL;
+    char *j_checkout = checks ? strstr(checks, "</span> checkout <span") : NULL;
+    ok(j_product && j_checkout && count(html, "<div class=\"journey\">") == 2,
+       "checks grouped by journey: the group tag (checkout), else the service (product)");
+    ok(j_checkout && strstr(j_checkout, "7 of 8 passed"), "the journey's totals (7 of 8)");
+
+    char *lat = strstr(html, "id=\"latency\"");
+    ok(lat && count(lat, "<tr class=\"service\">") == 2 && strstr(lat, "<td>product</td>"),
+       "a latency row per service");
+    ok(lat && strstr(lat, "10%</td>"), "product: 10%% failed");
+    ok(strstr(html, "status_503") != NULL, "failed requests by kind");
+
+    ok(!strstr(html, "<script") && !strstr(html, "alert('x')"),
+       "strings from the run are escaped: no script element");
+    ok(count(html, "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;&quot;q&quot;") >= 3,
+       "the hostile name shows escaped (check, service, testid)");
+    ok(!strstr(html, "http://") && !strstr(html, "https://") && !strstr(html, "src=") &&
+           !strstr(html, "href=") && !strstr(html, "url(") && !strstr(html, "@import"),
+       "nothing that a browser would fetch: no URL, src, href, url() or @import");
+
+    free(html);
+    threshold_clear(&th[0]);
+    threshold_clear(&th[1]);
+    timeline_clear(&tl);
+    metrics_free(m);
+    config_clear(&cfg);
+}
+
+static void test_empty_and_outcomes(void)
+{
+    struct config cfg;
+    config_init(&cfg);
+    struct metrics *m = metrics_new();
+    struct verdict v = {0};
+    struct report_ctx ctx = {.cfg = &cfg, .m = m, .elapsed = 0, .exit_code = 105};
+    struct report_html_info info = {"smoke", 0, NULL};
+    char *html = render(&ctx, &v, &info);
+    ok(strstr(html, "class=\"verdict interrupted\"") && strstr(html, ">INTERRUPTED<"),
+       "exit 105: INTERRUPTED");
+    ok(strstr(html, "No thresholds were judged") && strstr(html, "No samples over time") &&
+           strstr(html, "No checks ran") && strstr(html, "No requests were made"),
+       "an empty run says so in every section");
+    free(html);
+
+    static const struct {
+        int code;
+        const char *cls, *word;
+    } cases[] = {{0, "passed", "PASSED"},    {112, "failed", "NOT READY"},
+                 {113, "failed", "UNDELIVERED"}, {1, "failed", "ERROR"},
+                 {42, "failed", "FAILED"}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char want[64], word[64];
+        ctx.exit_code = cases[i].code;
+        char *h = render(&ctx, &v, &info);
+        snprintf(want, sizeof(want), "class=\"verdict %s\"", cases[i].cls);
+        snprintf(word, sizeof(word), ">%s<", cases[i].word);
+        ok(strstr(h, want) && strstr(h, word), "exit %d: %s", cases[i].code, cases[i].word);
+        free(h);
+    }
+    metrics_free(m);
+    config_clear(&cfg);
+}
+
+static void test_escape(void)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    report_html_escape(f, "a<b>&\"'\x01\x7f\xff\xc3\xa9\t");
+    report_html_escape(f, NULL);
+    fclose(f);
+    ok(!strcmp(text, "a&lt;b&gt;&amp;&quot;&#39;\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xc3\xa9\t"),
+       "escape: markup characters, control bytes and bad UTF-8 replaced, é and tab kept (%s)",
+       text);
+    free(text);
+}
+
+int main(void)
+{
+    test_escape();
+    test_page();
+    test_empty_and_outcomes();
+    return tap_done();
+}

@@ -157,3 +157,15 @@ void log_msg(struct log *l, enum log_level level, const char *event, const char 
     cJSON_AddStringToObject(ev, "message", msg);
     log_emit(l, level, ev);
 }
+
+void log_raw(struct log *l, const char *line, size_t len)
+{
+    if (l->quiet && !memmem(line, len, "\"level\":\"warn\"", 14) &&
+        !memmem(line, len, "\"level\":\"error\"", 15))
+        return;
+    pthread_mutex_lock(&l->lock);
+    fwrite(line, 1, len, l->out);
+    fputc('\n', l->out);
+    fflush(l->out);
+    pthread_mutex_unlock(&l->lock);
+}

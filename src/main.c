@@ -26,6 +26,7 @@
 #include "syncgate/run.h"
 #include "syncgate/rw.h"
 #include "syncgate/sampler.h"
+#include "syncgate/serve.h"
 #include "syncgate/smoke.h"
 #include "syncgate/units.h"
 #include "utf8.h"
@@ -61,6 +62,8 @@ static void usage(FILE *out)
           "  smoke      smoke checks through the gateway only\n"
           "  load       ramping load against services directly only\n"
           "  validate   print the effective configuration, send nothing\n"
+          "  serve      the test-runner service: an HTTP API that starts runs and keeps\n"
+          "             their history (syncgate serve --help)\n"
           "  version    print the version\n"
           "options:\n"
           "  -p, --profile FILE        YAML profile (env SYNCGATE_PROFILE)\n"
@@ -73,9 +76,10 @@ static void usage(FILE *out)
           out);
 }
 
-enum command { CMD_RUN, CMD_SMOKE, CMD_LOAD, CMD_VALIDATE, CMD_VERSION, CMD_HELP };
+enum command { CMD_RUN, CMD_SMOKE, CMD_LOAD, CMD_VALIDATE, CMD_VERSION, CMD_HELP, CMD_SERVE };
 
-static const char *const command_names[] = {"run", "smoke", "load", "validate", "version", "help"};
+static const char *const command_names[] = {"run",     "smoke", "load", "validate",
+                                            "version", "help",  "serve"};
 
 struct args {
     enum command cmd;
@@ -224,7 +228,7 @@ static int parse_args(int argc, char **argv, struct args *a)
         if (!have_cmd) {
             fprintf(stderr,
                     "syncgate: unknown command \"%s\"; commands: run, smoke, load, validate, "
-                    "version" SEE_HELP "\n",
+                    "serve, version" SEE_HELP "\n",
                     utf8_escape(name, strlen(name), false, buf, sizeof(buf)));
             return EXIT_INVALID_CONFIG;
         }
@@ -242,6 +246,12 @@ static int parse_args(int argc, char **argv, struct args *a)
     if (a->cmd == CMD_HELP) {
         usage(stdout);
         return -1;
+    }
+    if (a->cmd == CMD_SERVE) {
+        /* main() hands "syncgate serve ..." to serve_main before this parser runs */
+        fputs("syncgate: serve takes its options after the command: syncgate serve [options]"
+              " (see syncgate serve --help)\n", stderr);
+        return EXIT_INVALID_CONFIG;
     }
     return 0;
 }
@@ -697,10 +707,25 @@ out:
     return code;
 }
 
+/* `syncgate serve [options]`: the service, with options of its own (serve_opts.c). */
+static int serve(int argc, char **argv)
+{
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        fputs("syncgate: libcurl initialisation failed\n", stderr);
+        return EXIT_INTERNAL;
+    }
+    int rc = serve_main(argc, argv);
+    curl_global_cleanup();
+    return rc == 0 ? EXIT_OK : rc == -EINVAL ? EXIT_INVALID_CONFIG : EXIT_INTERNAL;
+}
+
 int main(int argc, char **argv)
 {
     struct args a;
     struct config cfg;
+
+    if (argc > 1 && strcmp(argv[1], "serve") == 0)
+        return serve(argc - 1, argv + 1);
     int code = parse_args(argc, argv, &a);
 
     if (code)

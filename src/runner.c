@@ -200,19 +200,24 @@ static void lines(struct runner *r, const char *buf, size_t n)
     }
 }
 
-int runner_wait(struct runner *r, int *status)
+int runner_wait(struct runner *r, int *status, void (*tick)(void *ud), void *ud)
 {
     char buf[65536];
     int rc = 0;
 
     while (r->s[0].pipe >= 0 || r->s[1].pipe >= 0) {
         struct pollfd p[2] = {{r->s[0].pipe, POLLIN, 0}, {r->s[1].pipe, POLLIN, 0}};
-        if (poll(p, 2, -1) < 0) {
+        int ready = poll(p, 2, RUNNER_TICK_MS);
+        if (ready < 0) {
             if (errno == EINTR)
                 continue;
             rc = -errno;
             break;
         }
+        if (tick)
+            tick(ud); /* every wake-up: at most a tick apart, more often with output */
+        if (ready == 0)
+            continue;
         for (int i = 0; i < 2; i++) {
             if (r->s[i].pipe < 0 || !(p[i].revents & (POLLIN | POLLHUP | POLLERR)))
                 continue;

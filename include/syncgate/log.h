@@ -40,6 +40,13 @@ cJSON *log_begin(struct log *l, const char *event);
 /* Print ev at level and free it. */
 void log_emit(struct log *l, enum log_level level, cJSON *ev);
 
+/*
+ * A line made elsewhere (a child's own log line), written as it is plus a
+ * newline, never interleaved with other lines. Dropped when quiet and it is
+ * not a warning or an error (judged by its "level" field when it has one).
+ */
+void log_raw(struct log *l, const char *line, size_t len);
+
 /* Convenience: an event with a single "message" field. */
 void log_msg(struct log *l, enum log_level level, const char *event, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

@@ -54,11 +54,16 @@ pid_t runner_pid(const struct runner *r);
 /* Send sig to the child unless it already exited. Returns 0 or -ESRCH. */
 int runner_signal(struct runner *r, int sig);
 
+/* How often runner_wait calls its tick while the child runs. */
+#define RUNNER_TICK_MS 200
+
 /*
- * Copy the child's output until it closes both streams, then reap it.
- * Returns 0 with *status as from waitpid(), or negative errno.
+ * Copy the child's output until it closes both streams, then reap it,
+ * calling tick(ud) (when not NULL) about every RUNNER_TICK_MS meanwhile (to
+ * enforce a deadline with runner_signal, say). Returns 0 with *status as
+ * from waitpid(), or negative errno.
  */
-int runner_wait(struct runner *r, int *status);
+int runner_wait(struct runner *r, int *status, void (*tick)(void *ud), void *ud);
 
 /* Free; the child must have been waited for. NULL is a no-op. */
 void runner_free(struct runner *r);

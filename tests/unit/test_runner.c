@@ -21,6 +21,13 @@ static void line_cb(const char *line, size_t len, void *ud)
         snprintf(got[ngot++], sizeof(got[0]), "%.*s", (int)(len < 200 ? len : 200), line);
 }
 
+static int ticks;
+
+static void tick(void *ud)
+{
+    (*(int *)ud)++;
+}
+
 static char *slurp(const char *path)
 {
     FILE *f = fopen(path, "r");
@@ -43,7 +50,7 @@ static int sh(const char *script, size_t max, int *status, size_t *nlines)
     int rc = runner_start(&r, &spec, line_cb, nlines);
     if (rc < 0)
         return rc;
-    rc = runner_wait(r, status);
+    rc = runner_wait(r, status, NULL, NULL);
     runner_free(r);
     return rc;
 }
@@ -102,8 +109,9 @@ int main(void)
     ok(runner_start(&r, &spec, line_cb, &lines) == 0 && runner_pid(r) > 0, "a sleeping child");
     usleep(100000);
     ok(runner_signal(r, SIGTERM) == 0, "SIGTERM sent");
-    ok(runner_wait(r, &status) == 0 && WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM,
+    ok(runner_wait(r, &status, tick, &ticks) == 0 && WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM,
        "it died of SIGTERM");
+    ok(ticks >= 1, "the tick was called while waiting (%d)", ticks);
     ok(runner_signal(r, SIGTERM) == -ESRCH, "after it was reaped, no signal is sent");
     runner_free(r);
     runner_free(NULL);

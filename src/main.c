@@ -708,13 +708,13 @@ out:
 }
 
 /* `syncgate serve [options]`: the service, with options of its own (serve_opts.c). */
-static int serve(int argc, char **argv)
+static int serve(int argc, char **argv, const char *self)
 {
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         fputs("syncgate: libcurl initialisation failed\n", stderr);
         return EXIT_INTERNAL;
     }
-    int rc = serve_main(argc, argv);
+    int rc = serve_main(argc, argv, self);
     curl_global_cleanup();
     return rc == 0 ? EXIT_OK : rc == -EINVAL ? EXIT_INVALID_CONFIG : EXIT_INTERNAL;
 }
@@ -725,7 +725,7 @@ int main(int argc, char **argv)
     struct config cfg;
 
     if (argc > 1 && strcmp(argv[1], "serve") == 0)
-        return serve(argc - 1, argv + 1);
+        return serve(argc - 1, argv + 1, argv[0]);
     int code = parse_args(argc, argv, &a);
 
     if (code)

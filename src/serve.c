@@ -76,7 +76,7 @@ static int writable_dir(const char *dir, const char *opt, char *err, size_t n)
     return 0;
 }
 
-static int setup(struct serve *s, int *lock_fd, char *err, size_t n)
+static int setup(struct serve *s, int *lock_fd, const char *self, char *err, size_t n)
 {
     char path[PATH_MAX];
     struct stat st;
@@ -115,17 +115,22 @@ static int setup(struct serve *s, int *lock_fd, char *err, size_t n)
             return -EINVAL;
         }
     }
-    /* runs execute this very binary (readlink, as valgrind and ASan builds report the program) */
+    /* runs execute this very binary: /proc/self/exe (read, not exec'd, so that valgrind
+     * reports the program and not itself), or where it was started from by absolute path
+     * when there is no /proc (an empty chroot) */
     ssize_t len = readlink("/proc/self/exe", s->exe, sizeof(s->exe) - 1);
-    if (len <= 0) {
-        snprintf(err, n, "cannot find this program (/proc/self/exe): %s", strerror(errno));
+    if (len > 0)
+        s->exe[len] = '\0';
+    else if (self && self[0] == '/' && access(self, X_OK) == 0 && strlen(self) < sizeof(s->exe))
+        strcpy(s->exe, self);
+    else {
+        snprintf(err, n, "cannot find this program: /proc/self/exe: %s", strerror(errno));
         return -EIO;
     }
-    s->exe[len] = '\0';
     return 0;
 }
 
-int serve_main(int argc, char **argv)
+int serve_main(int argc, char **argv, const char *self)
 {
     extern char **environ;
     struct serve s;
@@ -162,7 +167,7 @@ int serve_main(int argc, char **argv)
         rc = -ENOMEM;
         goto out;
     }
-    if ((rc = setup(&s, &lock_fd, err, sizeof(err))) < 0) {
+    if ((rc = setup(&s, &lock_fd, self, err, sizeof(err))) < 0) {
         fprintf(stderr, "syncgate: serve: %s\n", err);
         goto out;
     }

@@ -161,8 +161,9 @@ void serve_runs_prune(struct serve *s);
 const char *serve_run_file(const struct serve *s, int64_t id, const char *name, char *buf,
                            size_t n);
 
-/* serve.c: the whole service; returns 0 after a clean stop, -EINVAL for bad options or
- * setup (exit 104), other negative errno for failures (exit 1). */
-int serve_main(int argc, char **argv);
+/* serve.c: the whole service; argv[0] is "serve", self the program's own argv[0]. Returns
+ * 0 after a clean stop, -EINVAL for bad options or setup (exit 104), other negative errno
+ * for failures (exit 1). */
+int serve_main(int argc, char **argv, const char *self);
 
 #endif

@@ -607,6 +607,10 @@ void serve_runs_cancel(struct serve *s, int64_t id, struct serve_resp *resp)
 void serve_runs_add_progress(struct serve *s, cJSON *run)
 {
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(run, "id");
+    const cJSON *state = cJSON_GetObjectItemCaseSensitive(run, "state");
+    /* a run recorded as ended is over, even while its thread still tidies up */
+    if (!cJSON_IsString(state) || strcmp(state->valuestring, "running") != 0)
+        return;
     pthread_mutex_lock(&s->lock);
     if (s->active && cJSON_IsNumber(id) && (int64_t)id->valuedouble == s->active->id &&
         s->active->progress) {

@@ -251,6 +251,29 @@ def case_conflict_and_cancel(t):
         srv.stop()
 
 
+def case_run_crash(t):
+    """A run that crashes takes only itself down."""
+    with sl.kubestock() as fx:
+        srv = sl.Server(sl.write_profiles(fx))
+        st, b = srv.run(LONG_LOAD)
+        rid = b.get("id", 0)
+        srv.wait_state(rid, lambda x: (x.get("progress") or {}).get("requests", 0) > 0, 20)
+        pids = sl.children_of_data(srv.data)
+        t.eq(len(pids), 1, "run crash: the run is one child process")
+        for p in pids:
+            os.kill(p, signal.SIGSEGV)
+        r = srv.wait_done(rid, 20)
+        t.ok(r.get("state") == "finished" and r.get("result") == "error" and
+             r.get("exitCode") is None and "signal %d" % signal.SIGSEGV in r.get("reason", ""),
+             "run crash: the run is recorded as an error, with the signal", r)
+        st, _, b = srv.json("GET", "/healthz")
+        t.ok(st == 200 and b.get("running") is None, "run crash: the server is up, nothing running")
+        st, b = srv.run(SEED)
+        t.ok(st == 202 and srv.wait_done(b.get("id", 0)).get("result") == "passed",
+             "run crash: the next run starts and passes")
+        t.eq(srv.stop(), 0, "run crash: the server stops cleanly")
+
+
 def case_history_and_metrics(t):
     with sl.kubestock() as fx:
         srv = sl.Server(sl.write_profiles(fx))
@@ -454,5 +477,5 @@ def case_bad_options(t):
 
 if __name__ == "__main__":
     h.Tap().run(case_auth, case_trigger_and_poll, case_bad_requests, case_conflict_and_cancel,
-                case_history_and_metrics, case_sigterm_and_restart, case_retention,
+                case_run_crash, case_history_and_metrics, case_sigterm_and_restart, case_retention,
                 case_bad_options)

@@ -43,7 +43,7 @@ static void test_routes(void)
 static void test_run_body(void)
 {
     struct api_run_request r;
-    char err[600];
+    char err[600] = "";
 #define PARSE(s) api_parse_run(s, strlen(s), &r, err, sizeof(err))
 
     ok(PARSE("{\"testType\": \"smoke\"}") == 0 && !strcmp(r.test_type, "smoke") &&

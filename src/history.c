@@ -155,14 +155,17 @@ int history_mark_lost(struct history *h, int64_t now_ms, const char *reason)
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(h->db,
                            "UPDATE runs SET state = 'interrupted', result = 'interrupted', "
-                           "finished_ms = ?1, reason = ?2 WHERE state = 'running'",
+                           "finished_ms = ?1, reason = ?2 WHERE state = 'running' RETURNING id",
                            -1, &st, NULL) != SQLITE_OK)
         return -EIO;
     sqlite3_bind_int64(st, 1, now_ms);
     bind_text(st, 2, reason);
-    int rc = sqlite3_step(st) == SQLITE_DONE ? sqlite3_changes(h->db) : -EIO;
+    /* RETURNING counts this statement's rows, whatever other threads do meanwhile */
+    int n = 0, step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW)
+        n++;
     sqlite3_finalize(st);
-    return rc;
+    return step == SQLITE_DONE ? n : -EIO;
 }
 
 int history_insert(struct history *h, const struct history_new *r, int64_t *id)
@@ -171,7 +174,7 @@ int history_insert(struct history *h, const struct history_new *r, int64_t *id)
     if (sqlite3_prepare_v2(h->db,
                            "INSERT INTO runs (testid, profile, environment, test_type, "
                            "overrides, state, created_ms) "
-                           "VALUES (?1, ?2, ?3, ?4, ?5, 'running', ?6)",
+                           "VALUES (?1, ?2, ?3, ?4, ?5, 'running', ?6) RETURNING id",
                            -1, &st, NULL) != SQLITE_OK)
         return -EIO;
     bind_text(st, 1, r->testid);
@@ -180,9 +183,9 @@ int history_insert(struct history *h, const struct history_new *r, int64_t *id)
     bind_text(st, 4, r->test_type);
     bind_text(st, 5, r->overrides ? r->overrides : "{}");
     sqlite3_bind_int64(st, 6, r->created_ms);
-    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
+    int rc = sqlite3_step(st) == SQLITE_ROW ? 0 : -EIO;
     if (rc == 0)
-        *id = sqlite3_last_insert_rowid(h->db);
+        *id = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
     return rc;
 }
@@ -192,7 +195,8 @@ int history_finish(struct history *h, int64_t id, const struct history_end *e)
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(h->db,
                            "UPDATE runs SET state = ?2, result = ?3, exit_code = ?4, reason = ?5, "
-                           "finished_ms = ?6, failed_thresholds = ?7, summary = ?8 WHERE id = ?1",
+                           "finished_ms = ?6, failed_thresholds = ?7, summary = ?8 WHERE id = ?1 "
+                           "RETURNING id",
                            -1, &st, NULL) != SQLITE_OK)
         return -EIO;
     sqlite3_bind_int64(st, 1, id);
@@ -209,9 +213,8 @@ int history_finish(struct history *h, int64_t id, const struct history_end *e)
         bind_text(st, 8, e->summary);
     else
         sqlite3_bind_null(st, 8);
-    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
-    if (rc == 0 && sqlite3_changes(h->db) == 0)
-        rc = -ENOENT;
+    int step = sqlite3_step(st);
+    int rc = step == SQLITE_ROW ? 0 : step == SQLITE_DONE ? -ENOENT : -EIO;
     sqlite3_finalize(st);
     return rc;
 }

@@ -363,7 +363,8 @@ static void new_testid(char *buf, size_t n)
              b[6], b[7]);
 }
 
-/* The server's environment for the child: its own TESTID, no SYNCGATE_PROFILE. */
+/* The server's environment for the child: its own TESTID, none of the SYNCGATE_ variables
+ * (the server's own settings; the run gets its profile with -p). */
 static char **child_env(char *const *envp, const char *testid)
 {
     size_t n = 0;
@@ -374,7 +375,7 @@ static char **child_env(char *const *envp, const char *testid)
     if (!e)
         return NULL;
     for (size_t i = 0; i < n; i++) {
-        if (!strncmp(envp[i], "TESTID=", 7) || !strncmp(envp[i], "SYNCGATE_PROFILE=", 17))
+        if (!strncmp(envp[i], "TESTID=", 7) || !strncmp(envp[i], "SYNCGATE_", 9))
             continue;
         if (!(e[k++] = strdup(envp[i])))
             goto fail;

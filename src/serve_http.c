@@ -201,7 +201,9 @@ static int first_call(struct serve_http *h, struct MHD_Connection *c, const char
         return 1;
     }
     const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
-    if (ct && rs->route.ep == API_RUN && strncasecmp(ct, "application/json", 16) != 0) {
+    /* "application/json", perhaps with parameters ("; charset=utf-8") */
+    if (ct && rs->route.ep == API_RUN &&
+        (strncasecmp(ct, "application/json", 16) != 0 || !strchr(" \t;", ct[16]))) {
         *ret = refuse(c, method, 415, NULL, "%s", "the body must be JSON (Content-Type: application/json)");
         return 1;
     }

@@ -44,7 +44,7 @@ static void close_fd(int *fd)
 }
 
 /* Only async-signal-safe calls between fork and exec. */
-static void child(const struct runner_spec *spec, int devnull, int out_w, int err_w, int status_w,
+static void child(const struct runner_spec *spec, int in_r, int out_w, int err_w, int status_w,
                   pid_t parent, int maxfd)
 {
     sigset_t none;
@@ -57,7 +57,7 @@ static void child(const struct runner_spec *spec, int devnull, int out_w, int er
     prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (getppid() != parent)
         _exit(127); /* the parent died before the line above took effect */
-    if (dup2(devnull, 0) < 0 || dup2(out_w, 1) < 0 || dup2(err_w, 2) < 0)
+    if (dup2(in_r, 0) < 0 || dup2(out_w, 1) < 0 || dup2(err_w, 2) < 0)
         goto fail;
     /* every other descriptor closes at exec; the status pipe tells the parent exec failed */
     if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0) /* Linux before 5.11: one by one */
@@ -74,7 +74,7 @@ fail:
 int runner_start(struct runner **out, const struct runner_spec *spec, runner_line_cb cb,
                  void *ud)
 {
-    int out_p[2] = {-1, -1}, err_p[2] = {-1, -1}, st_p[2] = {-1, -1}, devnull = -1;
+    int in_p[2] = {-1, -1}, out_p[2] = {-1, -1}, err_p[2] = {-1, -1}, st_p[2] = {-1, -1};
     struct rlimit rl;
     int rc = 0;
 
@@ -101,11 +101,14 @@ int runner_start(struct runner **out, const struct runner_spec *spec, runner_lin
             rc = -errno;
             goto fail;
         }
-    if ((devnull = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0 || pipe2(out_p, O_CLOEXEC) < 0 ||
+    /* stdin: a pipe nobody writes to (reads see end of file at once); no /dev/null
+     * needed, which an empty root does not have */
+    if (pipe2(in_p, O_CLOEXEC) < 0 || pipe2(out_p, O_CLOEXEC) < 0 ||
         pipe2(err_p, O_CLOEXEC) < 0 || pipe2(st_p, O_CLOEXEC) < 0) {
         rc = -errno;
         goto fail;
     }
+    close_fd(&in_p[1]);
     pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0) {
@@ -113,11 +116,11 @@ int runner_start(struct runner **out, const struct runner_spec *spec, runner_lin
         goto fail;
     }
     if (pid == 0)
-        child(spec, devnull, out_p[1], err_p[1], st_p[1], parent, maxfd);
+        child(spec, in_p[0], out_p[1], err_p[1], st_p[1], parent, maxfd);
     close_fd(&out_p[1]);
     close_fd(&err_p[1]);
     close_fd(&st_p[1]);
-    close_fd(&devnull);
+    close_fd(&in_p[0]);
     r->pid = pid;
     r->s[0].pipe = out_p[0];
     r->s[1].pipe = err_p[0];
@@ -144,7 +147,8 @@ fail:
     close_fd(&err_p[1]);
     close_fd(&st_p[0]);
     close_fd(&st_p[1]);
-    close_fd(&devnull);
+    close_fd(&in_p[0]);
+    close_fd(&in_p[1]);
     r->exited = true;
     runner_free(r);
     return rc;

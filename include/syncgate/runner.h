@@ -4,9 +4,10 @@
  * `syncgate serve` runs every test as a child: the same binary, the same
  * command line a Job would use, so a run that crashes or leaks takes only
  * itself down. runner_start() forks and execs it with stdin at end of file
- * (an empty pipe: an empty root has no /dev/null) and stdout/stderr on pipes; runner_wait() copies each stream into its file (at
- * most max_bytes each; what is beyond is counted and a note says so), hands
- * every complete stderr line (the JSON log) to a callback, and reaps the
+ * (an empty pipe: an empty root has no /dev/null) and stdout/stderr on
+ * pipes; runner_wait() copies each stream into its file (at most max_bytes
+ * each; what is beyond is counted and a note says so), hands every complete
+ * stderr line (the JSON log) to a callback, and reaps the
  * child once both streams closed.
  *
  * The child gets an empty signal mask and default SIGPIPE handling, no file

@@ -469,6 +469,14 @@ static void charts_section(FILE *out, const struct timeline *tl)
 
 /* ---- checks by journey ---- */
 
+/* The journey of a k6 group tag ("::checkout" -> "checkout"); NULL for none or the root. */
+static const char *journey_name(const char *group)
+{
+    if (group && !strncmp(group, "::", 2))
+        group += 2;
+    return group && *group ? group : NULL;
+}
+
 struct check_row {
     const char *group, *check;
     uint64_t pass, fail;
@@ -483,10 +491,11 @@ static void checks_section(FILE *out, const struct metrics *m)
     char a[32];
 
     for (const struct series *s = metrics_first(m); s; s = s->next) {
-        if (s->id != M_CHECKS)
+        /* a check made ready but never run (a journey not picked) is not shown */
+        if (s->id != M_CHECKS || s->v.rate.total == 0)
             continue;
         const char *check = tagset_get(&s->tags, "check");
-        const char *group = tagset_get(&s->tags, "group");
+        const char *group = journey_name(tagset_get(&s->tags, "group"));
         if (!group)
             group = tagset_get(&s->tags, "name");
         if (!check)
@@ -548,7 +557,7 @@ static void checks_section(FILE *out, const struct metrics *m)
 /* ---- latency by scenario and service ---- */
 
 struct lat_row {
-    const char *scenario, *name;
+    const char *scenario, *group, *name; /* group: the k6 tag as it is, or NULL */
 };
 
 static void latency_section(FILE *out, const struct report_ctx *ctx)
@@ -562,20 +571,25 @@ static void latency_section(FILE *out, const struct report_ctx *ctx)
         if (s->id != M_HTTP_REQS)
             continue;
         const char *sc = tagset_get(&s->tags, "scenario"), *name = tagset_get(&s->tags, "name");
+        const char *group = tagset_get(&s->tags, "group");
         if (!sc || !name)
             continue;
+        if (group && !*group)
+            group = NULL;
         size_t i = 0;
-        while (i < n && (strcmp(rows[i].scenario, sc) || strcmp(rows[i].name, name)))
+        while (i < n && (strcmp(rows[i].scenario, sc) || strcmp(rows[i].name, name) ||
+                         (rows[i].group == NULL) != (group == NULL) ||
+                         (group && strcmp(rows[i].group, group))))
             i++;
         if (i == n && n < MAX_ROWS)
-            rows[n++] = (struct lat_row){sc, name};
+            rows[n++] = (struct lat_row){sc, group, name};
     }
-    fputs("<section id=\"latency\">\n<h2>Latency by service</h2>\n", out);
+    fputs("<section id=\"latency\">\n<h2>Latency by service and journey step</h2>\n", out);
     if (n == 0) {
         fputs("<p class=\"muted\">No requests were made.</p>\n</section>\n", out);
         return;
     }
-    fputs("<table>\n<thead><tr><th>scenario</th><th>service</th><th class=\"n\">requests</th>"
+    fputs("<table>\n<thead><tr><th>scenario</th><th>service or step</th><th class=\"n\">requests</th>"
           "<th class=\"n\">req/s</th><th class=\"n\">failed</th><th class=\"n\">avg</th>"
           "<th class=\"n\">med</th><th class=\"n\">p90</th><th class=\"n\">p95</th>"
           "<th class=\"n\">p99</th><th class=\"n\">max</th></tr></thead>\n<tbody>\n",
@@ -585,6 +599,8 @@ static void latency_section(FILE *out, const struct report_ctx *ctx)
         struct metric_view req, failed, dur;
         tagset_set(&f, "scenario", rows[i].scenario);
         tagset_set(&f, "name", rows[i].name);
+        if (rows[i].group)
+            tagset_set(&f, "group", rows[i].group);
         view_or_empty(ctx->m, M_HTTP_REQS, &f, &req);
         view_or_empty(ctx->m, M_HTTP_REQ_FAILED, &f, &failed);
         view_or_empty(ctx->m, M_HTTP_REQ_DURATION, &f, &dur);
@@ -592,6 +608,10 @@ static void latency_section(FILE *out, const struct report_ctx *ctx)
         fputs("<tr class=\"service\"><td>", out);
         esc(out, rows[i].scenario);
         fputs("</td><td>", out);
+        if (rows[i].group) { /* a journey's step: "checkout › create order" */
+            esc(out, journey_name(rows[i].group));
+            fputs(" › ", out);
+        }
         esc(out, rows[i].name);
         fprintf(out,
                 "</td><td class=\"n\">%s</td><td class=\"n\">%s</td><td class=\"n %s\">%s%%</td>",

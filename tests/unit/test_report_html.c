@@ -19,15 +19,23 @@ static size_t count(const char *hay, const char *needle)
     return n;
 }
 
-static void record(struct metrics *m, const char *name, int status, int n, int64_t dur)
+static void record_in(struct metrics *m, const char *group, const char *name, int status, int n,
+                      int64_t dur)
 {
     struct tagset base = {0};
     struct http_result r = {.status = status, .duration = dur};
+    if (group)
+        tagset_set(&base, "group", group);
     tagset_set(&base, "name", name);
     tagset_set(&base, "method", "GET");
     tagset_set(&base, "scenario", "load");
     for (int i = 0; i < n; i++)
         http_record(m, &base, &r, 200);
+}
+
+static void record(struct metrics *m, const char *name, int status, int n, int64_t dur)
+{
+    record_in(m, NULL, name, status, n, dur);
 }
 
 static void check(struct metrics *m, const char *group, const char *name, const char *chk,
@@ -71,9 +79,11 @@ static void test_page(void)
     record(m, "product", 200, 90, 12000);
     record(m, "product", 503, 10, 40000);
     record(m, EVIL, 200, 5, 3000);
+    record_in(m, "::checkout", "create order", 200, 4, 20000);
     check(m, NULL, "product", "product status 200", 90, 10);
-    check(m, "checkout", "order", "order created", 4, 0);
-    check(m, "checkout", "payment", EVIL, 3, 1);
+    check(m, "::checkout", "order", "order created", 4, 0);
+    check(m, "::checkout", "payment", EVIL, 3, 1);
+    check(m, "::browse", "list", "list status 200", 0, 0); /* made ready, never run */
 
     threshold_parse(&th[0], "http_req_duration", "p(95)<500", err, sizeof(err));
     threshold_parse(&th[1], "http_req_failed", "rate<0.01", err, sizeof(err));
@@ -128,13 +138,17 @@ static void test_page(void)
     ok(checks && strstr(checks, "checkout") && strstr(checks, "<h3>"), "checks section");
     char *j_product = checks ? strstr(checks, "</span> product <span") : NULL;
     char *j_checkout = checks ? strstr(checks, "</span> checkout <span") : NULL;
-    ok(j_product && j_checkout && count(html, "<div class=\"journey\">") == 2,
-       "checks grouped by journey: the group tag (checkout), else the service (product)");
+    ok(j_product && j_checkout && count(html, "<div class=\"journey\">") == 2 &&
+           !strstr(html, "::checkout") && !strstr(checks, "browse"),
+       "checks grouped by journey: the group tag (::checkout shown as checkout), else the "
+       "service (product); a journey that never ran is not shown");
     ok(j_checkout && strstr(j_checkout, "7 of 8 passed"), "the journey's totals (7 of 8)");
 
     char *lat = strstr(html, "id=\"latency\"");
-    ok(lat && count(lat, "<tr class=\"service\">") == 2 && strstr(lat, "<td>product</td>"),
-       "a latency row per service");
+    ok(lat && count(lat, "<tr class=\"service\">") == 3 && strstr(lat, "<td>product</td>"),
+       "a latency row per service and journey step");
+    ok(lat && strstr(lat, "<td>checkout › create order</td>"),
+       "a journey's step is named with its journey");
     ok(lat && strstr(lat, "10%</td>"), "product: 10%% failed");
     ok(strstr(html, "status_503") != NULL, "failed requests by kind");
 

@@ -105,6 +105,10 @@ static struct outcome outcome_of(int code)
     case 114:
         return (struct outcome){"inconclusive", "INCONCLUSIVE",
                                 "the run could not tell whether the deployment is good"};
+    case 116:
+        return (struct outcome){"failed", "AUTH FAILED",
+                                "the OAuth2 token could not be fetched: no journey request "
+                                "was sent"};
     case 1: return (struct outcome){"failed", "ERROR", "internal failure"};
     default: return (struct outcome){"failed", "FAILED", "the run did not pass"};
     }

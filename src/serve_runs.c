@@ -210,6 +210,7 @@ static const char *exit_reason(int code)
     case 104: return "invalid configuration: nothing was sent (see the run's log)";
     case 112: return "the gateway never became ready within the readiness timeout";
     case 113: return "metrics could not be delivered and the profile requires it";
+    case 116: return "the OAuth2 token could not be fetched: no journey request was sent";
     case 1: return "internal failure (see the run's log)";
     default: return NULL;
     }

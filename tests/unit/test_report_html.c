@@ -188,7 +188,8 @@ static void test_empty_and_outcomes(void)
         int code;
         const char *cls, *word;
     } cases[] = {{0, "passed", "PASSED"},    {112, "failed", "NOT READY"},
-                 {113, "failed", "UNDELIVERED"}, {1, "failed", "ERROR"},
+                 {113, "failed", "UNDELIVERED"}, {116, "failed", "AUTH FAILED"},
+                 {1, "failed", "ERROR"},
                  {42, "failed", "FAILED"}};
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char want[64], word[64];

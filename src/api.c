@@ -424,7 +424,7 @@ static bool one_of(const char *v, const char *const *set)
     return false;
 }
 
-int api_parse_list_arg(struct history_filter *f, unsigned *seen, const char *key,
+int api_parse_list_arg(struct rundb_filter *f, unsigned *seen, const char *key,
                        const char *value, char *err, size_t n)
 {
     static const char *const results[] = {"passed", "failed", "inconclusive", "interrupted",
@@ -452,7 +452,7 @@ int api_parse_list_arg(struct history_filter *f, unsigned *seen, const char *key
         value = "";
     switch (q) {
     case Q_LIMIT:
-        if (parse_int(value, 1, HISTORY_MAX_LIST, &v) < 0)
+        if (parse_int(value, 1, RUNDB_MAX_LIST, &v) < 0)
             goto bad;
         f->limit = (size_t)v;
         return 0;

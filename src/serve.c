@@ -99,7 +99,7 @@ static int setup(struct serve *s, int *lock_fd, const char *self, char *err, siz
     }
     snprintf(path, sizeof(path), "%s/history.db", s->o.data_dir);
     char why[512];
-    if ((rc = history_open(&s->h, path, why, sizeof(why))) < 0) {
+    if ((rc = rundb_open(&s->h, path, why, sizeof(why))) < 0) {
         snprintf(err, n, "history %.400s: %s", path, why);
         return rc == -EPROTO ? -EINVAL : rc;
     }
@@ -171,7 +171,7 @@ int serve_main(int argc, char **argv, const char *self)
         fprintf(stderr, "syncgate: serve: %s\n", err);
         goto out;
     }
-    int lost = history_mark_lost(s.h, units_now_wall() / 1000,
+    int lost = rundb_mark_lost(s.h, units_now_wall() / 1000,
                                  "the server stopped while the run was in progress (found still "
                                  "running at start-up)");
     if (lost > 0) {
@@ -201,7 +201,7 @@ int serve_main(int argc, char **argv, const char *self)
     cJSON_AddStringToObject(ev, "profiles_dir", s.o.profiles_dir);
     if (s.o.default_profile)
         cJSON_AddStringToObject(ev, "default_profile", s.o.default_profile);
-    cJSON_AddNumberToObject(ev, "schema_version", history_schema_version());
+    cJSON_AddNumberToObject(ev, "schema_version", rundb_schema_version());
     log_emit(s.log, LOG_INFO, ev);
 
     while (sigwait(&set, &sig) != 0)
@@ -220,7 +220,7 @@ out:
         explicit_bzero(s.token, s.token_len);
         free(s.token);
     }
-    history_close(s.h);
+    rundb_close(s.h);
     if (lock_fd >= 0)
         close(lock_fd);
     log_free(s.log);

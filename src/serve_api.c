@@ -11,10 +11,10 @@
 
 static void healthz(struct serve *s, struct serve_resp *resp)
 {
-    struct history_stats st;
+    struct rundb_stats st;
     cJSON *o = cJSON_CreateObject();
     /* the one dependency that can fail under us: the database on its volume */
-    bool db = history_stats(s->h, &st) == 0;
+    bool db = rundb_stats(s->h, &st) == 0;
     cJSON_AddStringToObject(o, "status", db ? "ok" : "database unavailable");
     cJSON_AddStringToObject(o, "version", SYNCGATE_VERSION);
     int64_t id = serve_runs_active_id(s);
@@ -27,10 +27,10 @@ static void healthz(struct serve *s, struct serve_resp *resp)
 
 static void metrics(struct serve *s, struct serve_resp *resp)
 {
-    struct history_stats st;
+    struct rundb_stats st;
     char *text = NULL;
     size_t len = 0;
-    if (history_stats(s->h, &st) < 0) {
+    if (rundb_stats(s->h, &st) < 0) {
         serve_resp_error(resp, 503, "cannot read the history");
         return;
     }
@@ -93,7 +93,7 @@ static void metrics(struct serve *s, struct serve_resp *resp)
 }
 
 struct list_ctx {
-    struct history_filter f;
+    struct rundb_filter f;
     unsigned seen;
     char err[512];
 };
@@ -112,7 +112,7 @@ static void list(struct serve *s, const struct serve_req *req, struct serve_resp
         serve_resp_error(resp, 400, "%s", c.err);
         return;
     }
-    if (history_list(s->h, &c.f, &runs) < 0) {
+    if (rundb_list(s->h, &c.f, &runs) < 0) {
         serve_resp_error(resp, 500, "cannot read the history");
         return;
     }
@@ -134,7 +134,7 @@ static void list(struct serve *s, const struct serve_req *req, struct serve_resp
 static void get(struct serve *s, int64_t id, struct serve_resp *resp)
 {
     cJSON *o;
-    int rc = history_get(s->h, id, &o);
+    int rc = rundb_get(s->h, id, &o);
     if (rc == -ENOENT) {
         serve_resp_error(resp, 404, "no run %lld", (long long)id);
         return;
@@ -164,7 +164,7 @@ static void run_file(struct serve *s, int64_t id, const char *name, const char *
 {
     char path[PATH_MAX];
     cJSON *o;
-    int rc = history_get(s->h, id, &o);
+    int rc = rundb_get(s->h, id, &o);
     if (rc == -ENOENT) {
         serve_resp_error(resp, 404, "no run %lld", (long long)id);
         return;

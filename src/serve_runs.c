@@ -169,7 +169,7 @@ static void read_summary(const char *path, char **summary, char **failed)
     struct stat st;
     if (fd < 0)
         return;
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > HISTORY_MAX_SUMMARY) {
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > RUNDB_MAX_SUMMARY) {
         close(fd);
         return;
     }
@@ -221,7 +221,7 @@ static void record_end(struct serve_run *r, int wait_rc, int status)
     struct serve *s = r->s;
     char reason[256] = "", path[PATH_MAX];
     char *summary = NULL, *failed = NULL;
-    struct history_end e = {.exit_code = -1, .finished_ms = now_ms()};
+    struct rundb_end e = {.exit_code = -1, .finished_ms = now_ms()};
 
     pthread_mutex_lock(&s->lock);
     bool cancel = r->cancel, shutdown = r->shutdown, killed = r->killed;
@@ -233,7 +233,7 @@ static void record_end(struct serve_run *r, int wait_rc, int status)
         snprintf(reason, sizeof(reason), "lost track of the run: %s", strerror(-wait_rc));
     } else if (WIFEXITED(status)) {
         e.exit_code = WEXITSTATUS(status);
-        e.result = history_result_for_exit(e.exit_code);
+        e.result = rundb_result_for_exit(e.exit_code);
         e.state = e.exit_code == 105 ? "interrupted" : "finished";
         if (e.exit_code == 105)
             snprintf(reason, sizeof(reason), "%s",
@@ -261,7 +261,7 @@ static void record_end(struct serve_run *r, int wait_rc, int status)
     e.summary = summary;
     e.failed_thresholds = failed;
     e.reason = reason[0] ? reason : NULL;
-    int rc = history_finish(s->h, r->id, &e);
+    int rc = rundb_finish(s->h, r->id, &e);
 
     cJSON *ev = log_begin(s->log, "run_finish");
     cJSON_AddNumberToObject(ev, "id", (double)r->id);
@@ -312,8 +312,8 @@ static void *supervise(void *ud)
     } else {
         char reason[256];
         snprintf(reason, sizeof(reason), "cannot start %.150s: %s", s->exe, strerror(-rc));
-        struct history_end e = {"finished", "error", -1, reason, now_ms(), NULL, NULL};
-        history_finish(s->h, r->id, &e);
+        struct rundb_end e = {"finished", "error", -1, reason, now_ms(), NULL, NULL};
+        rundb_finish(s->h, r->id, &e);
         log_msg(s->log, LOG_ERROR, "run_error", "run %lld: %s", (long long)r->id, reason);
     }
     serve_runs_prune(s);
@@ -450,7 +450,7 @@ static int validate(const struct serve_run *r, const struct api_run_request *req
 static cJSON *run_json(struct serve *s, int64_t id)
 {
     cJSON *o = NULL;
-    if (history_get(s->h, id, &o) < 0)
+    if (rundb_get(s->h, id, &o) < 0)
         return NULL;
     serve_runs_add_progress(s, o);
     return o;
@@ -508,9 +508,9 @@ void serve_runs_start(struct serve *s, const struct api_run_request *req,
         serve_resp_error(resp, 400, "%s", msg);
         goto out;
     }
-    struct history_new hn = {r->testid, r->profile, env, r->test_type, req->overrides,
+    struct rundb_new hn = {r->testid, r->profile, env, r->test_type, req->overrides,
                              now_ms()};
-    if (history_insert(s->h, &hn, &r->id) < 0) {
+    if (rundb_insert(s->h, &hn, &r->id) < 0) {
         serve_resp_error(resp, 500, "cannot record the run in the history");
         goto out;
     }
@@ -520,8 +520,8 @@ void serve_runs_start(struct serve *s, const struct api_run_request *req,
     if (!r->argv || (mkdir(r->dir, 0750) < 0 && errno != EEXIST)) {
         snprintf(msg, sizeof(msg), "cannot prepare %.2000s: %s", r->dir,
                  r->argv ? strerror(errno) : "out of memory");
-        struct history_end e = {"finished", "error", -1, msg, now_ms(), NULL, NULL};
-        history_finish(s->h, r->id, &e);
+        struct rundb_end e = {"finished", "error", -1, msg, now_ms(), NULL, NULL};
+        rundb_finish(s->h, r->id, &e);
         serve_resp_error(resp, 500, "%s", msg);
         goto out;
     }
@@ -530,9 +530,9 @@ void serve_runs_start(struct serve *s, const struct api_run_request *req,
     s->active = r;
     if (pthread_create(&r->thread, NULL, supervise, r) != 0) {
         s->active = NULL;
-        struct history_end e = {"finished", "error", -1, "cannot start a thread", now_ms(),
+        struct rundb_end e = {"finished", "error", -1, "cannot start a thread", now_ms(),
                                 NULL, NULL};
-        history_finish(s->h, r->id, &e);
+        rundb_finish(s->h, r->id, &e);
         serve_resp_error(resp, 500, "cannot start a thread for the run");
         goto out;
     }
@@ -583,7 +583,7 @@ void serve_runs_cancel(struct serve *s, int64_t id, struct serve_resp *resp)
     }
     pthread_mutex_unlock(&s->lock);
     cJSON *o = NULL;
-    int rc = history_get(s->h, id, &o);
+    int rc = rundb_get(s->h, id, &o);
     if (rc == -ENOENT) {
         serve_resp_error(resp, 404, "no run %lld", (long long)id);
         return;
@@ -678,7 +678,7 @@ static void remove_run_dir(int64_t id, void *ud)
 
 void serve_runs_prune(struct serve *s)
 {
-    int n = history_prune(s->h, now_ms(), s->o.retention_age / 1000, s->o.retention_runs,
+    int n = rundb_prune(s->h, now_ms(), s->o.retention_age / 1000, s->o.retention_runs,
                           remove_run_dir, s);
     if (n > 0) {
         cJSON *ev = log_begin(s->log, "retention");

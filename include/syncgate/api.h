@@ -21,7 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "syncgate/history.h"
+#include "syncgate/rundb.h"
 
 #define API_MAX_BODY (64 * 1024)
 #define API_MAX_PROFILE_NAME 64
@@ -86,7 +86,7 @@ bool api_profile_name_ok(const char *name);
  * given, so a repeated one is refused. String values are borrowed: they must
  * outlive f. Returns 0, or -EINVAL with the reason in err.
  */
-int api_parse_list_arg(struct history_filter *f, unsigned *seen, const char *key,
+int api_parse_list_arg(struct rundb_filter *f, unsigned *seen, const char *key,
                        const char *value, char *err, size_t n);
 
 /*

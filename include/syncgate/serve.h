@@ -10,7 +10,7 @@
  *                 command line a Job would
  *   serve.c       start-up, signals, shutdown (serve_main)
  * The shared state is struct serve below; the pure request parsing is in
- * api.h and the history in history.h.
+ * api.h and the history in rundb.h.
  */
 #ifndef SYNCGATE_SERVE_H
 #define SYNCGATE_SERVE_H
@@ -26,7 +26,7 @@
 
 #include "syncgate/api.h"
 #include "syncgate/config.h"
-#include "syncgate/history.h"
+#include "syncgate/rundb.h"
 #include "syncgate/log.h"
 
 #define SERVE_DEFAULT_LISTEN "0.0.0.0:3007"
@@ -125,7 +125,7 @@ struct serve_run; /* the active run (serve_runs.c) */
 struct serve {
     struct serve_opts o;
     struct log *log;
-    struct history *h;
+    struct rundb *h;
     char *token;
     size_t token_len;
     char exe[PATH_MAX]; /* this binary, run again for every test */

@@ -74,7 +74,7 @@ static void route(char *line)
 
 static void query(char *line)
 {
-    struct history_filter f = {0};
+    struct rundb_filter f = {0};
     unsigned seen = 0;
     char err[512];
     for (char *save = NULL, *kv = strtok_r(line, "&", &save); kv;
@@ -87,7 +87,7 @@ static void query(char *line)
             check_message(err);
             break;
         }
-        FUZZ_CHECK(f.limit <= HISTORY_MAX_LIST, "limit %zu", f.limit);
+        FUZZ_CHECK(f.limit <= RUNDB_MAX_LIST, "limit %zu", f.limit);
         FUZZ_CHECK(!f.profile || api_profile_name_ok(f.profile), "profile filter");
     }
 }

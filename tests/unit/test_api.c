@@ -133,7 +133,7 @@ static void test_run_body(void)
 
 static void test_list_args(void)
 {
-    struct history_filter f = {0};
+    struct rundb_filter f = {0};
     unsigned seen = 0;
     char err[300];
     ok(api_parse_list_arg(&f, &seen, "limit", "5", err, sizeof(err)) == 0 && f.limit == 5,
@@ -172,7 +172,7 @@ static void test_list_args(void)
         {"sort", "id", "unknown query parameter \"sort\""},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        struct history_filter g = {0};
+        struct rundb_filter g = {0};
         unsigned s = 0;
         err[0] = '\0';
         ok(api_parse_list_arg(&g, &s, bad[i][0], bad[i][1], err, sizeof(err)) == -EINVAL &&

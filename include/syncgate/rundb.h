@@ -1,5 +1,6 @@
 /*
- * history: the runs `syncgate serve` started, kept in SQLite.
+ * rundb: the run history of `syncgate serve`: the runs it started, kept in
+ * SQLite.
  *
  * One table, `runs`: id (never reused), testid, profile, environment, test
  * type, overrides, state (running, finished, interrupted), result (passed,
@@ -15,8 +16,8 @@
  * the connection is opened in SQLite's serialized mode and every call is one
  * statement or one transaction.
  */
-#ifndef SYNCGATE_HISTORY_H
-#define SYNCGATE_HISTORY_H
+#ifndef SYNCGATE_RUNDB_H
+#define SYNCGATE_RUNDB_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -25,43 +26,43 @@
 #include <cjson/cJSON.h>
 
 /* Biggest summary JSON stored with a run; a bigger one is left out (reason says so). */
-#define HISTORY_MAX_SUMMARY (4 * 1024 * 1024)
-#define HISTORY_MAX_LIST 500
+#define RUNDB_MAX_SUMMARY (4 * 1024 * 1024)
+#define RUNDB_MAX_LIST 500
 
-struct history;
+struct rundb;
 
 /* The schema version this build writes (the number of migrations). */
-int history_schema_version(void);
+int rundb_schema_version(void);
 
 /*
  * Open (creating when missing) the database at path and migrate it. Returns
  * 0 and *out, or negative errno with a one-line reason in err: -EPROTO for a
  * file written by a newer schema, -EIO for anything SQLite refused.
  */
-int history_open(struct history **out, const char *path, char *err, size_t errlen);
+int rundb_open(struct rundb **out, const char *path, char *err, size_t errlen);
 /* Close; NULL is a no-op. */
-void history_close(struct history *h);
+void rundb_close(struct rundb *h);
 
 /*
  * Every run still marked running (the process that ran it died) becomes
  * interrupted, finished at now_ms, with reason. Returns how many, or
  * negative errno.
  */
-int history_mark_lost(struct history *h, int64_t now_ms, const char *reason);
+int rundb_mark_lost(struct rundb *h, int64_t now_ms, const char *reason);
 
 /* A run about to start. Strings are copied; overrides is a JSON object text or NULL. */
-struct history_new {
+struct rundb_new {
     const char *testid, *profile, *environment, *test_type, *overrides;
     int64_t created_ms;
 };
 
 /* Insert a running run. Returns 0 and *id, or negative errno. */
-int history_insert(struct history *h, const struct history_new *r, int64_t *id);
+int rundb_insert(struct rundb *h, const struct rundb_new *r, int64_t *id);
 
 /* How a run ended. */
-struct history_end {
+struct rundb_end {
     const char *state;  /* "finished" or "interrupted" */
-    const char *result; /* see history_result_for_exit() */
+    const char *result; /* see rundb_result_for_exit() */
     int exit_code;      /* -1: none (killed by a signal, never started) */
     const char *reason; /* NULL or one line */
     int64_t finished_ms;
@@ -70,28 +71,28 @@ struct history_end {
 };
 
 /* Record the end of run id. Returns 0, -ENOENT (no such run) or negative errno. */
-int history_finish(struct history *h, int64_t id, const struct history_end *e);
+int rundb_finish(struct rundb *h, int64_t id, const struct rundb_end *e);
 
 /* The result word for a run's exit code: 0 passed, 105 interrupted, 114
  * inconclusive, any other failed. */
-const char *history_result_for_exit(int exit_code);
+const char *rundb_result_for_exit(int exit_code);
 
 /* One run with everything (summary parsed). Returns 0, -ENOENT, or negative errno. */
-int history_get(struct history *h, int64_t id, cJSON **out);
+int rundb_get(struct rundb *h, int64_t id, cJSON **out);
 
 /* What GET /api/tests may filter on; zero/NULL fields do not filter. */
-struct history_filter {
-    size_t limit; /* 1..HISTORY_MAX_LIST; 0 means 20 */
+struct rundb_filter {
+    size_t limit; /* 1..RUNDB_MAX_LIST; 0 means 20 */
     const char *environment, *result, *test_type, *profile, *state;
     int64_t since_ms; /* created at or after */
     int64_t before_id; /* ids below this one (paging) */
 };
 
 /* Runs matching f, newest first, without their summaries. Returns 0 or negative errno. */
-int history_list(struct history *h, const struct history_filter *f, cJSON **out);
+int rundb_list(struct rundb *h, const struct rundb_filter *f, cJSON **out);
 
 /* For /metrics: runs per result, runs per state, and the last finished run. */
-struct history_stats {
+struct rundb_stats {
     uint64_t passed, failed, inconclusive, interrupted, error, running;
     int64_t last_id; /* 0: none finished yet */
     char last_result[16];
@@ -99,7 +100,7 @@ struct history_stats {
     int64_t last_finished_ms;
 };
 
-int history_stats(struct history *h, struct history_stats *st);
+int rundb_stats(struct rundb *h, struct rundb_stats *st);
 
 /*
  * Delete finished runs older than max_age_ms (0: no age limit) and all but
@@ -107,10 +108,10 @@ int history_stats(struct history *h, struct history_stats *st);
  * gone(id, ud) is called for each deleted run (to remove its files). Returns
  * how many were deleted, or negative errno.
  */
-int history_prune(struct history *h, int64_t now_ms, int64_t max_age_ms, size_t max_runs,
+int rundb_prune(struct rundb *h, int64_t now_ms, int64_t max_age_ms, size_t max_runs,
                   void (*gone)(int64_t id, void *ud), void *ud);
 
 /* ms since the epoch as RFC 3339 UTC with milliseconds ("2025-01-31T12:00:00.000Z"). */
-const char *history_format_time(int64_t ms, char *buf, size_t n);
+const char *rundb_format_time(int64_t ms, char *buf, size_t n);
 
 #endif

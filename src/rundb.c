@@ -1,5 +1,5 @@
-/* history: runs in SQLite, schema by ordered migrations under PRAGMA user_version. */
-#include "syncgate/history.h"
+/* rundb: the run history of serve in SQLite, schema by ordered migrations under PRAGMA user_version. */
+#include "syncgate/rundb.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -9,7 +9,7 @@
 
 #include <sqlite3.h>
 
-struct history {
+struct rundb {
     sqlite3 *db;
 };
 
@@ -43,24 +43,24 @@ static const char *const migrations[] = {
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
-int history_schema_version(void)
+int rundb_schema_version(void)
 {
     return NMIGRATIONS;
 }
 
-static int fail(struct history *h, char *err, size_t n, const char *what)
+static int fail(struct rundb *h, char *err, size_t n, const char *what)
 {
     if (err && n)
         snprintf(err, n, "%s: %s", what, h->db ? sqlite3_errmsg(h->db) : "out of memory");
     return -EIO;
 }
 
-static int exec(struct history *h, const char *sql)
+static int exec(struct rundb *h, const char *sql)
 {
     return sqlite3_exec(h->db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -EIO;
 }
 
-static int user_version(struct history *h, int *v)
+static int user_version(struct rundb *h, int *v)
 {
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(h->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
@@ -71,7 +71,7 @@ static int user_version(struct history *h, int *v)
     return rc;
 }
 
-static int migrate(struct history *h, char *err, size_t n)
+static int migrate(struct rundb *h, char *err, size_t n)
 {
     int v;
     if (user_version(h, &v) < 0)
@@ -101,9 +101,9 @@ static int migrate(struct history *h, char *err, size_t n)
     return 0;
 }
 
-int history_open(struct history **out, const char *path, char *err, size_t n)
+int rundb_open(struct rundb **out, const char *path, char *err, size_t n)
 {
-    struct history *h = calloc(1, sizeof(*h));
+    struct rundb *h = calloc(1, sizeof(*h));
     int rc;
 
     *out = NULL;
@@ -130,11 +130,11 @@ int history_open(struct history **out, const char *path, char *err, size_t n)
     *out = h;
     return 0;
 bad:
-    history_close(h);
+    rundb_close(h);
     return rc;
 }
 
-void history_close(struct history *h)
+void rundb_close(struct rundb *h)
 {
     if (!h)
         return;
@@ -150,7 +150,7 @@ static void bind_text(sqlite3_stmt *st, int i, const char *s)
         sqlite3_bind_null(st, i);
 }
 
-int history_mark_lost(struct history *h, int64_t now_ms, const char *reason)
+int rundb_mark_lost(struct rundb *h, int64_t now_ms, const char *reason)
 {
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(h->db,
@@ -168,7 +168,7 @@ int history_mark_lost(struct history *h, int64_t now_ms, const char *reason)
     return step == SQLITE_DONE ? n : -EIO;
 }
 
-int history_insert(struct history *h, const struct history_new *r, int64_t *id)
+int rundb_insert(struct rundb *h, const struct rundb_new *r, int64_t *id)
 {
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(h->db,
@@ -190,7 +190,7 @@ int history_insert(struct history *h, const struct history_new *r, int64_t *id)
     return rc;
 }
 
-int history_finish(struct history *h, int64_t id, const struct history_end *e)
+int rundb_finish(struct rundb *h, int64_t id, const struct rundb_end *e)
 {
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(h->db,
@@ -209,7 +209,7 @@ int history_finish(struct history *h, int64_t id, const struct history_end *e)
     bind_text(st, 5, e->reason);
     sqlite3_bind_int64(st, 6, e->finished_ms);
     bind_text(st, 7, e->failed_thresholds ? e->failed_thresholds : "[]");
-    if (e->summary && strlen(e->summary) <= HISTORY_MAX_SUMMARY)
+    if (e->summary && strlen(e->summary) <= RUNDB_MAX_SUMMARY)
         bind_text(st, 8, e->summary);
     else
         sqlite3_bind_null(st, 8);
@@ -219,7 +219,7 @@ int history_finish(struct history *h, int64_t id, const struct history_end *e)
     return rc;
 }
 
-const char *history_result_for_exit(int code)
+const char *rundb_result_for_exit(int code)
 {
     switch (code) {
     case 0: return "passed";
@@ -229,7 +229,7 @@ const char *history_result_for_exit(int code)
     }
 }
 
-const char *history_format_time(int64_t ms, char *buf, size_t n)
+const char *rundb_format_time(int64_t ms, char *buf, size_t n)
 {
     time_t secs = (time_t)(ms / 1000);
     struct tm tm;
@@ -268,12 +268,12 @@ static cJSON *row_json(sqlite3_stmt *st, bool with_summary)
     if (sqlite3_column_type(st, 9) != SQLITE_NULL)
         cJSON_AddStringToObject(o, "reason", (const char *)sqlite3_column_text(st, 9));
     int64_t created = sqlite3_column_int64(st, 10);
-    cJSON_AddStringToObject(o, "createdAt", history_format_time(created, t, sizeof(t)));
+    cJSON_AddStringToObject(o, "createdAt", rundb_format_time(created, t, sizeof(t)));
     if (sqlite3_column_type(st, 11) == SQLITE_NULL) {
         cJSON_AddNullToObject(o, "finishedAt");
     } else {
         int64_t fin = sqlite3_column_int64(st, 11);
-        cJSON_AddStringToObject(o, "finishedAt", history_format_time(fin, t, sizeof(t)));
+        cJSON_AddStringToObject(o, "finishedAt", rundb_format_time(fin, t, sizeof(t)));
         cJSON_AddNumberToObject(o, "durationMs", (double)(fin - created));
     }
     cJSON *ft = cJSON_Parse((const char *)sqlite3_column_text(st, 12));
@@ -287,7 +287,7 @@ static cJSON *row_json(sqlite3_stmt *st, bool with_summary)
     return o;
 }
 
-int history_get(struct history *h, int64_t id, cJSON **out)
+int rundb_get(struct rundb *h, int64_t id, cJSON **out)
 {
     sqlite3_stmt *st;
     *out = NULL;
@@ -304,13 +304,13 @@ int history_get(struct history *h, int64_t id, cJSON **out)
     return rc;
 }
 
-int history_list(struct history *h, const struct history_filter *f, cJSON **out)
+int rundb_list(struct rundb *h, const struct rundb_filter *f, cJSON **out)
 {
     sqlite3_stmt *st;
     size_t limit = f->limit ? f->limit : 20;
     *out = NULL;
-    if (limit > HISTORY_MAX_LIST)
-        limit = HISTORY_MAX_LIST;
+    if (limit > RUNDB_MAX_LIST)
+        limit = RUNDB_MAX_LIST;
     /* every filter is always bound; a NULL one matches everything */
     if (sqlite3_prepare_v2(h->db,
                            "SELECT " COLUMNS " FROM runs WHERE"
@@ -348,7 +348,7 @@ int history_list(struct history *h, const struct history_filter *f, cJSON **out)
     return rc;
 }
 
-int history_stats(struct history *h, struct history_stats *s)
+int rundb_stats(struct rundb *h, struct rundb_stats *s)
 {
     sqlite3_stmt *st;
     int rc = 0, step;
@@ -401,7 +401,7 @@ int history_stats(struct history *h, struct history_stats *s)
     return rc;
 }
 
-int history_prune(struct history *h, int64_t now_ms, int64_t max_age_ms, size_t max_runs,
+int rundb_prune(struct rundb *h, int64_t now_ms, int64_t max_age_ms, size_t max_runs,
                   void (*gone)(int64_t id, void *ud), void *ud)
 {
     sqlite3_stmt *st = NULL;

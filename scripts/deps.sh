@@ -11,7 +11,7 @@ build_pkgs=(build-essential meson ninja-build pkg-config libcurl4-openssl-dev li
     libsqlite3-dev python3)
 # chromium: the HTML report is checked in a real browser (tests/integration/test_report_browser.py)
 test_pkgs=(prometheus procps util-linux curl openssl file valgrind clang libclang-rt-14-dev
-    chromium)
+    python3-yaml chromium)
 
 want=("${build_pkgs[@]}")
 [ "${1:-build}" = test ] && want+=("${test_pkgs[@]}")

@@ -56,6 +56,7 @@ static const char defaults_yaml[] = "environment: unknown\n"
                                     "testid: null\n"
                                     "instance: null\n"
                                     "ca_file: null\n"
+                                    "revision: null\n"
                                     "gateway:\n"
                                     "  url: http://kong-proxy\n"
                                     "  consumer_header: X-Consumer-Username\n"
@@ -114,6 +115,23 @@ static const char defaults_yaml[] = "environment: unknown\n"
                                     "data: {}\n"
                                     "env_allow: []\n"
                                     "journeys: []\n"
+                                    "baseline:\n"
+                                    "  source: null\n"
+                                    "  runs: 5\n"
+                                    "  min_runs: 1\n"
+                                    "  aggregate: median\n"
+                                    "  max_age: 720h\n"
+                                    "  pin_testid: null\n"
+                                    "  missing: inconclusive\n"
+                                    "  min_count: 100\n"
+                                    "  timeout: 10s\n"
+                                    "notify:\n"
+                                    "  termination_log: /dev/termination-log\n"
+                                    "  webhook_url: null\n"
+                                    "  webhook_url_file: null\n"
+                                    "  format: json\n"
+                                    "  timeout: 10s\n"
+                                    "  dashboard_url: null\n"
                                     "output:\n"
                                     "  summary_export: null\n"
                                     "  junit: null\n"
@@ -136,7 +154,7 @@ enum ftype {
     T_KV,         /* labels, remote-write headers (aux: struct kv_spec) */
     T_THRESHOLDS, /* struct threshold_set */
     T_STATS,      /* char *: trend stats, a comma list or a YAML list */
-    T_KEYFILE,    /* char * path; also reads the key into gateway.key */
+    T_KEYFILE,    /* char * path; also reads the secret it holds (aux: struct secret_file) */
     T_LATER,      /* converted after everything else (journeys, auth, data: config_journey.c) */
 };
 
@@ -182,16 +200,31 @@ struct cvt {
     struct diag *d;
 };
 
+/* A file holding one secret value: where the value goes, and what the messages call it. */
+struct secret_file {
+    size_t off; /* char * in struct config */
+    const char *what;
+    bool only_source; /* null file: no value (else the value may come from elsewhere) */
+};
+
 static const char *check_label_value(const char *s);
 static const char *check_test_type(const char *s);
 static const char *check_path(const char *s);
 static const char *check_service_name(const char *s);
 static const char *check_method(const char *s);
 static const char *check_header_value(const char *s);
+static const char *check_secret_url(const char *s);
+static const char *check_dashboard_url(const char *s);
 
 const char *const cfg_log_format_names[] = {"auto", "json", "text", NULL};
+const char *const config_aggregate_names[] = {"median", "mean", "min", "max", NULL};
+const char *const config_missing_names[] = {"pass", "fail", "inconclusive", NULL};
+const char *const config_notify_format_names[] = {"json", "slack", NULL};
 
 #define CFG(m) offsetof(struct config, m)
+
+static const struct secret_file gateway_key_file = {CFG(gateway.key), "key file", true};
+static const struct secret_file webhook_url_file = {CFG(notify.webhook_url), "webhook URL file", false};
 
 static const struct field ready_fields[] = {
     {"path", T_STR, F_NULL | F_PATH, CFG(gateway.ready_path), 0, 0, NULL, check_path},
@@ -204,7 +237,7 @@ static const struct field gateway_fields[] = {
     {"url", T_URL, F_BASEURL, CFG(gateway.url), 0, 0, NULL},
     {"consumer_header", T_HEADER, 0, CFG(gateway.consumer_header), 0, 0, NULL},
     {"consumer", T_STR, 0, CFG(gateway.consumer), 0, 0, NULL, check_header_value},
-    {"key_file", T_KEYFILE, F_NULL, CFG(gateway.key_file), 0, 0, NULL},
+    {"key_file", T_KEYFILE, F_NULL, CFG(gateway.key_file), 0, 0, &gateway_key_file},
     {"key_header", T_HEADER, 0, CFG(gateway.key_header), 0, 0, NULL},
     {"ca_file", T_STR, F_NULL | F_FILE, CFG(gateway.ca_file), 0, 0, NULL},
     {"ready", T_SECTION, 0, 0, 0, 0, ready_fields},
@@ -303,17 +336,44 @@ static const struct field output_fields[] = {
     {NULL},
 };
 
+static const struct field baseline_fields[] = {
+    {"source", T_URL, F_NULL | F_BASEURL, CFG(baseline.source), 0, 0, NULL},
+    {"runs", T_INT, 0, CFG(baseline.runs), 1, 100, NULL},
+    {"min_runs", T_INT, 0, CFG(baseline.min_runs), 1, 100, NULL},
+    {"aggregate", T_ENUM, 0, CFG(baseline.aggregate), 0, 0, config_aggregate_names},
+    {"max_age", T_DUR, 0, CFG(baseline.max_age), MIN(1), HOUR(24 * 100), NULL},
+    {"pin_testid", T_STR, F_NULL, CFG(baseline.pin_testid), 0, 0, NULL, check_label_value},
+    {"missing", T_ENUM, 0, CFG(baseline.missing), 0, 0, config_missing_names},
+    {"min_count", T_INT, 0, CFG(baseline.min_count), 0, 100000000, NULL},
+    {"timeout", T_DUR, 0, CFG(baseline.timeout), MS(100), MIN(5), NULL},
+    {NULL},
+};
+
+static const struct field notify_fields[] = {
+    {"termination_log", T_STR, F_NULL, CFG(notify.termination_log), 0, 0, NULL},
+    {"webhook_url", T_STR, F_NULL | F_SECRET, CFG(notify.webhook_url), 0, 0, NULL,
+     check_secret_url},
+    {"webhook_url_file", T_KEYFILE, F_NULL, CFG(notify.webhook_url_file), 0, 0, &webhook_url_file},
+    {"format", T_ENUM, 0, CFG(notify.format), 0, 0, config_notify_format_names},
+    {"timeout", T_DUR, 0, CFG(notify.timeout), MS(100), MIN(1), NULL},
+    {"dashboard_url", T_STR, F_NULL, CFG(notify.dashboard_url), 0, 0, NULL, check_dashboard_url},
+    {NULL},
+};
+
 static const struct field root_fields[] = {
     {"environment", T_STR, 0, CFG(environment), 0, 0, NULL, check_label_value},
     {"test_type", T_STR, F_NULL, CFG(test_type), 0, 0, NULL, check_test_type},
     {"testid", T_STR, F_NULL, CFG(testid), 0, 0, NULL, check_label_value},
     {"instance", T_STR, F_NULL, CFG(instance), 0, 0, NULL, check_label_value},
     {"ca_file", T_STR, F_NULL | F_FILE, CFG(ca_file), 0, 0, NULL},
+    {"revision", T_STR, F_NULL, CFG(revision), 0, 0, NULL, check_label_value},
     {"gateway", T_SECTION, 0, 0, 0, 0, gateway_fields},
     {"services", T_LIST, 0, 0, 0, 0, &services_spec},
     {"smoke", T_SECTION, 0, 0, 0, 0, smoke_fields},
     {"load", T_SECTION, 0, 0, 0, 0, load_fields},
     {"metrics", T_SECTION, 0, 0, 0, 0, metrics_fields},
+    {"baseline", T_SECTION, 0, 0, 0, 0, baseline_fields},
+    {"notify", T_SECTION, 0, 0, 0, 0, notify_fields},
     {"output", T_SECTION, 0, 0, 0, 0, output_fields},
     {"auth", T_LATER, 0, 0, 0, 0, NULL},
     {"data", T_LATER, 0, 0, 0, 0, NULL},
@@ -412,6 +472,42 @@ bool cfg_has_control(const char *s)
         if (*p < 0x20 || *p == 0x7f)
             return true;
     return false;
+}
+
+/* An http(s) URL with a host; a secret (a Slack webhook holds its token), so never quoted. */
+static const char *check_secret_url(const char *s)
+{
+    if (strlen(s) > CONFIG_MAX_URL)
+        return "is too long for a URL (at most 2048 bytes)";
+    if (cfg_has_control(s))
+        return "contains control characters; expected an http:// or https:// URL";
+    CURLU *u = curl_url();
+    char *scheme = NULL, *host = NULL;
+    const char *why = NULL;
+    if (!u)
+        return "cannot be checked (out of memory)";
+    if (curl_url_set(u, CURLUPART_URL, s, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || !host || !*host)
+        why = "is not a URL; expected http://host/... or https://host/...";
+    else if (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0)
+        why = "is not an http:// or https:// URL";
+    curl_free(scheme);
+    curl_free(host);
+    curl_url_cleanup(u);
+    return why;
+}
+
+/* A link for people: http(s), no control characters; "{testid}" is filled in later. */
+static const char *check_dashboard_url(const char *s)
+{
+    if (strlen(s) > CONFIG_MAX_URL)
+        return "is too long for a URL (at most 2048 bytes)";
+    if (cfg_has_control(s))
+        return "contains control characters";
+    if (strncmp(s, "http://", 7) != 0 && strncmp(s, "https://", 8) != 0)
+        return "is not an http:// or https:// URL";
+    return NULL;
 }
 
 static const char *check_label_value(const char *s)
@@ -721,16 +817,21 @@ static int check_url(struct cvt *cv, const struct doc_node *n, const char *key, 
     return 0;
 }
 
-/* Read the gateway key: a secret, so its content never reaches a message. */
+/*
+ * Read a file that holds one secret value (the gateway key, the webhook URL):
+ * its content never reaches a message. The value goes to sf->off in c, the
+ * path to the field's own place (path_dst).
+ */
 static int read_key_file(struct cvt *cv, const struct doc_node *n, const char *key,
-                         struct config *c)
+                         struct config *c, const struct secret_file *sf, char **path_dst)
 {
     char q[160], buf[MAX_KEY_BYTES + 2];
+    const char *what = sf->what;
     quote(n->str, false, q, sizeof(q));
     /* O_NONBLOCK: a FIFO with no writer reads as empty instead of hanging the gate */
     int fd = open(n->str, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
-        return cfg_fail(cv->d, &n->at, key, "cannot read key file %s: %s", q, strerror(errno));
+        return cfg_fail(cv->d, &n->at, key, "cannot read %s %s: %s", what, q, strerror(errno));
     size_t len = 0;
     int err = 0;
     while (len < sizeof(buf) - 1) {
@@ -748,28 +849,37 @@ static int read_key_file(struct cvt *cv, const struct doc_node *n, const char *k
     close(fd);
     int rc = 0;
     if (err) {
-        rc = cfg_fail(cv->d, &n->at, key, "cannot read key file %s: %s", q, strerror(err));
+        rc = cfg_fail(cv->d, &n->at, key, "cannot read %s %s: %s", what, q, strerror(err));
         goto out;
     }
     if (len > MAX_KEY_BYTES) {
-        rc = cfg_fail(cv->d, &n->at, key, "key file %s is larger than %d bytes", q, MAX_KEY_BYTES);
+        rc = cfg_fail(cv->d, &n->at, key, "%s %s is larger than %d bytes", what, q,
+                      MAX_KEY_BYTES);
         goto out;
     }
     while (len && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
         len--;
     buf[len] = '\0';
     if (!len) {
-        rc = cfg_fail(cv->d, &n->at, key, "key file %s is empty", q);
+        rc = cfg_fail(cv->d, &n->at, key, "%s %s is empty", what, q);
         goto out;
     }
     if (strlen(buf) != len || cfg_has_control(buf)) {
         rc = cfg_fail(cv->d, &n->at, key,
-                  "key file %s contains control characters; it must hold one header value", q);
+                      "%s %s contains control characters; it must hold one %s", what, q,
+                      sf->off == offsetof(struct config, gateway.key) ? "header value" : "URL");
         goto out;
     }
-    rc = set_str(&c->gateway.key, buf, true);
+    if (sf->off == offsetof(struct config, notify.webhook_url)) {
+        const char *why = check_secret_url(buf);
+        if (why) {
+            rc = cfg_fail(cv->d, &n->at, key, "%s %s: its content %s", what, q, why);
+            goto out;
+        }
+    }
+    rc = set_str((char **)((unsigned char *)c + sf->off), buf, true);
     if (!rc)
-        rc = set_str(&c->gateway.key_file, n->str, false);
+        rc = set_str(path_dst, n->str, false);
 out:
     explicit_bzero(buf, sizeof(buf));
     return rc;
@@ -1148,8 +1258,9 @@ static int cvt_field(struct cvt *cv, void *base, const struct field *f, const st
     if (doc_is_null(n) || !*n->str) {
         if (f->flags & F_NULL) {
             if (f->type == T_KEYFILE) {
-                struct config *c = base;
-                set_str(&c->gateway.key, NULL, true);
+                const struct secret_file *sf = f->aux;
+                if (sf->only_source)
+                    set_str((char **)((unsigned char *)base + sf->off), NULL, true);
             }
             return set_str(dst, NULL, secret);
         }
@@ -1187,7 +1298,7 @@ static int cvt_field(struct cvt *cv, void *base, const struct field *f, const st
                             quote(s, false, q, sizeof(q)));
         return set_str(dst, s, false);
     case T_KEYFILE:
-        return read_key_file(cv, n, key, base);
+        return read_key_file(cv, n, key, base, f->aux, dst);
     default: {
         if ((f->flags & F_PATH) && n->len > CONFIG_MAX_PATH)
             return cfg_fail(cv->d, &n->at, key, "path is too long (%zu bytes, at most %d)", n->len,
@@ -1368,6 +1479,13 @@ void config_clear(struct config *c)
     free(rw->client_cert);
     free(rw->client_key);
     kv_clear(rw->headers, &rw->nheaders, true);
+    free(c->revision);
+    free(c->baseline.source);
+    free(c->baseline.pin_testid);
+    free(c->notify.termination_log);
+    set_str(&c->notify.webhook_url, NULL, true);
+    free(c->notify.webhook_url_file);
+    free(c->notify.dashboard_url);
     free(c->summary_export);
     free(c->junit);
     journey_set_clear(&c->journeys);
@@ -1424,6 +1542,18 @@ static const struct doc_node *node_at(const struct doc_node *root, const char *c
 static int check_whole(struct cvt *cv, const struct config *c, const struct doc_node *root)
 {
     char q[128];
+    const struct doc_node *wu = NODE_AT(root, "notify", "webhook_url");
+    const struct doc_node *wf = NODE_AT(root, "notify", "webhook_url_file");
+    if (wu && wf && !doc_is_null(wu) && *wu->str && !doc_is_null(wf) && *wf->str)
+        return cfg_fail(cv->d, &wf->at, "notify.webhook_url_file",
+                        "notify.webhook_url is set too (profile or SYNCGATE_WEBHOOK_URL); set one "
+                        "of the two");
+    if (c->baseline.min_runs > c->baseline.runs) {
+        const struct doc_node *mr = NODE_AT(root, "baseline", "min_runs");
+        return cfg_fail(cv->d, mr ? &mr->at : NULL, "baseline.min_runs",
+                        "%d is more than baseline.runs (%d): no baseline could ever be made",
+                        c->baseline.min_runs, c->baseline.runs);
+    }
     if (!strcasecmp(c->gateway.key_header, c->gateway.consumer_header)) {
         /* blame the one the user wrote: key_header, unless it is the default */
         const struct doc_node *kh = NODE_AT(root, "gateway", "key_header");

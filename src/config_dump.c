@@ -315,6 +315,8 @@ size_t config_dump(const struct config *c, char *buf, size_t n)
     put_str(&o, c->instance);
     put(&o, "\nca_file: ");
     put_str(&o, c->ca_file);
+    put(&o, "\nrevision: ");
+    put_str(&o, c->revision);
 
     put(&o, "\ngateway:\n  url: ");
     put_url(&o, c->gateway.url);
@@ -412,6 +414,32 @@ size_t config_dump(const struct config *c, char *buf, size_t n)
     }
 
     put_journeys(&o, c);
+    put(&o, "baseline:\n  source: ");
+    put_url(&o, c->baseline.source);
+    put(&o, "\n  runs: %d\n  min_runs: %d\n  aggregate: %s\n  max_age: ", c->baseline.runs,
+        c->baseline.min_runs, config_aggregate_names[c->baseline.aggregate]);
+    put_dur(&o, c->baseline.max_age);
+    put(&o, "\n  pin_testid: ");
+    put_str(&o, c->baseline.pin_testid);
+    put(&o, "\n  missing: %s\n  min_count: %d\n  timeout: ",
+        config_missing_names[c->baseline.missing], c->baseline.min_count);
+    put_dur(&o, c->baseline.timeout);
+
+    put(&o, "\nnotify:\n  termination_log: ");
+    put_str(&o, c->notify.termination_log);
+    put(&o, "\n  webhook_url: ");
+    if (c->notify.webhook_url_file)
+        put(&o, "null  # read from webhook_url_file: <redacted>");
+    else
+        put_secret(&o, c->notify.webhook_url);
+    put(&o, "\n  webhook_url_file: ");
+    put_str(&o, c->notify.webhook_url_file);
+    put(&o, "\n  format: %s\n  timeout: ", config_notify_format_names[c->notify.format]);
+    put_dur(&o, c->notify.timeout);
+    put(&o, "\n  dashboard_url: ");
+    put_str(&o, c->notify.dashboard_url);
+    put(&o, "\n");
+
     put(&o, "output:\n  summary_export: ");
     put_str(&o, c->summary_export);
     put(&o, "\n  junit: ");

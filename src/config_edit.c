@@ -34,6 +34,9 @@ static const struct {
     {"AUTH_CLIENT_ID", "auth.oauth2_client_credentials.client_id"},
     {"AUTH_CLIENT_SECRET_FILE", "auth.oauth2_client_credentials.client_secret_file"},
     {"AUTH_CLIENT_SECRET", "auth.oauth2_client_credentials.client_secret"},
+    {"ARGOCD_APP_REVISION", "revision"}, /* SYNCGATE_REVISION wins: see apply_env_var */
+    {"SYNCGATE_REVISION", "revision"},
+    {"SYNCGATE_WEBHOOK_URL", "notify.webhook_url"},
     {RW_PREFIX "SERVER_URL", "metrics.remote_write.server_url"},
     {RW_PREFIX "PUSH_INTERVAL", "metrics.remote_write.push_interval"},
     {RW_PREFIX "TREND_STATS", "metrics.remote_write.trend_stats"},
@@ -221,8 +224,9 @@ static int apply_env_var(struct edit *ed, const char *name, size_t nlen, const c
 
     bool header = !strncmp(var, RW_PREFIX "HEADERS_", strlen(RW_PREFIX "HEADERS_"));
     /* Pass 0 sets everything but single headers, which pass 1 lays on top of
-     * HTTP_HEADERS so the more specific variable wins. */
-    if (header != (pass == 1))
+     * HTTP_HEADERS so the more specific variable wins; so does our revision
+     * variable over ArgoCD's. */
+    if ((header || !strcmp(var, "SYNCGATE_REVISION")) != (pass == 1))
         return 0;
 
     bool known = header || !strcmp(var, "STAGES") || !strcmp(var, RW_PREFIX "HTTP_HEADERS") ||

@@ -28,6 +28,8 @@
 #define EVENT_BATCH 256
 /* Longest epoll sleep: a safety net, every real deadline is computed. */
 #define MAX_SLEEP (250 * USEC_PER_MSEC)
+/* Lateness not counted as lag: epoll's millisecond rounding and scheduler noise. */
+#define ENGINE_LAG_SLACK (2 * USEC_PER_MSEC)
 /* Sockets are looked up by fd; never index further than this. */
 #define MAX_FDS (1 << 20)
 /*
@@ -125,6 +127,7 @@ struct worker {
     /* progress counters: written by this worker only, read by anyone */
     _Atomic int live_vus;
     _Atomic uint64_t requests, failures, iterations;
+    _Atomic uint64_t lag; /* usec woken later than computed, beyond ENGINE_LAG_SLACK */
 };
 
 /* A plan step as the engine sees it (shared, read-only while running). */
@@ -741,6 +744,12 @@ static void *worker_main(void *arg)
         for (int i = 0; i < n; i++)
             worker_dispatch(w, &evs[i]);
         worker_collect(w);
+        /* saturation watch: how late this turn ends for the deadline it aimed at
+         * (from when it began if that was due already: no time counted twice) */
+        int64_t late = units_now_mono() - (wake > now ? wake : now) - ENGINE_LAG_SLACK;
+        if (late > 0)
+            atomic_store_explicit(&w->lag, atomic_load_explicit(&w->lag, memory_order_relaxed) +
+                                  (uint64_t)late, memory_order_relaxed);
     }
     worker_finish(w);
     /* closing the pooled connections is part of this thread's work, not the caller's */
@@ -1116,6 +1125,7 @@ void engine_stats(const struct engine *e, struct engine_stats *s)
         s->requests += atomic_load_explicit(&w->requests, memory_order_relaxed);
         s->failures += atomic_load_explicit(&w->failures, memory_order_relaxed);
         s->iterations += atomic_load_explicit(&w->iterations, memory_order_relaxed);
+        s->lag_usec += atomic_load_explicit(&w->lag, memory_order_relaxed);
     }
 }
 

@@ -36,6 +36,7 @@ struct watch {
     struct engine_stats last_progress, last_bar;
     int64_t last_progress_at, last_bar_at;
     double bar_rate;
+    struct sat_watch sat;
 };
 
 static struct metrics *new_registry_cb(void *ud, pthread_mutex_t **lock)
@@ -166,6 +167,20 @@ static void check_aborts(struct watch *w, int64_t now)
     metrics_free(snap);
 }
 
+static void log_saturation(struct run *r)
+{
+    const struct sat_report *s = &r->saturation;
+    cJSON *ev = log_begin(r->log, "saturation");
+    cJSON_AddBoolToObject(ev, "saturated", s->saturated);
+    cJSON_AddNumberToObject(ev, "windows", s->windows);
+    cJSON_AddNumberToObject(ev, "saturated_windows", s->saturated_windows);
+    cJSON_AddNumberToObject(ev, "capacity_cpus", s->capacity);
+    cJSON_AddStringToObject(ev, "capacity_source", s->source);
+    cJSON_AddNumberToObject(ev, "cpu_peak", (double)(int)(s->cpu_peak * 1000) / 1000);
+    cJSON_AddNumberToObject(ev, "lag_peak", (double)(int)(s->lag_peak * 1000) / 1000);
+    log_emit(r->log, s->saturated ? LOG_WARN : LOG_INFO, ev);
+}
+
 /* Watch the workers until they are done; returns when the phase is over. */
 static void watch(struct watch *w)
 {
@@ -189,6 +204,7 @@ static void watch(struct watch *w)
         if (!stopping && now < end) {
             struct engine_stats s;
             engine_stats(w->e, &s);
+            sat_sample(&w->sat, (struct sat_point){now, sat_probe_demand(), s.lag_usec});
             set_gauge(w, M_VUS, s.vus);
             log_stages(w, now - w->start);
             if (now >= next_abort) {
@@ -275,7 +291,10 @@ int load_run(struct run *r)
     cJSON_AddNumberToObject(ev, "threads", engine_threads(w.e));
     log_emit(r->log, LOG_INFO, ev);
 
+    char sat_source[96];
+    double capacity = sat_probe_capacity(engine_threads(w.e), sat_source, sizeof(sat_source));
     w.start = units_now_mono();
+    sat_init(&w.sat, capacity, engine_threads(w.e), (struct sat_point){w.start, sat_probe_demand(), 0});
     if ((err = engine_start(w.e, w.start)) < 0) {
         log_msg(r->log, LOG_ERROR, "load_error", "cannot start the load engine: %s",
                 strerror(-err));
@@ -284,6 +303,9 @@ int load_run(struct run *r)
         return err;
     }
     watch(&w);
+    sat_finish(&w.sat);
+    sat_result(&w.sat, sat_source, &r->saturation);
+    log_saturation(r);
     engine_join(w.e);
     set_gauge(&w, M_VUS, 0); /* every VU has stopped, whatever the last sample said */
     log_progress(&w, units_now_mono(), true);

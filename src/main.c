@@ -17,10 +17,14 @@
 #include <curl/curl.h>
 
 #include "syncgate/auth.h"
+#include "syncgate/baseline.h"
 #include "syncgate/config.h"
+#include "syncgate/digest.h"
+#include "syncgate/history.h"
 #include "syncgate/http.h"
 #include "syncgate/load.h"
 #include "syncgate/log.h"
+#include "syncgate/notify.h"
 #include "syncgate/report.h"
 #include "syncgate/report_html.h"
 #include "syncgate/run.h"
@@ -39,6 +43,7 @@ enum {
     EXIT_INTERRUPTED = 105,
     EXIT_NOT_READY = 112,
     EXIT_UNDELIVERED = 113,
+    EXIT_INCONCLUSIVE = 114, /* some threshold could not be judged, none failed */
     EXIT_AUTH = 116,
     EXIT_INTERNAL = 1,
 };
@@ -353,8 +358,9 @@ static void log_test_start(struct log *log, const struct config *c, enum command
     log_emit(log, LOG_INFO, ev);
 }
 
-static void log_verdict(struct log *log, const struct verdict *v)
+static void log_verdict(struct log *log, const struct report_ctx *ctx, const struct verdict *v)
 {
+    char detail[1024];
     for (size_t i = 0; i < v->n; i++) {
         const struct verdict_item *it = &v->items[i];
         cJSON *ev = log_begin(log, "threshold");
@@ -362,11 +368,49 @@ static void log_verdict(struct log *log, const struct verdict *v)
         cJSON_AddStringToObject(ev, "metric", it->t->metric_key);
         cJSON_AddStringToObject(ev, "threshold", it->t->source);
         cJSON_AddBoolToObject(ev, "passed", it->passed);
+        cJSON_AddStringToObject(ev, "outcome", outcome_name(it->outcome));
+        if (it->reason != REASON_NONE)
+            cJSON_AddStringToObject(ev, "reason", outcome_reason_name(it->reason));
         if (isnan(it->observed))
             cJSON_AddStringToObject(ev, "observed", "no samples");
         else
             cJSON_AddNumberToObject(ev, "observed", it->observed);
-        log_emit(log, it->passed ? LOG_INFO : LOG_ERROR, ev);
+        if (!isnan(it->limit))
+            cJSON_AddNumberToObject(ev, "limit", it->limit);
+        if (it->base && it->base->status == BASELINE_FOUND)
+            cJSON_AddNumberToObject(ev, "baseline", it->base->value);
+        cJSON_AddStringToObject(ev, "detail", digest_item(it, ctx->cfg, detail, sizeof(detail)));
+        log_emit(log, it->outcome == OUTCOME_PASSED ? LOG_INFO
+                      : it->outcome == OUTCOME_FAILED ? LOG_ERROR
+                                                      : LOG_WARN,
+                 ev);
+    }
+}
+
+/* What was read for each baseline threshold, once, before the phases. */
+static void log_baselines(struct log *log, const struct config *c, const struct baseline_set *set)
+{
+    char key[2048], stat[32];
+    for (size_t i = 0; i < set->n; i++) {
+        const struct baseline *b = &set->items[i];
+        cJSON *ev = log_begin(log, "baseline");
+        static const char *const st[] = {"found", "missing", "failed"};
+        cJSON_AddStringToObject(ev, "scenario", b->scenario);
+        cJSON_AddStringToObject(ev, "metric", threshold_key(b->t, key, sizeof(key)) >= 0 ? key : "?");
+        cJSON_AddStringToObject(ev, "stat", threshold_stat(b->t, stat, sizeof(stat)) >= 0 ? stat : "?");
+        cJSON_AddStringToObject(ev, "status", st[b->status]);
+        cJSON_AddStringToObject(ev, "source", set->source);
+        if (b->status == BASELINE_FOUND)
+            cJSON_AddNumberToObject(ev, "value", b->value);
+        cJSON_AddNumberToObject(ev, "runs", (double)b->nruns);
+        cJSON *ids = cJSON_AddArrayToObject(ev, "testids");
+        for (size_t k = 0; k < b->nruns && k < 20; k++)
+            cJSON_AddItemToArray(ids, cJSON_CreateString(b->runs[k].testid));
+        if (b->status == BASELINE_MISSING)
+            cJSON_AddStringToObject(ev, "missing", config_missing_names[c->baseline.missing]);
+        if (b->status == BASELINE_FAILED)
+            cJSON_AddStringToObject(ev, "error", b->error);
+        log_emit(log, b->status == BASELINE_FOUND ? LOG_INFO : LOG_WARN, ev);
     }
 }
 
@@ -375,7 +419,8 @@ static bool smoke_passed(struct run *r)
 {
     struct metrics *snap = metrics_new();
     struct report_ctx ctx = {.cfg = r->cfg, .m = snap, .smoke_ran = true,
-                             .elapsed = units_now_mono() - r->start_mono};
+                             .elapsed = units_now_mono() - r->start_mono,
+                             .baselines = r->baselines};
     struct verdict v;
     bool ok = snap && run_snapshot(r, snap) == 0 && report_verdict(&ctx, &v) == 0 && !v.failed;
     metrics_free(snap);
@@ -516,13 +561,75 @@ static int run_phases(struct run *r, enum command cmd, bool *smoke_ran, bool *lo
     return EXIT_OK;
 }
 
+/* The run's result as its result series say it (delivery is not known yet). */
+static const char *run_result(const struct run *r, int code, const struct verdict *v,
+                              bool interrupted)
+{
+    if (interrupted)
+        return "interrupted";
+    if (code != EXIT_OK || v->failed || r->aborted)
+        return "failed";
+    return v->inconclusive ? "inconclusive" : "passed";
+}
+
+/* Time the webhook may take after SIGTERM/SIGINT, whatever notify.timeout says. */
+#define NOTIFY_SIGNAL_USEC (2 * USEC_PER_SEC)
+
+/* The digest where people look: the termination message, the webhook. */
+static void tell(struct run *r, const struct report_ctx *ctx, const struct verdict *v,
+                 bool interrupted)
+{
+    const struct config *c = ctx->cfg;
+    char text[NOTIFY_TERMINATION_MAX + 1];
+    digest_text(ctx, v, text, sizeof(text));
+    /* not there or not writable (outside Kubernetes): nothing to say */
+    if (c->notify.termination_log && notify_termination(c->notify.termination_log, text) == 0) {
+        cJSON *ev = log_begin(r->log, "termination_message");
+        cJSON_AddStringToObject(ev, "path", c->notify.termination_log);
+        cJSON_AddNumberToObject(ev, "bytes", (double)strlen(text));
+        log_emit(r->log, LOG_INFO, ev);
+    }
+    if (!c->notify.webhook_url)
+        return;
+    cJSON *body = NULL;
+    if (c->notify.format == NOTIFY_SLACK) {
+        body = cJSON_CreateObject();
+        cJSON_AddStringToObject(body, "text", text);
+    } else {
+        body = digest_json(ctx, v);
+        cJSON_AddStringToObject(body, "text", text);
+    }
+    char *json = body ? cJSON_PrintUnformatted(body) : NULL;
+    cJSON_Delete(body);
+    struct notify_result res;
+    int64_t budget = c->notify.timeout;
+    if (interrupted && budget > NOTIFY_SIGNAL_USEC)
+        budget = NOTIFY_SIGNAL_USEC;
+    if (json)
+        notify_webhook(c, json, budget, interrupted ? NULL : r->stop, &res);
+    else
+        snprintf(res.error, sizeof(res.error), "out of memory");
+    free(json);
+    cJSON *ev = log_begin(r->log, "webhook");
+    cJSON_AddBoolToObject(ev, "delivered", json && res.delivered);
+    cJSON_AddStringToObject(ev, "format", config_notify_format_names[c->notify.format]);
+    cJSON_AddNumberToObject(ev, "attempts", json ? res.attempts : 0);
+    if (json && res.status)
+        cJSON_AddNumberToObject(ev, "status", (double)res.status);
+    if (!json || !res.delivered)
+        cJSON_AddStringToObject(ev, "error", res.error);
+    log_emit(r->log, json && res.delivered ? LOG_INFO : LOG_WARN, ev);
+}
+
 static int finish(struct run *r, int code, bool smoke_ran, bool load_ran)
 {
     const struct config *c = r->cfg;
     struct metrics *final = metrics_new();
     struct verdict v;
     struct report_ctx ctx = {.cfg = c, .m = final, .smoke_ran = smoke_ran, .load_ran = load_ran,
-                             .elapsed = units_now_mono() - r->start_mono};
+                             .elapsed = units_now_mono() - r->start_mono,
+                             .baselines = r->baselines,
+                             .saturation = load_ran ? &r->saturation : NULL};
 
     sampler_stop(sampler); /* its last point ends here, with the run */
     sampler = NULL;
@@ -531,10 +638,28 @@ static int finish(struct run *r, int code, bool smoke_ran, bool load_ran)
         log_msg(r->log, LOG_ERROR, "test_finish", "out of memory while reporting");
         return EXIT_INTERNAL;
     }
-    log_verdict(r->log, &v);
+    log_verdict(r->log, &ctx, &v);
+    /* The run's result series go with the final flush: what later runs compare with. */
+    struct history_series hs;
+    memset(&hs, 0, sizeof(hs));
+    if (pusher) {
+        bool sig = *r->stop, saturated = load_ran && r->saturation.saturated;
+        struct history_outcome ho = {
+            .result = run_result(r, code, &v, sig),
+            .history = !sig && code == EXIT_OK && !r->aborted && !saturated &&
+                       history_eligible(&v),
+            .revision = c->revision,
+            .finished = (double)units_now_wall() / USEC_PER_SEC,
+            .smoke_ran = smoke_ran || code == EXIT_NOT_READY,
+            .load_ran = load_ran,
+        };
+        if (history_series_build(&hs, &v, &ho) == 0)
+            rw_push_set_final(pusher, hs.items, hs.n);
+    }
     /* The final flush sees the same sources the verdict did. */
     char rw_status[512];
     bool delivered = stop_pushing(r->log, rw_status, sizeof(rw_status));
+    history_series_clear(&hs);
     ctx.rw_status = c->metrics.rw.server_url ? rw_status : NULL;
     /* A signal wins over thresholds (as in k6), also one during the final flush. One
      * arriving after this point (while the outputs are written) changes nothing. */
@@ -546,6 +671,9 @@ static int finish(struct run *r, int code, bool smoke_ran, bool load_ran)
         code = EXIT_THRESHOLDS;
     if (code == EXIT_OK && !delivered && c->metrics.require_delivery)
         code = EXIT_UNDELIVERED;
+    /* Not judged is not passed: below every failure, above a pass. */
+    if (code == EXIT_OK && v.inconclusive)
+        code = EXIT_INCONCLUSIVE;
     ctx.exit_code = code;
 
     if (!c->quiet || code != EXIT_OK)
@@ -565,17 +693,24 @@ static int finish(struct run *r, int code, bool smoke_ran, bool load_ran)
             log_msg(r->log, LOG_ERROR, "output_error", "cannot write %s: %s", c->report,
                     strerror(-rc));
     }
+    tell(r, &ctx, &v, interrupted);
 
+    size_t ninc = 0;
+    for (size_t i = 0; i < v.n; i++)
+        ninc += v.items[i].outcome == OUTCOME_INCONCLUSIVE;
     cJSON *ev = log_begin(r->log, "test_finish");
     cJSON_AddNumberToObject(ev, "exit_code", code);
-    cJSON_AddStringToObject(ev, "result", code == EXIT_OK ? "passed" : "failed");
+    cJSON_AddStringToObject(ev, "result", digest_result(code));
     cJSON_AddNumberToObject(ev, "checks_failed", (double)v.checks_failed);
     cJSON_AddNumberToObject(ev, "checks_total", (double)v.checks_total);
+    cJSON_AddNumberToObject(ev, "thresholds_inconclusive", (double)ninc);
     cJSON_AddNumberToObject(ev, "duration_ms", (double)ctx.elapsed / 1000.0);
     if (r->aborted)
         cJSON_AddBoolToObject(ev, "aborted", true);
     if (interrupted)
         cJSON_AddBoolToObject(ev, "interrupted", true);
+    if (load_ran && r->saturation.saturated)
+        cJSON_AddBoolToObject(ev, "saturated", true);
     struct report_error errs[REPORT_MAX_ERRORS];
     size_t nerrs = report_errors(final, errs, REPORT_MAX_ERRORS);
     cJSON *ej = cJSON_AddObjectToObject(ev, "errors");
@@ -652,6 +787,7 @@ static int execute(const struct config *cfg, enum command cmd)
 {
     struct log *log = log_new(stderr, cfg->log_format, cfg->quiet, cfg->environment, cfg->testid);
     struct run r;
+    struct baseline_set *baselines = NULL;
     int code = EXIT_INTERNAL;
 
     if (!log)
@@ -691,6 +827,18 @@ static int execute(const struct config *cfg, enum command cmd)
         log_emit(log, LOG_WARN, ev);
     }
 
+    /* Baselines are read before anything is sent to the targets: their
+     * history does not change during the run, and abortOnFail can use them. */
+    baselines = calloc(1, sizeof(*baselines));
+    if (!baselines || baseline_fetch(cfg, cmd != CMD_LOAD, cmd != CMD_SMOKE, &stop_flag,
+                                     baselines) < 0) {
+        log_msg(log, LOG_ERROR, "baseline", "out of memory while reading baselines");
+        code = EXIT_INTERNAL;
+        goto out;
+    }
+    log_baselines(log, cfg, baselines);
+    r.baselines = baselines;
+
     bool smoke_ran = false, load_ran = false;
     code = run_phases(&r, cmd, &smoke_ran, &load_ran);
     auth_stop(r.auth);
@@ -702,6 +850,9 @@ out:
     sampler_stop(sampler); /* already stopped unless the run never started */
     sampler = NULL;
     timeline_clear(&timeline);
+    if (baselines)
+        baseline_set_clear(baselines);
+    free(baselines);
     run_clear(&r);
     log_free(log);
     return code;

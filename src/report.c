@@ -11,6 +11,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "syncgate/digest.h"
 #include "syncgate/http.h"
 #include "syncgate/threshold.h"
 #include "syncgate/units.h"
@@ -62,6 +63,85 @@ static size_t collect_checks(const struct metrics *m, struct check_sum *out, siz
     return n;
 }
 
+const char *outcome_name(enum outcome o)
+{
+    switch (o) {
+    case OUTCOME_PASSED: return "passed";
+    case OUTCOME_FAILED: return "failed";
+    case OUTCOME_INCONCLUSIVE: return "inconclusive";
+    }
+    return "?";
+}
+
+const char *outcome_reason_name(enum outcome_reason r)
+{
+    switch (r) {
+    case REASON_NONE: return "";
+    case REASON_NO_SAMPLES: return "no samples";
+    case REASON_FEW_SAMPLES: return "too few samples";
+    case REASON_NO_BASELINE: return "no baseline";
+    case REASON_BASELINE_ERROR: return "baseline query failed";
+    case REASON_SATURATED: return "generator saturated";
+    }
+    return "?";
+}
+
+/* Latency: a time trend, what a saturated client measures wrong. */
+static bool is_latency(const struct threshold *t)
+{
+    const struct metric_def *d = metric_def(t->metric);
+    return d && d->type == METRIC_TREND && d->unit == UNIT_TIME;
+}
+
+/* One threshold's outcome, once observed and samples are known. */
+static void decide(struct verdict_item *it, const struct report_ctx *ctx)
+{
+    const struct threshold *t = it->t;
+    const struct config *c = ctx->cfg;
+    const struct sat_report *sat = ctx->saturation;
+
+    it->limit = t->baseline ? NAN : t->bound;
+    if (t->baseline) {
+        it->base = ctx->baselines ? baseline_find(ctx->baselines, t) : NULL;
+        if (it->base && it->base->status == BASELINE_FOUND)
+            it->limit = threshold_limit(t, it->base->value);
+    }
+    if (isnan(it->observed)) {
+        it->outcome = OUTCOME_FAILED;
+        it->reason = REASON_NO_SAMPLES;
+        return;
+    }
+    if (is_latency(t) && !strcmp(it->scenario, "load") && sat && sat->measured &&
+        sat->saturated) {
+        it->outcome = OUTCOME_INCONCLUSIVE;
+        it->reason = REASON_SATURATED;
+        return;
+    }
+    if (t->baseline) {
+        const struct metric_def *d = metric_def(t->metric);
+        bool counted = d->type == METRIC_TREND || d->type == METRIC_RATE;
+        if (!it->base || it->base->status == BASELINE_FAILED) {
+            it->outcome = OUTCOME_INCONCLUSIVE;
+            it->reason = REASON_BASELINE_ERROR;
+            return;
+        }
+        if (counted && it->samples < (uint64_t)c->baseline.min_count) {
+            it->outcome = OUTCOME_INCONCLUSIVE;
+            it->reason = REASON_FEW_SAMPLES;
+            return;
+        }
+        if (it->base->status == BASELINE_MISSING) {
+            it->reason = REASON_NO_BASELINE;
+            it->outcome = c->baseline.missing == BASELINE_MISSING_PASS   ? OUTCOME_PASSED
+                          : c->baseline.missing == BASELINE_MISSING_FAIL ? OUTCOME_FAILED
+                                                                         : OUTCOME_INCONCLUSIVE;
+            return;
+        }
+    }
+    it->reason = REASON_NONE;
+    it->outcome = threshold_holds(t, it->observed, it->limit) ? OUTCOME_PASSED : OUTCOME_FAILED;
+}
+
 static int judge(struct verdict *v, const struct report_ctx *ctx, const struct threshold_set *ts,
                  const char *scenario)
 {
@@ -74,11 +154,16 @@ static int judge(struct verdict *v, const struct report_ctx *ctx, const struct t
         tagset_set(&filter, "scenario", scenario);
         if (metrics_view(ctx->m, t->metric, &filter, &mv) < 0)
             return -ENOMEM;
+        memset(it, 0, sizeof(*it));
         it->t = t;
         it->scenario = scenario;
-        it->passed = threshold_eval(t, &mv, ctx->elapsed, &it->observed);
+        it->observed = threshold_observe(t, &mv, ctx->elapsed);
+        it->samples = threshold_samples(t, &mv);
         metric_view_clear(&mv);
-        v->failed |= !it->passed;
+        decide(it, ctx);
+        it->passed = it->outcome == OUTCOME_PASSED;
+        v->failed |= it->outcome == OUTCOME_FAILED;
+        v->inconclusive |= it->outcome == OUTCOME_INCONCLUSIVE;
     }
     return 0;
 }
@@ -218,9 +303,12 @@ static const char *mark_for(const struct verdict *v, const char *key)
     const char *mark = " ";
     for (size_t i = 0; i < v->n; i++)
         if (strcmp(v->items[i].t->metric_key, key) == 0) {
-            if (!v->items[i].passed)
+            if (v->items[i].outcome == OUTCOME_FAILED)
                 return "✗";
-            mark = "✓";
+            if (v->items[i].outcome == OUTCOME_INCONCLUSIVE)
+                mark = "?";
+            else if (mark[0] == ' ')
+                mark = "✓";
         }
     return mark;
 }
@@ -228,7 +316,7 @@ static const char *mark_for(const struct verdict *v, const char *key)
 void report_text(FILE *out, const struct report_ctx *ctx, const struct verdict *v, bool color)
 {
     const char *green = color ? "\033[32m" : "", *red = color ? "\033[31m" : "",
-               *reset = color ? "\033[0m" : "";
+               *yellow = color ? "\033[33m" : "", *reset = color ? "\033[0m" : "";
     struct check_sum checks[MAX_CHECKS];
     size_t nchecks = collect_checks(ctx->m, checks, MAX_CHECKS);
     double secs = ctx->elapsed > 0 ? (double)ctx->elapsed / USEC_PER_SEC : 1e-6;
@@ -294,21 +382,61 @@ void report_text(FILE *out, const struct report_ctx *ctx, const struct verdict *
     }
 
     if (v->n) {
+        char detail[1024];
+        bool any_baseline = false;
         fputs("\n   thresholds:\n", out);
         for (size_t i = 0; i < v->n; i++) {
             const struct verdict_item *it = &v->items[i];
-            char obs[48] = "no samples";
-            if (!isnan(it->observed))
-                snprintf(obs, sizeof(obs), "observed %.6g", it->observed);
-            fprintf(out, "     %s%s %-6s %s %s%s (%s)\n", it->passed ? green : red,
-                    it->passed ? "✓" : "✗", it->scenario, it->t->metric_key, it->t->source, reset,
-                    obs);
+            const char *col = it->outcome == OUTCOME_PASSED ? green
+                              : it->outcome == OUTCOME_FAILED ? red
+                                                              : yellow;
+            const char *mark = it->outcome == OUTCOME_PASSED ? "✓"
+                               : it->outcome == OUTCOME_FAILED ? "✗"
+                                                               : "?";
+            fprintf(out, "     %s%s %-6s %s %s%s (%s%s)\n", col, mark, it->scenario,
+                    it->t->metric_key, it->t->source, reset,
+                    it->outcome == OUTCOME_INCONCLUSIVE ? "inconclusive: " : "",
+                    digest_item(it, ctx->cfg, detail, sizeof(detail)));
+            any_baseline |= it->t->baseline;
+            if (it->base && it->base->nruns) {
+                fputs("         baseline runs:", out);
+                for (size_t k = 0; k < it->base->nruns; k++)
+                    fprintf(out, "%s %s=%.6g", k ? "," : "", it->base->runs[k].testid,
+                            it->base->runs[k].value);
+                fputc('\n', out);
+            }
+        }
+        if (any_baseline) {
+            const struct config *c = ctx->cfg;
+            fprintf(out,
+                    "\n   baseline: %s of the newest %d history runs (at least %d, within %s) "
+                    "from %s; with fewer, missing: %s%s\n",
+                    config_aggregate_names[c->baseline.aggregate], c->baseline.runs,
+                    c->baseline.min_runs, units_format_duration(c->baseline.max_age, detail, 64),
+                    ctx->baselines && ctx->baselines->source[0] ? ctx->baselines->source
+                                                                : "(no source)",
+                    config_missing_names[c->baseline.missing],
+                    c->baseline.missing == BASELINE_MISSING_INCONCLUSIVE
+                        ? " (the default: such a run ends inconclusive and still becomes history)"
+                        : "");
+            if (c->baseline.pin_testid)
+                fprintf(out, "   baseline pinned to run %s\n", c->baseline.pin_testid);
         }
     }
+    const struct sat_report *sat = ctx->saturation;
+    if (sat && sat->measured)
+        fprintf(out,
+                "\n   load generator: %s%s%s (%u of %u s saturated; peak CPU %.0f%% of %.3g CPU%s "
+                "(%s), peak loop lag %.0f%%)%s\n",
+                sat->saturated ? yellow : "", sat->saturated ? "SATURATED" : "not saturated",
+                reset, sat->saturated_windows, sat->windows, sat->cpu_peak * 100, sat->capacity,
+                sat->capacity == 1 ? "" : "s", sat->source, sat->lag_peak * 100,
+                sat->saturated ? ": latency thresholds are inconclusive" : "");
     if (ctx->rw_status)
         fprintf(out, "\n   remote write: %s\n", ctx->rw_status);
-    fprintf(out, "\n   result: %s%s%s (exit code %d)\n\n", ctx->exit_code ? red : green,
-            ctx->exit_code ? "FAILED" : "PASSED", reset, ctx->exit_code);
+    const char *rcol = ctx->exit_code == 0 ? green : ctx->exit_code == 114 ? yellow : red;
+    const char *rword = ctx->exit_code == 0 ? "PASSED" : ctx->exit_code == 114 ? "INCONCLUSIVE" : "FAILED";
+    fprintf(out, "\n   result: %s%s%s (exit code %d)\n\n", rcol, rword, reset, ctx->exit_code);
 }
 
 /* ---- JSON summary (k6 --summary-export shape) ---- */
@@ -459,6 +587,13 @@ int report_json(const char *path, const struct report_ctx *ctx, const struct ver
         cJSON_AddBoolToObject(th, t->source, failed);
     }
 
+    /* Not in k6's shape: every threshold's outcome, reason, value, limit and baseline, the
+     * saturation watch and the result (k6's booleans above say "not passed" for both
+     * failed and inconclusive). */
+    cJSON *detail = digest_json(ctx, v);
+    if (detail)
+        cJSON_AddItemToObject(root, "syncgate", detail);
+
     /* Not in k6's shape: failed requests by kind, so a run can tell a timeout from a reset. */
     struct report_error errs[REPORT_MAX_ERRORS];
     size_t nerrs = report_errors(ctx->m, errs, REPORT_MAX_ERRORS);
@@ -504,13 +639,17 @@ int report_junit(const char *path, const struct report_ctx *ctx, const struct ve
         return -errno;
     for (size_t i = 0; i < nchecks; i++)
         nfail += checks[i].fail > 0;
-    size_t tfail = 0;
-    for (size_t i = 0; i < v->n; i++)
-        tfail += !v->items[i].passed;
+    size_t tfail = 0, terr = 0;
+    char detail[1024];
+    for (size_t i = 0; i < v->n; i++) {
+        tfail += v->items[i].outcome == OUTCOME_FAILED;
+        terr += v->items[i].outcome == OUTCOME_INCONCLUSIVE;
+    }
 
     fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-               "<testsuites name=\"syncgate\" tests=\"%zu\" failures=\"%zu\" time=\"%.3f\">\n",
-            nchecks + v->n, nfail + tfail, (double)ctx->elapsed / USEC_PER_SEC);
+               "<testsuites name=\"syncgate\" tests=\"%zu\" failures=\"%zu\" errors=\"%zu\" "
+               "time=\"%.3f\">\n",
+            nchecks + v->n, nfail + tfail, terr, (double)ctx->elapsed / USEC_PER_SEC);
     fprintf(f, "  <testsuite name=\"checks\" tests=\"%zu\" failures=\"%zu\">\n", nchecks, nfail);
     for (size_t i = 0; i < nchecks; i++) {
         fputs("    <testcase classname=\"syncgate.checks", f);
@@ -528,8 +667,10 @@ int report_junit(const char *path, const struct report_ctx *ctx, const struct ve
                 (unsigned long long)checks[i].fail,
                 (unsigned long long)(checks[i].pass + checks[i].fail));
     }
-    fprintf(f, "  </testsuite>\n  <testsuite name=\"thresholds\" tests=\"%zu\" failures=\"%zu\">\n",
-            v->n, tfail);
+    fprintf(f,
+            "  </testsuite>\n  <testsuite name=\"thresholds\" tests=\"%zu\" failures=\"%zu\" "
+            "errors=\"%zu\">\n",
+            v->n, tfail, terr);
     for (size_t i = 0; i < v->n; i++) {
         const struct verdict_item *it = &v->items[i];
         fprintf(f, "    <testcase classname=\"syncgate.thresholds.%s\" name=\"", it->scenario);
@@ -540,10 +681,13 @@ int report_junit(const char *path, const struct report_ctx *ctx, const struct ve
             fputs("\"/>\n", f);
             continue;
         }
-        if (isnan(it->observed))
-            fputs("\"><failure message=\"no samples\"/></testcase>\n", f);
-        else
-            fprintf(f, "\"><failure message=\"observed %.6g\"/></testcase>\n", it->observed);
+        /* Inconclusive is an error (the test could not be judged), never a skip that CI
+         * would count as fine. */
+        fputs(it->outcome == OUTCOME_FAILED ? "\"><failure message=\""
+                                            : "\"><error type=\"inconclusive\" message=\"",
+              f);
+        xml_escaped(f, digest_item(it, ctx->cfg, detail, sizeof(detail)));
+        fputs("\"/></testcase>\n", f);
     }
     fputs("  </testsuite>\n</testsuites>\n", f);
     int rc = fclose(f) == 0 ? report_write_file(path, text) : -ENOMEM;

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "syncgate/baseline.h"
 #include "syncgate/threshold.h"
 #include "syncgate/units.h"
 #include "utf8.h"
@@ -83,34 +84,34 @@ static const char *ms(double usec, char *buf, size_t n)
 
 /* ---- verdict ---- */
 
-struct outcome {
+struct banner {
     const char *cls, *word, *why;
 };
 
-static struct outcome outcome_of(int code)
+static struct banner banner_of(int code)
 {
     switch (code) {
-    case 0: return (struct outcome){"passed", "PASSED", "every check and threshold passed"};
-    case 99: return (struct outcome){"failed", "FAILED", "a threshold failed"};
-    case 104: return (struct outcome){"failed", "INVALID", "invalid configuration: nothing was sent"};
+    case 0: return (struct banner){"passed", "PASSED", "every check and threshold passed"};
+    case 99: return (struct banner){"failed", "FAILED", "a threshold failed"};
+    case 104: return (struct banner){"failed", "INVALID", "invalid configuration: nothing was sent"};
     case 105:
-        return (struct outcome){"interrupted", "INTERRUPTED",
+        return (struct banner){"interrupted", "INTERRUPTED",
                                 "stopped by a signal before the end; the figures cover what ran"};
     case 112:
-        return (struct outcome){"failed", "NOT READY",
+        return (struct banner){"failed", "NOT READY",
                                 "the gateway never became ready within the readiness timeout"};
     case 113:
-        return (struct outcome){"failed", "UNDELIVERED",
+        return (struct banner){"failed", "UNDELIVERED",
                                 "metrics could not be delivered and the profile requires it"};
     case 114:
-        return (struct outcome){"inconclusive", "INCONCLUSIVE",
+        return (struct banner){"inconclusive", "INCONCLUSIVE",
                                 "the run could not tell whether the deployment is good"};
     case 116:
-        return (struct outcome){"failed", "AUTH FAILED",
+        return (struct banner){"failed", "AUTH FAILED",
                                 "the OAuth2 token could not be fetched: no journey request "
                                 "was sent"};
-    case 1: return (struct outcome){"failed", "ERROR", "internal failure"};
-    default: return (struct outcome){"failed", "FAILED", "the run did not pass"};
+    case 1: return (struct banner){"failed", "ERROR", "internal failure"};
+    default: return (struct banner){"failed", "FAILED", "the run did not pass"};
     }
 }
 
@@ -156,7 +157,7 @@ static void overall_figures(const struct metrics *m, struct overall *o)
 
 /* ---- sections ---- */
 
-static void head(FILE *out, const struct report_ctx *ctx, const struct outcome *oc,
+static void head(FILE *out, const struct report_ctx *ctx, const struct banner *oc,
                  const struct report_html_info *info)
 {
     fputs("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
@@ -197,7 +198,8 @@ static void head(FILE *out, const struct report_ctx *ctx, const struct outcome *
           "th{background:var(--bg);font-weight:600}\ntd.n,th.n{text-align:right}\n"
           "td.code{font-family:ui-monospace,\"DejaVu Sans Mono\",monospace;"
           "word-break:break-all}\n"
-          ".pass{color:var(--ok);font-weight:600}.fail{color:var(--bad);font-weight:600}\n"
+          ".pass{color:var(--ok);font-weight:600}.fail{color:var(--bad);font-weight:600}"
+          ".undecided{color:var(--warn);font-weight:600}\n"
           ".muted{color:var(--mute)}\n"
           ".charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(520px,1fr));"
           "gap:16px}\n"
@@ -230,18 +232,22 @@ static void fact(FILE *out, const char *name, const char *value)
 }
 
 static void verdict_header(FILE *out, const struct report_ctx *ctx, const struct verdict *v,
-                           const struct outcome *oc, const struct report_html_info *info)
+                           const struct banner *oc, const struct report_html_info *info)
 {
     char buf[128], dur[32];
-    size_t failed = 0;
-    for (size_t i = 0; i < v->n; i++)
-        failed += !v->items[i].passed;
+    size_t failed = 0, inconclusive = 0;
+    for (size_t i = 0; i < v->n; i++) {
+        failed += v->items[i].outcome == OUTCOME_FAILED;
+        inconclusive += v->items[i].outcome == OUTCOME_INCONCLUSIVE;
+    }
 
     fprintf(out, "<body>\n<header class=\"verdict %s\" id=\"verdict\" data-exit-code=\"%d\">"
                  "<div class=\"inner\">\n<div class=\"word\">%s</div>\n<div class=\"why\">",
             oc->cls, ctx->exit_code, oc->word);
     if (ctx->exit_code == 99 && failed)
         fprintf(out, "%zu of %zu thresholds failed", failed, v->n);
+    else if (ctx->exit_code == 114 && inconclusive)
+        fprintf(out, "%zu of %zu thresholds could not be judged", inconclusive, v->n);
     else
         esc(out, oc->why);
     fprintf(out, " · exit code %d</div>\n<dl>", ctx->exit_code);
@@ -284,30 +290,55 @@ static void key_figures(FILE *out, const struct report_ctx *ctx, const struct ve
     fputs("</section>\n", out);
 }
 
-/* The observed value of a threshold in the unit its expression uses. */
-static void observed_text(const struct verdict_item *it, char *buf, size_t n)
+/* A value of threshold t in the unit its expression uses (ms, a ratio, per second). */
+static void value_text(const struct threshold *t, double v, char *buf, size_t n)
 {
-    const struct threshold *t = it->t;
     const struct metric_def *d = metric_def(t->metric);
     char a[32];
 
-    if (isnan(it->observed)) {
-        snprintf(buf, n, "no samples");
+    if (d->type == METRIC_RATE && t->agg == THR_RATE)
+        snprintf(buf, n, "%.4g (%s%%)", v, num(v * 100, a, sizeof(a)));
+    else if (d->type == METRIC_COUNTER && t->agg == THR_RATE)
+        snprintf(buf, n, "%s/s", num(v, a, sizeof(a)));
+    else if (d->type == METRIC_TREND && d->unit == UNIT_TIME && t->agg != THR_COUNT)
+        snprintf(buf, n, "%s ms", num(v, a, sizeof(a)));
+    else
+        snprintf(buf, n, "%s", num(v, a, sizeof(a)));
+}
+
+/* What a baseline threshold compared with: the baseline and the runs it came from. */
+static void baseline_text(const struct verdict_item *it, char *buf, size_t n)
+{
+    const struct baseline *b = it->base;
+    char v[96];
+    if (!b) {
+        snprintf(buf, n, "–");
         return;
     }
-    if (d->type == METRIC_RATE && t->agg == THR_RATE)
-        snprintf(buf, n, "%.4g (%s%%)", it->observed, num(it->observed * 100, a, sizeof(a)));
-    else if (d->type == METRIC_COUNTER && t->agg == THR_RATE)
-        snprintf(buf, n, "%s/s", num(it->observed, a, sizeof(a)));
-    else if (d->type == METRIC_TREND && d->unit == UNIT_TIME && t->agg != THR_COUNT)
-        snprintf(buf, n, "%s ms", num(it->observed, a, sizeof(a)));
-    else
-        snprintf(buf, n, "%s", num(it->observed, a, sizeof(a)));
+    switch (b->status) {
+    case BASELINE_FOUND:
+        value_text(it->t, b->value, v, sizeof(v));
+        snprintf(buf, n, "%s from %zu run%s", v, b->nruns, b->nruns == 1 ? "" : "s");
+        break;
+    case BASELINE_MISSING:
+        snprintf(buf, n, "not enough history (%zu run%s)", b->nruns, b->nruns == 1 ? "" : "s");
+        break;
+    case BASELINE_FAILED:
+        snprintf(buf, n, "could not be read");
+        break;
+    }
 }
 
 static void thresholds(FILE *out, const struct verdict *v)
 {
-    char obs[96];
+    static const char *const cls[] = {[OUTCOME_PASSED] = "passed", [OUTCOME_FAILED] = "failed",
+                                      [OUTCOME_INCONCLUSIVE] = "inconclusive"};
+    static const char *const mark[] = {[OUTCOME_PASSED] = "pass", [OUTCOME_FAILED] = "fail",
+                                       [OUTCOME_INCONCLUSIVE] = "undecided"};
+    static const char *const word[] = {[OUTCOME_PASSED] = "✓ passed",
+                                       [OUTCOME_FAILED] = "✗ failed",
+                                       [OUTCOME_INCONCLUSIVE] = "? inconclusive"};
+    char obs[96], lim[96], base[160];
 
     fputs("<section id=\"thresholds\">\n<h2>Thresholds</h2>\n", out);
     if (v->n == 0) {
@@ -315,15 +346,23 @@ static void thresholds(FILE *out, const struct verdict *v)
         return;
     }
     fputs("<table>\n<thead><tr><th>result</th><th>scenario</th><th>metric</th>"
-          "<th>threshold</th><th class=\"n\">observed</th><th class=\"n\">baseline</th>"
-          "</tr></thead>\n<tbody>\n",
+          "<th>threshold</th><th class=\"n\">observed</th><th class=\"n\">limit</th>"
+          "<th class=\"n\">baseline</th><th>why</th></tr></thead>\n<tbody>\n",
           out);
     for (size_t i = 0; i < v->n; i++) {
         const struct verdict_item *it = &v->items[i];
-        observed_text(it, obs, sizeof(obs));
-        fprintf(out, "<tr class=\"threshold %s\"><td class=\"%s\">%s</td><td>",
-                it->passed ? "passed" : "failed", it->passed ? "pass" : "fail",
-                it->passed ? "✓ passed" : "✗ failed");
+        enum outcome o = it->outcome <= OUTCOME_INCONCLUSIVE ? it->outcome : OUTCOME_FAILED;
+        if (isnan(it->observed))
+            snprintf(obs, sizeof(obs), "no samples");
+        else
+            value_text(it->t, it->observed, obs, sizeof(obs));
+        if (isnan(it->limit))
+            snprintf(lim, sizeof(lim), "–");
+        else
+            value_text(it->t, it->limit, lim, sizeof(lim));
+        baseline_text(it, base, sizeof(base));
+        fprintf(out, "<tr class=\"threshold %s\"><td class=\"%s\">%s</td><td>", cls[o],
+                mark[o], word[o]);
         esc(out, it->scenario);
         fputs("</td><td class=\"code\">", out);
         esc(out, it->t->metric_key);
@@ -331,8 +370,13 @@ static void thresholds(FILE *out, const struct verdict *v)
         esc(out, it->t->source);
         fputs("</td><td class=\"n observed\">", out);
         esc(out, obs);
-        /* a baseline comparison (when the run has one) belongs in this cell */
-        fputs("</td><td class=\"n baseline muted\">–</td></tr>\n", out);
+        fputs("</td><td class=\"n limit\">", out);
+        esc(out, lim);
+        fprintf(out, "</td><td class=\"n baseline%s\">", it->base ? "" : " muted");
+        esc(out, base);
+        fputs("</td><td class=\"reason muted\">", out);
+        esc(out, outcome_reason_name(it->reason));
+        fputs("</td></tr>\n", out);
     }
     fputs("</tbody>\n</table>\n</section>\n", out);
 }
@@ -671,7 +715,7 @@ static void errors_section(FILE *out, const struct report_ctx *ctx)
 int report_html_write(FILE *out, const struct report_ctx *ctx, const struct verdict *v,
                       const struct report_html_info *info)
 {
-    struct outcome oc = outcome_of(ctx->exit_code);
+    struct banner oc = banner_of(ctx->exit_code);
 
     head(out, ctx, &oc, info);
     verdict_header(out, ctx, v, &oc, info);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "syncgate/baseline.h"
 #include "syncgate/units.h"
 
 int run_init(struct run *r, const struct config *cfg, struct log *log,
@@ -101,6 +102,11 @@ bool run_check_aborts(struct run *r, const struct threshold_set *ts, const struc
         const struct threshold *t = &ts->t[i];
         if (!t->abort_on_fail || elapsed < t->delay_abort_eval)
             continue;
+        /* A baseline threshold aborts only against a baseline that was found. */
+        const struct baseline *b = t->baseline ? baseline_find(r->baselines, t) : NULL;
+        if (t->baseline && (!b || b->status != BASELINE_FOUND))
+            continue;
+        double limit = threshold_limit(t, b ? b->value : NAN);
         struct tagset filter = t->filter;
         struct metric_view v;
         double observed = NAN;
@@ -109,7 +115,9 @@ bool run_check_aborts(struct run *r, const struct threshold_set *ts, const struc
             continue;
         /* Before any sample arrives there is nothing to judge yet: wait. */
         bool judged = metric_view_has_samples(&v);
-        bool ok = !judged || threshold_eval(t, &v, elapsed, &observed);
+        if (judged)
+            observed = threshold_observe(t, &v, elapsed);
+        bool ok = !judged || threshold_holds(t, observed, limit);
         metric_view_clear(&v);
         if (ok)
             continue;

@@ -856,6 +856,49 @@ done:
     return rc;
 }
 
+int rw_encode_info(struct rw_encoder *e, const struct rw_info *items, size_t n, int64_t now_ms,
+                   struct rw_batch *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (n == 0)
+        return 0;
+    /* Each item's labels are made the way a k6 series' are, from a series
+     * standing in for it that no table remembers. */
+    struct rw_entry **xs = calloc(n, sizeof(*xs));
+    struct arena a = {0};
+    Prometheus__WriteRequest wr = PROMETHEUS__WRITE_REQUEST__INIT;
+    size_t nsamples = 0;
+    int rc = 0;
+    if (!xs)
+        return -ENOMEM;
+    wr.timeseries = arena_alloc(&a, n * sizeof(*wr.timeseries));
+    if (!wr.timeseries)
+        rc = -ENOMEM;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        struct series s = {.id = M_VUS, .tags = items[i].labels};
+        const char *sc = tagset_get(&s.tags, "scenario");
+        xs[i] = entry_new(e, &s, 0, sc && *sc ? NULL : e->phase);
+        Prometheus__TimeSeries *ts =
+            xs[i] ? ts_new(&a, xs[i], (char *)items[i].name) : NULL;
+        if (!ts || ts_add_sample(&a, ts, plain_value(items[i].value), now_ms) < 0) {
+            rc = -ENOMEM;
+            break;
+        }
+        wr.timeseries[wr.n_timeseries++] = ts;
+        nsamples++;
+    }
+    if (rc == 0)
+        rc = pack(&wr, nsamples, out);
+    for (size_t i = 0; i < n; i++)
+        if (xs[i]) {
+            free(xs[i]->strs);
+            free(xs[i]);
+        }
+    free(xs);
+    arena_free(&a);
+    return rc;
+}
+
 int rw_encode_stale(struct rw_encoder *e, int64_t now_ms, struct rw_batch *out)
 {
     memset(out, 0, sizeof(*out));

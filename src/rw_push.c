@@ -60,6 +60,8 @@ struct rw_push {
     int64_t drain_usec;
     bool draining;        /* in the final drain (push thread only) */
     int64_t cut_deadline; /* drain end after an interrupt, 0: none yet (push thread only) */
+    const struct rw_info *final; /* rw_push_set_final's items, borrowed */
+    size_t nfinal;
     char phase[64]; /* wanted fallback test_type */
     bool phase_dirty;
     pthread_cond_t phase_taken; /* signalled when phase_dirty is cleared */
@@ -254,6 +256,26 @@ static void push_stale(struct rw_push *p)
 {
     struct rw_batch b = {0};
     if (rw_encode_stale(p->enc, now_wall_ms(), &b) < 0) {
+        pthread_mutex_lock(&p->lock);
+        p->stats.snapshot_errors++;
+        pthread_mutex_unlock(&p->lock);
+        return;
+    }
+    if (b.len)
+        queue_push(p, &b);
+}
+
+/* The run's result series, after everything else (never given stale markers). */
+static void push_final(struct rw_push *p)
+{
+    struct rw_batch b = {0};
+    pthread_mutex_lock(&p->lock);
+    const struct rw_info *items = p->final;
+    size_t n = p->nfinal;
+    pthread_mutex_unlock(&p->lock);
+    if (!n)
+        return;
+    if (rw_encode_info(p->enc, items, n, now_wall_ms(), &b) < 0) {
         pthread_mutex_lock(&p->lock);
         p->stats.snapshot_errors++;
         pthread_mutex_unlock(&p->lock);
@@ -618,6 +640,7 @@ static void *push_main(void *arg)
     push_tick(p, p->lost);
     if (p->stale_markers)
         push_stale(p);
+    push_final(p);
     for (;;) {
         deadline = drain_deadline(p, deadline);
         pump(p, deadline);
@@ -717,6 +740,15 @@ int rw_push_set_test_type(struct rw_push *p, const char *test_type)
         while (p->phase_dirty && !p->stopping && rc != ETIMEDOUT)
             rc = pthread_cond_timedwait(&p->phase_taken, &p->lock, &until);
     }
+    pthread_mutex_unlock(&p->lock);
+    return 0;
+}
+
+int rw_push_set_final(struct rw_push *p, const struct rw_info *items, size_t n)
+{
+    pthread_mutex_lock(&p->lock);
+    p->final = items;
+    p->nfinal = n;
     pthread_mutex_unlock(&p->lock);
     return 0;
 }

@@ -227,6 +227,35 @@ static const struct {
     {">=", THR_GE},  {"<", THR_LT},  {">", THR_GT},
 };
 
+/*
+ * The right side of a baseline threshold after the word "baseline": nothing,
+ * or one of * + - and a number ("p(95) <= baseline * 1.2").
+ */
+static int parse_baseline(struct threshold *t, const char *expr, struct span rest, char *err,
+                          size_t errlen)
+{
+    t->baseline = true;
+    t->base_op = THR_BASE_NONE;
+    if (rest.n == 0)
+        return 0;
+    switch (rest.p[0]) {
+    case '*': t->base_op = THR_BASE_MUL; break;
+    case '+': t->base_op = THR_BASE_ADD; break;
+    case '-': t->base_op = THR_BASE_SUB; break;
+    default:
+        return fail(err, errlen,
+                    "threshold \"%s\": after \"baseline\" expected * N, + N or - N, got \"%.*s\"",
+                    expr, (int)rest.n, rest.p);
+    }
+    struct span num = span_trim(rest.p + 1, rest.n - 1);
+    if (!parse_number(num, &t->operand))
+        return fail(err, errlen, "threshold \"%s\": \"%.*s\" after \"baseline %c\" is not a number",
+                    expr, (int)num.n, num.p, rest.p[0]);
+    if (t->base_op == THR_BASE_MUL && t->operand <= 0)
+        return fail(err, errlen, "threshold \"%s\": the factor of baseline must be above 0", expr);
+    return 0;
+}
+
 static int parse_expr(struct threshold *t, const char *expr, char *err, size_t errlen)
 {
     const char *o = strpbrk(expr, "<>=!");
@@ -279,6 +308,9 @@ static int parse_expr(struct threshold *t, const char *expr, char *err, size_t e
                     expr, (int)agg.n, agg.p);
     }
 
+    if (num.n >= 8 && memcmp(num.p, "baseline", 8) == 0 &&
+        (num.n == 8 || (!isalnum((unsigned char)num.p[8]) && num.p[8] != '_')))
+        return parse_baseline(t, expr, span_trim(num.p + 8, num.n - 8), err, errlen);
     if (!parse_number(num, &t->bound))
         return fail(err, errlen, "threshold \"%s\": \"%.*s\" is not a number", expr, (int)num.n,
                     num.p);
@@ -377,14 +409,14 @@ static bool compare(double x, enum thr_op op, double bound)
     return false;
 }
 
-bool threshold_eval(const struct threshold *t, const struct metric_view *v, int64_t elapsed_usec,
-                    double *observed)
+double threshold_observe(const struct threshold *t, const struct metric_view *v,
+                         int64_t elapsed_usec)
 {
     const struct metric_def *d = metric_def(t->metric);
     double x = NAN;
 
     if (!d || !v || v->id != t->metric || !metric_view_has_samples(v))
-        goto out;
+        return NAN;
 
     switch (t->agg) {
     case THR_COUNT:
@@ -418,9 +450,87 @@ bool threshold_eval(const struct threshold *t, const struct metric_view *v, int6
     /* Trends hold microseconds; k6 thresholds on time are written in milliseconds. */
     if (d->type == METRIC_TREND && d->unit == UNIT_TIME)
         x /= (double)USEC_PER_MSEC;
+    return x;
+}
 
-out:
+uint64_t threshold_samples(const struct threshold *t, const struct metric_view *v)
+{
+    const struct metric_def *d = metric_def(t->metric);
+
+    if (!d || !v || v->id != t->metric)
+        return 0;
+    switch (d->type) {
+    case METRIC_TREND:
+        return v->trend ? hist_count(v->trend) : 0;
+    case METRIC_RATE:
+        return v->total;
+    case METRIC_COUNTER:
+    case METRIC_GAUGE:
+        return metric_view_has_samples(v) ? 1 : 0;
+    }
+    return 0;
+}
+
+double threshold_limit(const struct threshold *t, double baseline)
+{
+    if (!t->baseline)
+        return t->bound;
+    if (isnan(baseline))
+        return NAN;
+    switch (t->base_op) {
+    case THR_BASE_NONE:
+        return baseline;
+    case THR_BASE_MUL:
+        return baseline * t->operand;
+    case THR_BASE_ADD:
+        return baseline + t->operand;
+    case THR_BASE_SUB:
+        return baseline - t->operand;
+    }
+    return NAN;
+}
+
+bool threshold_holds(const struct threshold *t, double observed, double limit)
+{
+    return !isnan(observed) && !isnan(limit) && compare(observed, t->op, limit);
+}
+
+bool threshold_eval(const struct threshold *t, const struct metric_view *v, int64_t elapsed_usec,
+                    double *observed)
+{
+    double x = threshold_observe(t, v, elapsed_usec);
+
     if (observed)
         *observed = x;
-    return !isnan(x) && compare(x, t->op, t->bound);
+    return !t->baseline && threshold_holds(t, x, t->bound);
+}
+
+int threshold_stat(const struct threshold *t, char *buf, size_t n)
+{
+    int len;
+
+    if (t->agg == THR_PCT)
+        len = snprintf(buf, n, "p(%g)", t->pct);
+    else
+        len = snprintf(buf, n, "%s", agg_name(t->agg));
+    return len >= 0 && (size_t)len < n ? len : -ENOSPC;
+}
+
+int threshold_key(const struct threshold *t, char *buf, size_t n)
+{
+    const struct metric_def *d = metric_def(t->metric);
+    size_t len = 0;
+    int w = snprintf(buf, n, "%s", d ? d->name : "?");
+
+    if (w < 0 || (size_t)w >= n)
+        return -ENOSPC;
+    len = (size_t)w;
+    for (unsigned i = 0; i < t->filter.n; i++) {
+        w = snprintf(buf + len, n - len, "%s%s:%s%s", i ? "," : "{", t->filter.t[i].key,
+                     t->filter.t[i].value, i + 1 == t->filter.n ? "}" : "");
+        if (w < 0 || (size_t)w >= n - len)
+            return -ENOSPC;
+        len += (size_t)w;
+    }
+    return (int)len;
 }

@@ -84,6 +84,18 @@ struct rw_config {
 
 enum log_format { LOG_FORMAT_AUTO, LOG_FORMAT_JSON, LOG_FORMAT_TEXT };
 
+/* How the baseline of a baseline threshold is made from the runs found (baseline.aggregate). */
+enum baseline_aggregate { BASELINE_MEDIAN, BASELINE_MEAN, BASELINE_MIN, BASELINE_MAX };
+/* What a baseline threshold is when fewer than baseline.min_runs runs exist (baseline.missing). */
+enum baseline_missing { BASELINE_MISSING_PASS, BASELINE_MISSING_FAIL, BASELINE_MISSING_INCONCLUSIVE };
+/* The webhook body (notify.format). */
+enum notify_format { NOTIFY_JSON, NOTIFY_SLACK };
+
+/* Names of the enums above, indexed by value, NULL-terminated. */
+extern const char *const config_aggregate_names[];
+extern const char *const config_missing_names[];
+extern const char *const config_notify_format_names[];
+
 struct config {
     char *profile_path; /* NULL: built-in defaults only */
     char *environment;  /* label value */
@@ -91,6 +103,7 @@ struct config {
     char *testid;       /* generated when not given */
     char *instance;     /* host name by default */
     char *ca_file;      /* CA bundle for every HTTPS request (env SSL_CERT_FILE); NULL: system's */
+    char *revision;     /* deployed revision (env SYNCGATE_REVISION, ARGOCD_APP_REVISION); NULL */
 
     struct {
         char *url;
@@ -137,6 +150,29 @@ struct config {
 
     /* user flows: journeys, and the auth, data and env_allow they use */
     struct journey_set journeys;
+
+    /* Baseline thresholds: where and how earlier runs are read back (see baseline.h). */
+    struct {
+        char *source; /* Prometheus base URL; NULL: the remote-write server's origin */
+        int runs;     /* newest passing runs the baseline is made of (5) */
+        int min_runs; /* fewer than this: `missing` decides (1) */
+        int aggregate; /* enum baseline_aggregate */
+        int64_t max_age; /* usec: runs older than this are not history */
+        char *pin_testid; /* compare with this one run instead; NULL: the newest runs */
+        int missing;      /* enum baseline_missing */
+        int min_count;    /* fewer samples in this run: inconclusive (baseline thresholds) */
+        int64_t timeout;  /* usec, every query of a run together */
+    } baseline;
+
+    /* Where the verdict goes besides the outputs: termination message, webhook. */
+    struct {
+        char *termination_log;  /* "/dev/termination-log"; NULL: none */
+        char *webhook_url;      /* secret (env SYNCGATE_WEBHOOK_URL or webhook_url_file) */
+        char *webhook_url_file; /* where webhook_url was read from, or NULL */
+        int format;             /* enum notify_format */
+        int64_t timeout;        /* usec the webhook may add before the exit, retries included */
+        char *dashboard_url;    /* link in the digest, "{testid}" replaced; NULL: none */
+    } notify;
 
     /* outputs (command line, or profile "output:" section) */
     char *summary_export;

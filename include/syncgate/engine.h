@@ -107,6 +107,8 @@ struct engine_stats {
     uint64_t requests;  /* finished and recorded */
     uint64_t failures;  /* of those, not the expected response */
     uint64_t iterations;
+    uint64_t lag_usec;  /* summed over workers: how late their loops ran for their
+                           deadlines, beyond 2 ms a turn (the saturation watch) */
 };
 void engine_stats(const struct engine *e, struct engine_stats *s);
 

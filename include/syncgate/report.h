@@ -6,6 +6,16 @@
  * thresholds on scenario "load" series); the outputs then render the registry
  * and that verdict: a k6-style text summary, k6's --summary-export JSON shape,
  * and JUnit XML (one testcase per check and per threshold).
+ *
+ * Every threshold ends with one of three outcomes and a reason:
+ *   passed        its statistic held against its bound
+ *   failed        it did not, or there were no samples at all (a service
+ *                 that never answered is a failure, not a lack of evidence)
+ *   inconclusive  it could not be judged: the load generator was saturated
+ *                 (latency thresholds of the load phase), the baseline could
+ *                 not be read, fewer samples than baseline.min_count (baseline
+ *                 thresholds), or no baseline yet with baseline.missing:
+ *                 inconclusive (the default; `pass` and `fail` make it so)
  * Pure apart from writing to the FILE it is given.
  */
 #ifndef SYNCGATE_REPORT_H
@@ -15,14 +25,39 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "syncgate/baseline.h"
 #include "syncgate/config.h"
 #include "syncgate/metrics.h"
+#include "syncgate/saturation.h"
+
+enum outcome { OUTCOME_PASSED, OUTCOME_FAILED, OUTCOME_INCONCLUSIVE };
+
+/* Why an item ended as it did, beyond its comparison. */
+enum outcome_reason {
+    REASON_NONE,           /* judged: the statistic against its bound */
+    REASON_NO_SAMPLES,     /* no samples: failed */
+    REASON_FEW_SAMPLES,    /* fewer than baseline.min_count: inconclusive */
+    REASON_NO_BASELINE,    /* fewer than baseline.min_runs runs: as baseline.missing says */
+    REASON_BASELINE_ERROR, /* the baseline could not be read: inconclusive */
+    REASON_SATURATED,      /* latency measured by a saturated generator: inconclusive */
+};
+
+/* "passed", "failed", "inconclusive". */
+const char *outcome_name(enum outcome o);
+/* "", "no samples", "too few samples", "no baseline", "baseline query failed",
+ * "generator saturated". */
+const char *outcome_reason_name(enum outcome_reason r);
 
 struct verdict_item {
     const struct threshold *t;
     const char *scenario; /* "smoke" or "load" */
-    bool passed;
-    double observed; /* NAN without samples */
+    bool passed;          /* outcome == OUTCOME_PASSED */
+    enum outcome outcome;
+    enum outcome_reason reason;
+    double observed;         /* NAN without samples */
+    uint64_t samples;        /* behind observed (threshold_samples) */
+    double limit;            /* the bound compared with; NAN when there was none */
+    const struct baseline *base; /* baseline thresholds: what was read; else NULL */
 };
 
 struct verdict {
@@ -30,6 +65,7 @@ struct verdict {
     struct verdict_item items[2 * CONFIG_MAX_THRESHOLDS];
     size_t checks_failed, checks_total; /* over every check sample */
     bool failed;                        /* some threshold failed */
+    bool inconclusive;                  /* some threshold was inconclusive */
 };
 
 /* Which phases ran (their thresholds are judged) and for how long. */
@@ -40,6 +76,8 @@ struct report_ctx {
     int64_t elapsed; /* usec, whole run */
     int exit_code;
     const char *rw_status; /* one line about metric delivery, or NULL */
+    const struct baseline_set *baselines; /* NULL: none were read */
+    const struct sat_report *saturation;  /* the load phase's watch; NULL or !measured: none */
 };
 
 /* Evaluate thresholds; returns 0 or -ENOMEM. */

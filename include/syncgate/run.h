@@ -19,6 +19,9 @@
 #include "syncgate/config.h"
 #include "syncgate/log.h"
 #include "syncgate/metrics.h"
+#include "syncgate/saturation.h"
+
+struct baseline_set;
 
 #define RUN_MAX_SOURCES 512 /* every load thread, the gauges and smoke: see load.c */
 
@@ -35,6 +38,8 @@ struct run {
     volatile int aborted;        /* set when an abortOnFail threshold fired */
     struct auth *auth;           /* the shared OAuth2 token, when journeys use one */
     int64_t start_mono;          /* usec, units_now_mono() at start */
+    struct sat_report saturation; /* the load phase's saturation watch (load_run) */
+    const struct baseline_set *baselines; /* for abortOnFail on baseline thresholds; NULL */
 
     pthread_mutex_t lock; /* guards the source list */
     size_t nsources;

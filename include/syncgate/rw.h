@@ -149,6 +149,28 @@ int rw_encode_stale(struct rw_encoder *e, int64_t now_ms, struct rw_batch *out);
  */
 int rw_encoder_set_test_type(struct rw_encoder *e, const char *test_type);
 
+/*
+ * One sample of a series of syncgate's own (not a k6 metric): the run's
+ * result series (history.h). Labels are the common ones (testid, instance,
+ * environment, test_type: the configured one, else the "scenario" label),
+ * then these (strings borrowed), then the profile's static labels, first one
+ * winning, sanitised and sorted as above.
+ */
+struct rw_info {
+    const char *name;
+    struct tagset labels;
+    double value;
+};
+
+/*
+ * Encode items as one body at now_ms. They are not remembered: neither
+ * re-sent by rw_encode nor given stale markers (they stay visible to instant
+ * queries for Prometheus' lookback time, so alerts see them). Returns 0 with
+ * out filled (out->len == 0 when n is 0) or -ENOMEM.
+ */
+int rw_encode_info(struct rw_encoder *e, const struct rw_info *items, size_t n, int64_t now_ms,
+                   struct rw_batch *out);
+
 /* Series remembered, and samples of new series not sent because RW_MAX_SERIES was reached. */
 size_t rw_encoder_nseries(const struct rw_encoder *e);
 uint64_t rw_encoder_dropped(const struct rw_encoder *e);
@@ -248,6 +270,13 @@ int rw_push_set_test_type(struct rw_push *p, const char *test_type);
 
 /* A consistent copy of the counters so far (any thread). */
 void rw_push_stats(struct rw_push *p, struct rw_stats *out);
+
+/*
+ * Items (rw_encode_info) the final flush sends after the last snapshot and
+ * its stale markers: the run's result series. Borrowed until rw_push_stop
+ * returns; a later call replaces the earlier one. Any thread. Returns 0.
+ */
+int rw_push_set_final(struct rw_push *p, const struct rw_info *items, size_t n);
 
 /*
  * End the push: one last snapshot, sending every series if anything was lost

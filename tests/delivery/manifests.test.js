@@ -162,6 +162,7 @@ function modelFor(apiVersion, kind) {
     const version = slash < 0 ? apiVersion : apiVersion.slice(slash + 1);
     let mod;
     if (group === 'argoproj.io') mod = `@kubernetes-models/argo-rollouts/${group}/${version}/${kind}`;
+    else if (group === 'monitoring.coreos.com') mod = `@kubernetes-models/prometheus-operator/${group}/${version}/${kind}`;
     else mod = group ? `kubernetes-models/${group}/${version}/${kind}` : `kubernetes-models/${version}/${kind}`;
     let Model;
     try {
@@ -373,7 +374,7 @@ for (const env of ENVIRONMENTS) {
                 (r.onPodConditions || []).some((c) => c.type === 'DisruptionTarget'));
             const fail = rules.findIndex((r) => r.action === 'FailJob' && r.onExitCodes &&
                 r.onExitCodes.operator === 'In' && r.onExitCodes.containerName === 'syncgate' &&
-                [99, 104, 112, 113].every((c) => r.onExitCodes.values.includes(c)));
+                [99, 104, 112, 113, 114].every((c) => r.onExitCodes.values.includes(c)));
             ok(ignore >= 0, `${w}: podFailurePolicy ignores disruptions`);
             ok(fail >= 0, `${w}: podFailurePolicy fails the Job on the gate's exit codes`);
             ok(ignore < fail, `${w}: disruptions are ignored before exit codes are judged`);
@@ -396,6 +397,12 @@ for (const env of ENVIRONMENTS) {
             eq(e.SYNCGATE_PROFILE, `${PROFILE_DIR}/${env}.yaml`, `${w}: SYNCGATE_PROFILE`);
             ok(e.KONG_CONSUMER_HEADER === undefined || e.KONG_CONSUMER_HEADER === 'test-runner', `${w}: consumer test-runner`);
             ok(typeof e.K6_PROMETHEUS_RW_TREND_STATS === 'string', `${w}: K6_PROMETHEUS_RW_TREND_STATS set`);
+            // The verdict's digest where `kubectl describe pod` shows it; the revision on the result series.
+            eq(c.terminationMessagePath, '/dev/termination-log', `${w}: terminationMessagePath`);
+            eq(c.terminationMessagePolicy, 'FallbackToLogsOnError', `${w}: terminationMessagePolicy`);
+            const rev = e.SYNCGATE_REVISION && e.SYNCGATE_REVISION.fieldRef;
+            ok(rev && /^metadata\.annotations\['[^']+'\]$/.test(rev.fieldPath),
+                `${w}: SYNCGATE_REVISION from a pod annotation`, JSON.stringify(e.SYNCGATE_REVISION));
             // Mounts: profiles from the ConfigMap, the Kong key from a Secret.
             const vols = Object.fromEntries((pod.volumes || []).map((v) => [v.name, v]));
             const mounts = Object.fromEntries((c.volumeMounts || []).map((m) => [m.mountPath, m]));
@@ -410,6 +417,28 @@ for (const env of ENVIRONMENTS) {
         ok(waves.smoke < waves.load, `${env}: smoke's sync-wave (${waves.smoke}) before load's (${waves.load})`);
     });
 }
+
+group('alert rules', () => {
+    const objs = rendered.observability || [];
+    const rules = byKind(objs, 'PrometheusRule');
+    eq(rules.length, 1, 'observability: one PrometheusRule');
+    const pr = rules[0];
+    if (!pr) return;
+    eq(pr.metadata.namespace, 'observability', 'PrometheusRule in observability');
+    const alerts = (pr.spec.groups || []).flatMap((g) => g.rules || []);
+    eq(alerts.map((a) => a.alert).sort(), ['SyncgateGateFailed', 'SyncgateGateInconclusive'],
+        'alerts: a failed gate and an inconclusive one');
+    for (const a of alerts) {
+        const names = String(a.expr).match(/[a-zA-Z_:][a-zA-Z0-9_:]*(?=\s*[{\[])/g) || [];
+        ok(names.length && names.every((n) => n === 'syncgate_run_info'),
+            `${a.alert}: reads only syncgate_run_info (${names.join(', ')})`);
+        const matchers = [...String(a.expr).matchAll(/\b([a-z_]+)\s*=~?\s*"/g)].map((m) => m[1]);
+        ok(matchers.every((l) => ['result', 'environment', 'test_type', 'scenario', 'testid'].includes(l)),
+            `${a.alert}: matches labels syncgate_run_info has (${matchers.join(', ')})`);
+        ok(a.labels && a.labels.severity && a.annotations && a.annotations.summary && a.annotations.description,
+            `${a.alert}: severity, summary and description`);
+    }
+});
 
 group('dashboard', () => {
     const objs = rendered.observability || [];

@@ -1,9 +1,10 @@
 /*
  * Fuzz target: threshold expressions. The input's first line is the metric
  * key ("http_req_duration{name:product}"), the rest the expression
- * ("p(95)<500"). A parsed threshold must copy, evaluate without samples to a
- * failure (never a vacuous pass), and evaluate over samples that match its
- * own filter to a number.
+ * ("p(95)<500" or "p(95) <= baseline * 1.2"). A parsed threshold must copy,
+ * evaluate without samples to a failure (never a vacuous pass), evaluate over
+ * samples that match its own filter to a number, never hold against a missing
+ * baseline, and name its statistic and key within bounded buffers.
  */
 #include <errno.h>
 #include <math.h>
@@ -76,6 +77,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK((int)t.metric >= 0 && t.metric < M_COUNT, "metric %d", (int)t.metric);
         FUZZ_CHECK(t.metric_key && t.source, "strings not kept");
         FUZZ_CHECK(isfinite(t.bound), "bound %g", t.bound);
+        FUZZ_CHECK(!t.baseline || (isfinite(t.operand) && isnan(threshold_limit(&t, NAN)) &&
+                                   !threshold_holds(&t, 1, threshold_limit(&t, NAN))),
+                   "a missing baseline held: %s", t.source);
+        FUZZ_CHECK(t.baseline || threshold_limit(&t, NAN) == t.bound, "static limit");
+        char stat[32], canon[4096];
+        FUZZ_CHECK(threshold_stat(&t, stat, sizeof(stat)) > 0, "statistic name of %s", t.source);
+        FUZZ_CHECK(threshold_key(&t, canon, sizeof(canon)) > 0, "canonical key of %s", t.metric_key);
         FUZZ_CHECK(t.agg != THR_PCT || (t.pct >= 0 && t.pct <= 100), "p(%g)", t.pct);
         FUZZ_CHECK(t.filter.n <= TAGS_MAX, "%u tags", t.filter.n);
         FUZZ_CHECK(threshold_copy(&copy, &t) == 0, "copy failed");

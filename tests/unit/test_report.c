@@ -1,5 +1,7 @@
-/* Unit tests for report_errors(): failed requests counted by kind. */
+/* Unit tests for report: failed requests counted by kind; the three outcomes of thresholds. */
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "syncgate/http.h"
@@ -79,8 +81,177 @@ static void test_many_statuses(void)
     metrics_free(m);
 }
 
+/* A config with these load thresholds (YAML flow text). */
+static void load_config(struct config *c, const char *thresholds, const char *baseline)
+{
+    char yaml[1024];
+    struct diag d;
+    config_init(c);
+    snprintf(yaml, sizeof(yaml), "load:\n  thresholds: %s\nbaseline: %s\n", thresholds,
+             baseline);
+    if (config_apply_profile(c, yaml, strlen(yaml), "t.yaml", &d) != 0)
+        printf("# profile: %s %s %s\n", d.where, d.key, d.msg);
+}
+
+/* n load requests to service a, each taking ms milliseconds. */
+static void record_ms(struct metrics *m, int n, int ms, int status)
+{
+    struct tagset base = {0};
+    struct http_result r = {.status = status, .duration = (int64_t)ms * 1000};
+    tagset_set(&base, "name", "a");
+    tagset_set(&base, "method", "GET");
+    tagset_set(&base, "scenario", "load");
+    for (int i = 0; i < n; i++)
+        http_record(m, &base, &r, 200);
+}
+
+static struct baseline_run one_run = {"r1", 20, 1700000000};
+
+/* A baseline set with one entry per baseline threshold of c, all with this status/value. */
+static void baselines_for(struct baseline_set *set, const struct config *c,
+                          enum baseline_status st, double value, size_t nruns)
+{
+    memset(set, 0, sizeof(*set));
+    for (size_t i = 0; i < c->load.thresholds.n; i++) {
+        if (!c->load.thresholds.t[i].baseline)
+            continue;
+        struct baseline *b = &set->items[set->n++];
+        b->t = &c->load.thresholds.t[i];
+        b->scenario = "load";
+        b->status = st;
+        b->value = value;
+        b->nruns = nruns;
+        b->runs = nruns ? &one_run : NULL;
+        snprintf(b->error, sizeof(b->error), "%s", st == BASELINE_FAILED ? "Couldn't connect" : "");
+    }
+}
+
+static const struct verdict_item *item(const struct verdict *v, const char *source)
+{
+    for (size_t i = 0; i < v->n; i++)
+        if (!strcmp(v->items[i].t->source, source))
+            return &v->items[i];
+    return NULL;
+}
+
+static void test_outcomes(void)
+{
+    struct config c;
+    struct metrics *m = metrics_new();
+    struct baseline_set set;
+    struct verdict v;
+    struct sat_report sat = {.measured = true};
+    const struct verdict_item *it;
+
+    load_config(&c,
+                "{http_req_duration: ['p(95)<500', 'p(95) <= baseline * 1.2'], "
+                "http_req_failed: ['rate <= baseline + 0.005'], "
+                "'http_req_duration{name:none}': ['p(95)<500']}",
+                "{min_count: 50}");
+    record_ms(m, 100, 28, 200);
+    struct report_ctx ctx = {.cfg = &c, .m = m, .load_ran = true, .elapsed = 1000000,
+                             .baselines = &set, .saturation = &sat};
+
+    /* A baseline of 20 ms: 28 ms is 40% slower and fails x1.2; 5% slower passes. */
+    baselines_for(&set, &c, BASELINE_FOUND, 20, 1);
+    report_verdict(&ctx, &v);
+    it = item(&v, "p(95) <= baseline * 1.2");
+    ok(it && it->outcome == OUTCOME_FAILED && it->reason == REASON_NONE &&
+           fabs(it->limit - 24) < 1e-9 && fabs(it->observed - 28) < 0.05 && it->base &&
+           it->samples == 100,
+       "40%% slower than the baseline: failed, limit 24 (observed %g)", it ? it->observed : -1);
+    ok(v.failed && !v.inconclusive, "the verdict: failed");
+    it = item(&v, "p(95)<500");
+    ok(it && it->outcome == OUTCOME_PASSED && it->passed && it->limit == 500 && !it->base,
+       "a static threshold beside it: passed");
+    set.items[0].value = 26.7;
+    report_verdict(&ctx, &v);
+    it = item(&v, "p(95) <= baseline * 1.2");
+    ok(it && it->outcome == OUTCOME_PASSED, "5%% slower: passed");
+    it = item(&v, "rate <= baseline + 0.005");
+    ok(it && it->outcome == OUTCOME_PASSED && fabs(it->limit - 20.005) < 1e-9,
+       "rate against its baseline plus 0.005: passed");
+
+    /* No samples: failed, whatever else. */
+    it = item(&v, "p(95)<500");
+    for (size_t i = 0; i < v.n; i++)
+        if (!strcmp(v.items[i].t->metric_key, "http_req_duration{name:none}"))
+            it = &v.items[i];
+    ok(it && it->outcome == OUTCOME_FAILED && it->reason == REASON_NO_SAMPLES && isnan(it->observed),
+       "a sub-metric with no samples: failed (no samples)");
+
+    /* Baseline read failures: inconclusive, never a pass. */
+    baselines_for(&set, &c, BASELINE_FAILED, NAN, 0);
+    report_verdict(&ctx, &v);
+    it = item(&v, "p(95) <= baseline * 1.2");
+    ok(it && it->outcome == OUTCOME_INCONCLUSIVE && it->reason == REASON_BASELINE_ERROR &&
+           isnan(it->limit),
+       "baseline query failed: inconclusive");
+    ctx.baselines = NULL;
+    report_verdict(&ctx, &v);
+    it = item(&v, "p(95) <= baseline * 1.2");
+    ok(it && it->outcome == OUTCOME_INCONCLUSIVE && it->reason == REASON_BASELINE_ERROR,
+       "no baselines read at all: inconclusive");
+    ctx.baselines = &set;
+
+    /* Missing history: as baseline.missing says. */
+    static const struct {
+        const char *policy;
+        enum outcome want;
+    } missing[] = {{"{missing: pass}", OUTCOME_PASSED},
+                   {"{missing: fail}", OUTCOME_FAILED},
+                   {"{missing: inconclusive}", OUTCOME_INCONCLUSIVE},
+                   {"{}", OUTCOME_INCONCLUSIVE}};
+    for (size_t k = 0; k < sizeof(missing) / sizeof(missing[0]); k++) {
+        struct config c2;
+        load_config(&c2, "{http_req_duration: ['p(95) <= baseline * 1.2']}", missing[k].policy);
+        baselines_for(&set, &c2, BASELINE_MISSING, NAN, 0);
+        ctx.cfg = &c2;
+        report_verdict(&ctx, &v);
+        ok(v.n == 1 && v.items[0].outcome == missing[k].want &&
+               v.items[0].reason == REASON_NO_BASELINE,
+           "no baseline yet, baseline %s: %s", missing[k].policy, outcome_name(missing[k].want));
+        config_clear(&c2);
+    }
+    ctx.cfg = &c;
+
+    /* Too few samples for a baseline comparison. */
+    struct metrics *few = metrics_new();
+    record_ms(few, 10, 28, 200);
+    baselines_for(&set, &c, BASELINE_FOUND, 20, 1);
+    ctx.m = few;
+    report_verdict(&ctx, &v);
+    it = item(&v, "p(95) <= baseline * 1.2");
+    ok(it && it->outcome == OUTCOME_INCONCLUSIVE && it->reason == REASON_FEW_SAMPLES &&
+           it->samples == 10,
+       "10 samples under min_count 50: inconclusive");
+    it = item(&v, "p(95)<500");
+    ok(it && it->outcome == OUTCOME_PASSED, "min_count is for baseline thresholds only");
+    ctx.m = m;
+    metrics_free(few);
+
+    /* A saturated generator: latency thresholds of load inconclusive, others judged. */
+    sat.saturated = true;
+    report_verdict(&ctx, &v);
+    it = item(&v, "p(95)<500");
+    ok(it && it->outcome == OUTCOME_INCONCLUSIVE && it->reason == REASON_SATURATED &&
+           it->limit == 500,
+       "saturated: a latency threshold is inconclusive");
+    it = item(&v, "p(95) <= baseline * 1.2");
+    ok(it && it->outcome == OUTCOME_INCONCLUSIVE && it->reason == REASON_SATURATED,
+       "saturated: a failing baseline latency threshold too");
+    it = item(&v, "rate <= baseline + 0.005");
+    ok(it && it->outcome == OUTCOME_PASSED, "saturated: the failure rate is still judged");
+    ok(v.inconclusive && v.failed, "saturated verdict: inconclusive, and the no-samples failure stays");
+    sat.saturated = false;
+
+    config_clear(&c);
+    metrics_free(m);
+}
+
 int main(void)
 {
+    test_outcomes();
     test_kinds();
     test_many_statuses();
     return tap_done();

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "syncgate/baseline.h"
 #include "syncgate/config.h"
 #include "syncgate/http.h"
 #include "syncgate/report_html.h"
@@ -67,7 +68,7 @@ static char *render(const struct report_ctx *ctx, const struct verdict *v,
 static void test_page(void)
 {
     struct config cfg;
-    struct threshold th[2];
+    struct threshold th[3];
     char err[200];
     config_init(&cfg);
     free(cfg.environment);
@@ -87,9 +88,22 @@ static void test_page(void)
 
     threshold_parse(&th[0], "http_req_duration", "p(95)<500", err, sizeof(err));
     threshold_parse(&th[1], "http_req_failed", "rate<0.01", err, sizeof(err));
-    struct verdict v = {.n = 2, .checks_total = 108, .checks_failed = 11, .failed = true};
-    v.items[0] = (struct verdict_item){&th[0], "load", true, 40.0};
-    v.items[1] = (struct verdict_item){&th[1], "load", false, 0.1};
+    threshold_parse(&th[2], "http_req_duration", "p(95)<500", err, sizeof(err));
+    struct verdict v = {.n = 3, .checks_total = 108, .checks_failed = 11, .failed = true,
+                        .inconclusive = true};
+    v.items[0] = (struct verdict_item){.t = &th[0], .scenario = "load", .passed = true,
+                                       .outcome = OUTCOME_PASSED, .observed = 40.0,
+                                       .limit = 500};
+    v.items[1] = (struct verdict_item){.t = &th[1], .scenario = "load",
+                                       .outcome = OUTCOME_FAILED, .observed = 0.1,
+                                       .limit = 0.01};
+    /* a baseline threshold without enough history */
+    struct baseline base = {.t = &th[2], .scenario = "load", .status = BASELINE_MISSING,
+                            .value = NAN, .nruns = 1};
+    v.items[2] = (struct verdict_item){.t = &th[2], .scenario = "load",
+                                       .outcome = OUTCOME_INCONCLUSIVE,
+                                       .reason = REASON_NO_BASELINE, .observed = 41.0,
+                                       .limit = NAN, .base = &base};
 
     struct timeline tl;
     timeline_init(&tl, 600, 1000000);
@@ -109,14 +123,23 @@ static void test_page(void)
     ok(verdict && thr && verdict < thr && verdict < strstr(html, "id=\"charts\""),
        "the verdict comes first");
     ok(strstr(html, "class=\"verdict failed\"") && strstr(html, ">FAILED<") &&
-           strstr(html, "1 of 2 thresholds failed") && strstr(html, "exit code 99"),
-       "verdict FAILED, 1 of 2 thresholds, exit code 99");
+           strstr(html, "1 of 3 thresholds failed") && strstr(html, "exit code 99"),
+       "verdict FAILED, 1 of 3 thresholds, exit code 99");
     ok(strstr(html, "2026-01-01 00:00:00 UTC") != NULL, "start time in UTC");
-    ok(count(html, "<tr class=\"threshold ") == 2 &&
+    ok(count(html, "<tr class=\"threshold ") == 3 &&
            strstr(html, "<td class=\"n observed\">40 ms</td>") &&
            strstr(html, "<td class=\"n observed\">0.1 (10%)</td>"),
        "thresholds with observed values in their units (ms, ratio)");
-    ok(count(html, "class=\"n baseline") == 2, "a baseline cell per threshold");
+    ok(strstr(html, "<td class=\"n limit\">500 ms</td>") &&
+           strstr(html, "<td class=\"n limit\">0.01 (1%)</td>"),
+       "and the limits they were held to");
+    ok(count(html, "class=\"n baseline") == 3 &&
+           strstr(html, "<td class=\"n baseline\">not enough history (1 run)</td>"),
+       "a baseline cell per threshold; a baseline threshold says what history it had");
+    ok(strstr(html, "<tr class=\"threshold inconclusive\"><td class=\"undecided\">? "
+                    "inconclusive</td>") &&
+           strstr(html, ">no baseline</td>"),
+       "an inconclusive threshold is marked ? with its reason");
 
     ok(count(html, "<figure class=\"chart\"") == 4 && strstr(html, "id=\"chart-rps\"") &&
            strstr(html, "id=\"chart-vus\"") && strstr(html, "id=\"chart-p95\"") &&
@@ -161,8 +184,8 @@ static void test_page(void)
        "nothing that a browser would fetch: no URL, src, href, url() or @import");
 
     free(html);
-    threshold_clear(&th[0]);
-    threshold_clear(&th[1]);
+    for (int i = 0; i < 3; i++)
+        threshold_clear(&th[i]);
     timeline_clear(&tl);
     metrics_free(m);
     config_clear(&cfg);
@@ -189,6 +212,7 @@ static void test_empty_and_outcomes(void)
         const char *cls, *word;
     } cases[] = {{0, "passed", "PASSED"},    {112, "failed", "NOT READY"},
                  {113, "failed", "UNDELIVERED"}, {116, "failed", "AUTH FAILED"},
+                 {114, "inconclusive", "INCONCLUSIVE"},
                  {1, "failed", "ERROR"},
                  {42, "failed", "FAILED"}};
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

@@ -607,8 +607,69 @@ static void test_native(void)
     metrics_free(m);
 }
 
+/* Syncgate's own series: common labels, own labels, static labels; not remembered, never staled. */
+static void test_info(void)
+{
+    struct config c = base_config();
+    char err[128];
+    struct rw_encoder *e = rw_encoder_new(&c, err, sizeof(err));
+    struct rw_info items[2];
+    memset(items, 0, sizeof(items));
+    items[0].name = "syncgate_run_info";
+    tagset_set(&items[0].labels, "scenario", "load");
+    tagset_set(&items[0].labels, "result", "passed");
+    tagset_set(&items[0].labels, "history", "true");
+    tagset_set(&items[0].labels, "team", "mine"); /* the static label's name: this one wins */
+    items[0].value = 1700000000.5;
+    items[1].name = "syncgate_threshold_observed";
+    tagset_set(&items[1].labels, "scenario", "load");
+    tagset_set(&items[1].labels, "metric", "http_req_duration{name:product}");
+    tagset_set(&items[1].labels, "stat", "p(95)");
+    items[1].value = 12.5;
+
+    struct rw_batch b;
+    ok(rw_encode_info(e, items, 0, 1000, &b) == 0 && b.len == 0, "no items: empty body");
+    int rc = rw_encode_info(e, items, 2, 1000, &b);
+    Prometheus__WriteRequest *wr = rc == 0 ? decode(&b) : NULL;
+    const Prometheus__TimeSeries *ri = find(wr, "syncgate_run_info");
+    const Prometheus__TimeSeries *ob = find(wr, "syncgate_threshold_observed");
+    ok(wr && wr->n_timeseries == 2 && ri && ob, "two series encoded (rc %d)", rc);
+    ok(ri && labels_valid(ri) && !strcmp(label(ri, "testid"), "t1") &&
+           !strcmp(label(ri, "instance"), "host-1") &&
+           !strcmp(label(ri, "environment"), "staging") &&
+           !strcmp(label(ri, "test_type"), "load") && !strcmp(label(ri, "scenario"), "load") &&
+           !strcmp(label(ri, "result"), "passed") && !strcmp(label(ri, "history"), "true") &&
+           !strcmp(label(ri, "team"), "mine") && !strcmp(label(ri, "bad_name_x"), "v"),
+       "run info: common, own and static labels, test_type from the scenario");
+    ok(ri && ri->n_samples == 1 && ri->samples[0]->value == 1700000000.5 &&
+           ri->samples[0]->timestamp == 1000,
+       "run info value and timestamp");
+    ok(ob && !strcmp(label(ob, "metric"), "http_req_duration{name:product}") &&
+           !strcmp(label(ob, "stat"), "p(95)") && value_of(wr, "syncgate_threshold_observed") == 12.5,
+       "observed: metric key and stat as labels, the value as is");
+    if (wr)
+        prometheus__write_request__free_unpacked(wr, NULL);
+    rw_batch_clear(&b);
+    ok(rw_encoder_nseries(e) == 0, "info series are not remembered");
+    ok(rw_encode_stale(e, 2000, &b) == 0 && b.len == 0, "so they get no stale markers");
+    rw_encoder_free(e);
+
+    /* A configured test_type wins over the scenario. */
+    c.test_type = "nightly";
+    e = rw_encoder_new(&c, err, sizeof(err));
+    rc = rw_encode_info(e, items, 1, 1000, &b);
+    wr = rc == 0 ? decode(&b) : NULL;
+    ri = find(wr, "syncgate_run_info");
+    ok(ri && !strcmp(label(ri, "test_type"), "nightly"), "configured test_type wins");
+    if (wr)
+        prometheus__write_request__free_unpacked(wr, NULL);
+    rw_batch_clear(&b);
+    rw_encoder_free(e);
+}
+
 int main(void)
 {
+    test_info();
     test_stats();
     test_label_text();
     test_hist_index();

@@ -401,8 +401,126 @@ static void test_copy_clear(void)
     ok(z.metric_key == NULL, "clear of a zeroed struct and of NULL are safe");
 }
 
+/* Baseline thresholds: parse, the derived limit, and evaluation with it. */
+static void test_baseline(void)
+{
+    static const struct {
+        const char *key, *expr;
+        enum thr_op op;
+        enum thr_base_op bop;
+        double operand, base, limit;
+    } good_cases[] = {
+        {"http_req_duration", "p(95) <= baseline * 1.2", THR_LE, THR_BASE_MUL, 1.2, 100, 120},
+        {"http_req_duration", "p(95)<=baseline*1.2", THR_LE, THR_BASE_MUL, 1.2, 100, 120},
+        {"http_req_failed", "rate <= baseline + 0.005", THR_LE, THR_BASE_ADD, 0.005, 0.01, 0.015},
+        {"http_req_duration", "avg < baseline - 3", THR_LT, THR_BASE_SUB, 3, 10, 7},
+        {"http_req_duration", "med < baseline", THR_LT, THR_BASE_NONE, 0, 42, 42},
+        {"http_req_duration{name:create order}", "p(99) < baseline * 2", THR_LT, THR_BASE_MUL, 2,
+         5, 10},
+        {"http_reqs", "rate >= baseline * 0.8", THR_GE, THR_BASE_MUL, 0.8, 100, 80},
+        {"checks", "rate >= baseline - 0.01", THR_GE, THR_BASE_SUB, 0.01, 1, 0.99},
+    };
+    for (size_t i = 0; i < sizeof(good_cases) / sizeof(good_cases[0]); i++) {
+        struct threshold t;
+        char err[256] = "";
+        int rc = threshold_parse(&t, good_cases[i].key, good_cases[i].expr, err, sizeof(err));
+        double lim = rc ? NAN : threshold_limit(&t, good_cases[i].base);
+        ok(rc == 0 && t.baseline && t.op == good_cases[i].op && t.base_op == good_cases[i].bop &&
+               t.operand == good_cases[i].operand &&
+               fabs(lim - good_cases[i].limit) < 1e-12 && isnan(threshold_limit(&t, NAN)),
+           "baseline %s \"%s\": limit %g from %g (rc %d %s, got %g)", good_cases[i].key,
+           good_cases[i].expr, good_cases[i].limit, good_cases[i].base, rc, err, lim);
+        threshold_clear(&t);
+    }
+
+    bad("http_req_duration", "p(95) <= baselin * 1.2", "\"baselin * 1.2\" is not a number");
+    bad("http_req_duration", "p(95) <= baselines * 1.2", "is not a number");
+    bad("http_req_duration", "p(95) <= baseline / 2", "after \"baseline\" expected * N, + N or - N");
+    bad("http_req_duration", "p(95) <= baseline * x", "\"x\" after \"baseline *\" is not a number");
+    bad("http_req_duration", "p(95) <= baseline *", "\"\" after \"baseline *\" is not a number");
+    bad("http_req_duration", "p(95) <= baseline * 0", "factor of baseline must be above 0");
+    bad("http_req_duration", "p(95) <= baseline * -1", "factor of baseline must be above 0");
+    bad("http_req_duration", "p(95) <= baseline + 1 + 2", "is not a number");
+    bad("http_req_duration", "p(95) <= 1.2 * baseline", "\"1.2 * baseline\" is not a number");
+    bad("http_req_duration", "baseline <= p(95)", "unknown aggregation \"baseline\"");
+    bad("checks", "p(95) <= baseline", "p(N) is not valid for rate metric checks");
+
+    /* A static threshold's limit is its bound whatever the baseline. */
+    struct threshold s;
+    threshold_parse(&s, "http_req_duration", "p(95)<500", NULL, 0);
+    ok(!s.baseline && threshold_limit(&s, 3) == 500 && threshold_limit(&s, NAN) == 500,
+       "static threshold: limit is the bound");
+    threshold_clear(&s);
+
+    /* Evaluation with a derived limit: 40% slower fails x1.2, 5% slower passes. */
+    struct metric_view v = {.id = M_HTTP_REQ_DURATION, .nseries = 1, .trend = hist_new()};
+    for (int i = 0; i < 100; i++)
+        hist_record(v.trend, 28000); /* 28 ms */
+    struct threshold b;
+    threshold_parse(&b, "http_req_duration", "p(95) <= baseline * 1.2", NULL, 0);
+    double obs = threshold_observe(&b, &v, 0);
+    ok(fabs(obs - 28) < 0.03, "observe p(95) = 28 ms (got %g)", obs);
+    ok(!threshold_holds(&b, obs, threshold_limit(&b, 20)), "28 ms against baseline 20 x 1.2 fails");
+    ok(threshold_holds(&b, obs, threshold_limit(&b, 26.67)), "28 ms against 26.67 x 1.2 passes");
+    ok(!threshold_holds(&b, obs, threshold_limit(&b, NAN)), "no baseline never holds");
+    ok(!threshold_holds(&b, NAN, 100), "no observation never holds");
+    ok(!threshold_eval(&b, &v, 0, &obs) && fabs(obs - 28) < 0.03,
+       "threshold_eval of a baseline threshold: false, observed still given");
+    ok(threshold_samples(&b, &v) == 100, "samples of a trend: its count");
+    struct metric_view f = {.id = M_HTTP_REQ_FAILED, .nseries = 1, .pass = 1, .total = 40};
+    struct threshold r;
+    threshold_parse(&r, "http_req_failed", "rate <= baseline + 0.005", NULL, 0);
+    ok(threshold_samples(&r, &f) == 40, "samples of a rate: its total");
+    ok(threshold_samples(&b, &f) == 0, "samples of a view of another metric: 0");
+    threshold_clear(&r);
+    threshold_clear(&b);
+    metric_view_clear(&v);
+}
+
+/* Canonical statistic and key names: what the history series are labelled with. */
+static void test_names(void)
+{
+    static const struct {
+        const char *key, *expr, *stat, *canon;
+    } cases[] = {
+        {"http_req_duration", "p(95)<1", "p(95)", "http_req_duration"},
+        {"http_req_duration", "p( 99.9 )<1", "p(99.9)", "http_req_duration"},
+        {"http_req_duration", "p(95.0)<1", "p(95)", "http_req_duration"},
+        {"http_req_duration{ status : 200 , name:'product' }", "avg<1", "avg",
+         "http_req_duration{name:product,status:200}"},
+        {"http_req_duration {name:create order}", "med<1", "med",
+         "http_req_duration{name:create order}"},
+        {"http_req_failed", "rate<1", "rate", "http_req_failed"},
+        {"http_reqs", "count>1", "count", "http_reqs"},
+        {"vus", "value>1", "value", "vus"},
+        {"iteration_duration", "max<1", "max", "iteration_duration"},
+        {"iteration_duration", "min<1", "min", "iteration_duration"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct threshold t;
+        char stat[32] = "", key[256] = "";
+        int rc = threshold_parse(&t, cases[i].key, cases[i].expr, NULL, 0);
+        int ls = rc ? -1 : threshold_stat(&t, stat, sizeof(stat));
+        int lk = rc ? -1 : threshold_key(&t, key, sizeof(key));
+        ok(rc == 0 && ls == (int)strlen(cases[i].stat) && !strcmp(stat, cases[i].stat) &&
+               lk == (int)strlen(cases[i].canon) && !strcmp(key, cases[i].canon),
+           "names of %s %s: %s %s (got %s %s)", cases[i].key, cases[i].expr, cases[i].stat,
+           cases[i].canon, stat, key);
+        threshold_clear(&t);
+    }
+    struct threshold t;
+    char tiny[8];
+    threshold_parse(&t, "http_req_duration{name:product}", "p(99.99)<1", NULL, 0);
+    ok(threshold_key(&t, tiny, sizeof(tiny)) == -ENOSPC &&
+           threshold_stat(&t, tiny, 4) == -ENOSPC,
+       "names that do not fit: -ENOSPC");
+    threshold_clear(&t);
+}
+
 int main(void)
 {
+    test_baseline();
+    test_names();
     test_parse_good();
     test_parse_bad();
     test_eval_trend();

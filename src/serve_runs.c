@@ -399,8 +399,9 @@ static char **child_argv(const struct serve *s, const struct serve_run *r,
         s->exe, r->test_type, "-p", r->profile_path, "--log-format", "json",
         "--summary-export", serve_run_file(s, r->id, "summary.json", summary, sizeof(summary)),
         "--report", serve_run_file(s, r->id, "report.html", report, sizeof(report)),
-        /* a profile's own JUnit path is not the service's to write */
-        "--set", "output.junit=null",
+        /* a profile's own JUnit path is not the service's to write, and the pod's
+         * termination message is the server's, not its last run's */
+        "--set", "output.junit=null", "--set", "notify.termination_log=null",
     };
     size_t nf = sizeof(fixed) / sizeof(fixed[0]);
     char **v = calloc(nf + 2 * req->nsets + 1, sizeof(char *));

@@ -171,6 +171,12 @@ int serve_main(int argc, char **argv, const char *self)
         fprintf(stderr, "syncgate: serve: %s\n", err);
         goto out;
     }
+    /* the token never appears in a line of this log, even quoted back by a client */
+    if ((rc = log_add_secret(s.log, s.token)) < 0) {
+        fprintf(stderr, "syncgate: serve: cannot register the token with the log: %s\n",
+                strerror(-rc));
+        goto out;
+    }
     int lost = rundb_mark_lost(s.h, units_now_wall() / 1000,
                                  "the server stopped while the run was in progress (found still "
                                  "running at start-up)");

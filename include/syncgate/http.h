@@ -51,12 +51,6 @@ int http_error_code(enum http_error e);
 /* The kind a k6 error code (an error_code tag) stands for; unknown codes: protocol. */
 enum http_error http_error_from_code(int code);
 
-/*
- * url reduced to scheme://host[:port]/path for log lines: user info and
- * query may hold credentials. Always NUL-terminates out.
- */
-void http_safe_url(const char *url, char *out, size_t n);
-
 /* Classify a libcurl result code. */
 enum http_error http_error_from_curl(CURLcode rc);
 

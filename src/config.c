@@ -137,6 +137,7 @@ static const char defaults_yaml[] = "environment: unknown\n"
                                     "output:\n"
                                     "  summary_export: null\n"
                                     "  junit: null\n"
+                                    "  report: null\n"
                                     "  log_format: auto\n"
                                     "  quiet: false\n"
                                     "  summary_trend_stats: 'avg,min,med,max,p(90),p(95)'\n"
@@ -336,6 +337,7 @@ static const struct field metrics_fields[] = {
 static const struct field output_fields[] = {
     {"summary_export", T_STR, F_NULL, CFG(summary_export), 0, 0, NULL},
     {"junit", T_STR, F_NULL, CFG(junit), 0, 0, NULL},
+    {"report", T_STR, F_NULL, CFG(report), 0, 0, NULL},
     {"log_format", T_ENUM, 0, CFG(log_format), 0, 0, cfg_log_format_names},
     {"quiet", T_BOOL, 0, CFG(quiet), 0, 0, NULL},
     {"summary_trend_stats", T_STR, 0, CFG(summary_trend_stats), 0, 0, NULL,
@@ -1537,6 +1539,7 @@ void config_clear(struct config *c)
     free(c->load.scenarios);
     for (size_t i = 0; i < c->nwarnings; i++)
         free(c->warnings[i]);
+    free(c->report);
     memset(c, 0, sizeof(*c));
 }
 

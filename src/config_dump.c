@@ -519,6 +519,8 @@ size_t config_dump(const struct config *c, char *buf, size_t n)
     put_str(&o, c->summary_export);
     put(&o, "\n  junit: ");
     put_str(&o, c->junit);
+    put(&o, "\n  report: ");
+    put_str(&o, c->report);
     put(&o, "\n  log_format: %s\n  quiet: %s\n  summary_trend_stats: ",
         cfg_log_format_names[c->log_format], c->quiet ? "true" : "false");
     put_str(&o, c->summary_trend_stats);

@@ -439,6 +439,7 @@ int cfg_apply_cli(struct edit *ed, const struct config_cli *cli)
     } opts[] = {
         {offsetof(struct config_cli, summary_export), "--summary-export", "output.summary_export"},
         {offsetof(struct config_cli, junit), "--junit", "output.junit"},
+        {offsetof(struct config_cli, report), "--report", "output.report"},
         {offsetof(struct config_cli, log_format), "--log-format", "output.log_format"},
     };
     for (size_t i = 0; i < cli->nsets; i++) {

@@ -629,7 +629,7 @@ static cJSON *view_json(const struct metric_view *mv, double secs, const char *s
  * renamed, so a signal that ends the process midway (a second SIGTERM exits at once)
  * leaves either the old file or the new one, never a truncated one. A path that is
  * not a plain file (/dev/stdout, any symlink, a FIFO) is written in place. */
-static int write_file(const char *path, const char *text)
+int report_write_file(const char *path, const char *text)
 {
     struct stat st;
     size_t len = strlen(text);
@@ -782,7 +782,7 @@ int report_json(const char *path, const struct report_ctx *ctx, const struct ver
     cJSON_Delete(root);
     if (!text)
         return -ENOMEM;
-    int rc = write_file(path, text);
+    int rc = report_write_file(path, text);
     free(text);
     return rc;
 }
@@ -869,7 +869,7 @@ int report_junit(const char *path, const struct report_ctx *ctx, const struct ve
         fputs("\"/></testcase>\n", f);
     }
     fputs("  </testsuite>\n</testsuites>\n", f);
-    int rc = fclose(f) == 0 ? write_file(path, text) : -ENOMEM;
+    int rc = fclose(f) == 0 ? report_write_file(path, text) : -ENOMEM;
     free(text);
     return rc;
 }

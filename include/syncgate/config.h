@@ -220,6 +220,7 @@ struct config {
     /* outputs (command line, or profile "output:" section) */
     char *summary_export;
     char *junit;
+    char *report; /* self-contained HTML report */
     enum log_format log_format;
     bool quiet;
 };
@@ -229,6 +230,7 @@ struct config_cli {
     const char *profile;
     const char *summary_export;
     const char *junit;
+    const char *report;
     const char *log_format;
     bool quiet;
     size_t nsets;

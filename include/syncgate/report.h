@@ -95,6 +95,14 @@ int report_json(const char *path, const struct report_ctx *ctx, const struct ver
 /* JUnit XML. Returns 0 or negative errno. */
 int report_junit(const char *path, const struct report_ctx *ctx, const struct verdict *v);
 
+/*
+ * Replace the file at path with text in one step (a temporary file beside it,
+ * renamed into place), so a signal midway leaves the old file or the new one,
+ * never half of one; a path that is not a plain file (/dev/stdout, a symlink,
+ * a FIFO) is written in place. Returns 0 or negative errno.
+ */
+int report_write_file(const char *path, const char *text);
+
 /* Failed requests of one kind, see report_errors(). */
 struct report_error {
     char kind[24]; /* "reset", "timeout", ... or "status_503", "status_4xx" */

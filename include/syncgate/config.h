@@ -87,7 +87,7 @@ struct scenario {
     size_t nstages;
     struct stage stages[CONFIG_MAX_STAGES]; /* targets: VUs, or a rate per time_unit */
     size_t ntags;
-    struct kv tags[8]; /* extra tags on the scenario's series */
+    struct kv tags[3]; /* extra tags on its series: with the tags every request carries, 3 fit */
 };
 
 struct threshold_set {

@@ -37,7 +37,7 @@ const NPM_DIR = path.resolve(process.env.DELIVERY_NPM_DIR ||
 const SERIES = new Set([
     'k6_http_reqs_total', 'k6_iterations_total', 'k6_data_sent_total', 'k6_data_received_total',
     'k6_dropped_iterations_total', 'k6_http_req_failed_rate', 'k6_checks_rate', 'k6_vus',
-    'k6_vus_max',
+    'k6_vus_max', 'k6_achieved_rate',
     ...['http_req_duration', 'http_req_blocked', 'http_req_connecting', 'http_req_tls_handshaking',
         'http_req_sending', 'http_req_waiting', 'http_req_receiving', 'iteration_duration']
         .flatMap((t) => ['p95', 'p99', 'min', 'max', 'med', 'avg', 'count', 'sum']
@@ -51,6 +51,8 @@ const STAT_OF_SUFFIX = { p95: 'p(95)', p99: 'p(99)', min: 'min', max: 'max', med
 const SEED_PANELS = ['Test Execution Timeline', 'Test Success Rate', 'HTTP Request Rate',
     'Virtual Users', 'Response Time Percentiles', 'HTTP Failure Rate', 'Test Checks Status',
     'Recent Test Executions'];
+// Panels added for the open model (issue 11): what the seed's eight do not show.
+const OPEN_MODEL_PANELS = ['Dropped Iterations', 'Arrival Rate Achieved'];
 const LOKI_PANELS = new Set(['Test Execution Timeline', 'Recent Test Executions']);
 const SEED_STAGES = {
     staging: [['30s', 10], ['1m', 20], ['30s', 0]],
@@ -476,7 +478,8 @@ group('dashboard', () => {
             else panels.push(p);
         }
     })(dash.panels);
-    eq(panels.map((p) => p.title), SEED_PANELS, "the seed's eight panels");
+    eq(panels.map((p) => p.title), [...SEED_PANELS, ...OPEN_MODEL_PANELS],
+        "the seed's eight panels, then the open model's two");
     ok(new Set(panels.map((p) => p.id)).size === panels.length, 'panel ids unique');
 
     // What syncgate logs, read from its sources: event names and fields.

@@ -8,11 +8,18 @@
 # `syncgate load` alternate remote write off and on (off first in odd rounds, on
 # first in even ones, so drift hits both alike) with no think time.
 #
-# usage: scripts/bench-rw.sh [-d SECONDS] [-r ROUNDS] [-i INTERVAL] [-H] [-v] [-s SYNCGATE] [VUS ...]
+# With -R the receiver is not Prometheus but one that refuses every push at once
+# (the project's rwfixture answering 429 with Retry-After: 0, on core 1): what a
+# receiver that never accepts costs the load, and how often it is asked again.
+#
+# usage: scripts/bench-rw.sh [-d SECONDS] [-r ROUNDS] [-i INTERVAL] [-H] [-R] [-v] [-s SYNCGATE] [VUS ...]
 #   -d SECONDS   length of each run (default 10)
 #   -r ROUNDS    off/on pairs per VU count (default 2); the table shows medians
 #   -i INTERVAL  K6_PROMETHEUS_RW_PUSH_INTERVAL when on (default 5s, k6's)
 #   -H           native histograms instead of trend stats when on
+#   -R           push to a receiver refusing every push (429, Retry-After: 0) when on;
+#                the "samples" column then shows the pushes it got per second, and
+#                "in Prom" is "-" (rwfixture: $RWFIXTURE, else next to the binary)
 #   -v           also print every run (mode, req/s, KiB, CPU us/req, samples, in Prom) to stderr
 #   -s SYNCGATE  the binary (default build/syncgate, or $SYNCGATE)
 #   VUS          VU counts (default: 50 500)
@@ -30,14 +37,16 @@ DURATION=10
 ROUNDS=2
 INTERVAL=5s
 NATIVE=false
+REFUSE=false
 VERBOSE=false
 SYNCGATE=${SYNCGATE:-build/syncgate}
-while getopts d:r:i:Hvs:h opt; do
+while getopts d:r:i:HRvs:h opt; do
     case $opt in
     d) DURATION=$OPTARG ;;
     r) ROUNDS=$OPTARG ;;
     i) INTERVAL=$OPTARG ;;
     H) NATIVE=true ;;
+    R) REFUSE=true ;;
     v) VERBOSE=true ;;
     s) SYNCGATE=$OPTARG ;;
     *) sed -n '2,/^set -eu/p' "$0" | sed 's/^# \{0,1\}//; /^set -eu/d'; exit 2 ;;
@@ -56,6 +65,9 @@ PROMETHEUS=$(command -v prometheus || echo /usr/bin/prometheus)
 [ -x "$PROMETHEUS" ] || die "prometheus is missing (apt-get install prometheus)"
 [ -x /usr/bin/time ] || die "/usr/bin/time is missing (apt-get install time)"
 [ -x "$SYNCGATE" ] || die "$SYNCGATE is not built (meson setup build && meson compile -C build)"
+RWFIXTURE=${RWFIXTURE:-$(dirname "$SYNCGATE")/tests/remote_write/rwfixture}
+[ "$REFUSE" = false ] || [ -x "$RWFIXTURE" ] ||
+    die "-R: $RWFIXTURE is not built (meson compile -C $(dirname "$SYNCGATE")), or set RWFIXTURE"
 [ "$(nproc)" -ge 2 ] || die "needs two CPUs (one for the servers, one for syncgate)"
 case $DURATION in '' | *[!0-9]*) die "-d wants whole seconds" ;; esac
 case $ROUNDS in '' | *[!0-9]* | 0) die "-r wants a positive number" ;; esac
@@ -67,8 +79,9 @@ ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/bench-rw.XXXXXX")
 NGINX_PID=
 PROM_PID=
+RW_PID=
 cleanup() {
-    for pid in $NGINX_PID $PROM_PID; do
+    for pid in $NGINX_PID $PROM_PID $RW_PID; do
         kill "$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true
     done
@@ -106,6 +119,19 @@ taskset -c 1 "$PROMETHEUS" --config.file="$TMP/prometheus.yml" --storage.tsdb.pa
     --log.level=warn $FEATURES >"$TMP/prometheus.log" 2>&1 &
 PROM_PID=$!
 wait_http "$PROM/-/ready" prometheus "$TMP/prometheus.log"
+WRITE_URL="$PROM/api/v1/write"
+if [ "$REFUSE" = true ]; then
+    taskset -c 1 "$RWFIXTURE" --log "$TMP/refused.jsonl" --port-file "$TMP/rw.port" \
+        --default 429:0 >"$TMP/rwfixture.log" 2>&1 &
+    RW_PID=$!
+    i=0
+    until [ -s "$TMP/rw.port" ]; do
+        i=$((i + 1))
+        [ $i -lt 100 ] || die "rwfixture did not start: $(cat "$TMP/rwfixture.log")"
+        sleep 0.1
+    done
+    WRITE_URL="http://127.0.0.1:$(cat "$TMP/rw.port")/api/v1/write"
+fi
 
 write_profile "$TMP/profile.yaml" 1 "metrics:
   labels: {team: kubestock}"
@@ -116,7 +142,8 @@ one() {
     stages="[{\"duration\":\"0s\",\"target\":$n},{\"duration\":\"${DURATION}s\",\"target\":$n}]"
     rm -f "$TMP/summary.json"
     if [ "$mode" = on ]; then
-        set -- env K6_PROMETHEUS_RW_SERVER_URL="$PROM/api/v1/write" \
+        : >"$TMP/refused.jsonl"
+        set -- env K6_PROMETHEUS_RW_SERVER_URL="$WRITE_URL" \
             K6_PROMETHEUS_RW_PUSH_INTERVAL="$INTERVAL" \
             K6_PROMETHEUS_RW_TREND_STATS="p(95),p(99),med,min,max,avg" \
             K6_PROMETHEUS_RW_TREND_AS_NATIVE_HISTOGRAM="$NATIVE"
@@ -128,9 +155,9 @@ one() {
         --summary-export "$TMP/summary.json" --log-format json \
         >"$TMP/sg.out" 2>"$TMP/sg.err" || true
     python3 - "$TMP/summary.json" "$DURATION" "$(tail -n 1 "$TMP/time")" "$TMP/sg.err" \
-        "$mode" "$PROM" "$testid" <<'EOF'
+        "$mode" "$PROM" "$testid" "$REFUSE" "$TMP/refused.jsonl" <<'EOF'
 import json, sys, urllib.parse, urllib.request
-path, dur, tm, err, mode, prom, testid = sys.argv[1:]
+path, dur, tm, err, mode, prom, testid, refuse, refused = sys.argv[1:]
 try:
     m = json.load(open(path))["metrics"]
 except (OSError, ValueError):
@@ -139,7 +166,9 @@ reqs = m["http_reqs"]["count"]
 kib, user, sys_ = tm.split()
 cpu_us = (float(user) + float(sys_)) * 1e6 / reqs if reqs else 0
 sent, in_prom = 0, "-"
-if mode == "on":
+if mode == "on" and refuse == "true":
+    sent = sum(1 for _ in open(refused)) / float(dur)  # pushes the receiver got, per second
+elif mode == "on":
     for line in open(err):
         if '"remote_write_summary"' in line:
             sent = json.loads(line).get("samples_sent", 0)
@@ -157,6 +186,8 @@ echo "prometheus: $("$PROMETHEUS" --version 2>&1 | head -n 1), core 1"
 echo "syncgate on core 0, 1 engine thread, no think time; ${DURATION}s per run, $ROUNDS round(s);"
 echo "remote write on: push every $INTERVAL, $([ "$NATIVE" = true ] && echo "native histograms" ||
     echo "trend stats p(95),p(99),med,min,max,avg")"
+[ "$REFUSE" = false ] || echo "receiver: refuses every push at once (429, Retry-After: 0), core 1;" \
+    "\"samples\" is the pushes it got per second"
 echo
 
 printf '%5s | %9s | %9s | %6s | %9s | %9s | %6s | %13s | %8s | %7s\n' VUs "off req/s" \

@@ -15,7 +15,6 @@
 
 #include "syncgate/http.h"
 #include "syncgate/units.h"
-#include "utf8.h"
 
 #define RETRY_MIN USEC_PER_SEC
 #define RETRY_MAX (30 * USEC_PER_SEC)
@@ -207,14 +206,17 @@ static size_t body_cb(char *p, size_t size, size_t nmemb, void *ud)
     return n;
 }
 
-/* The endpoint's own error code (RFC 6749 5.2), cut and escaped, into why. */
+/* The endpoint's own error code (RFC 6749 5.2) into why, whole or not at all: why goes to
+ * a log line, which masks any secret the endpoint quotes back, but only a whole one. */
 static void endpoint_error(struct auth *a, long status, char *why, size_t n)
 {
     char code[80] = "";
     cJSON *root = cJSON_ParseWithLength(a->resp, a->resp_len);
     const cJSON *e = cJSON_GetObjectItemCaseSensitive(root, "error");
-    if (cJSON_IsString(e))
-        utf8_escape(e->valuestring, strlen(e->valuestring), true, code, sizeof(code));
+    if (cJSON_IsString(e) && strlen(e->valuestring) <= 64)
+        snprintf(code, sizeof(code), "\"%s\"", e->valuestring);
+    else if (cJSON_IsString(e))
+        snprintf(code, sizeof(code), "(an error code too long to show)");
     cJSON_Delete(root);
     snprintf(why, n, "the token endpoint answered %ld%s%s", status, code[0] ? " " : "", code);
 }
@@ -253,6 +255,9 @@ static int fetch(struct auth *a, char *why, size_t n)
         return (int)len;
     }
     set_token(a, tok, (size_t)len);
+    /* masked in every log line from now on, whatever a server quotes back */
+    if (a->log)
+        log_add_secret(a->log, tok);
     explicit_bzero(tok, sizeof(tok));
     atomic_fetch_add(&a->generation, 1);
     int64_t life = expires * USEC_PER_SEC, ahead = life / 5;

@@ -330,7 +330,7 @@ int baseline_fetch(const struct config *c, bool smoke, bool load, volatile sig_a
     }
     if (rc == 0) {
         char safe[sizeof(set->source)];
-        http_safe_url(cl.base, safe, sizeof(safe));
+        config_redact_url(cl.base, safe, sizeof(safe));
         snprintf(set->source, sizeof(set->source), "%s", safe);
     }
     cl.deadline = units_now_mono() + c->baseline.timeout;

@@ -603,11 +603,6 @@ static bool label_name_ok(const char *s)
     return true;
 }
 
-static const char *const reserved_labels[] = {
-    "testid", "instance",          "environment", "test_type", "name", "method",
-    "status", "expected_response", "scenario",    "check",     NULL,
-};
-
 /* Headers the gateway requests (smoke) must not carry as consumer_header or key_header:
  * set by libcurl or syncgate (Host, Content-Length, User-Agent...), or hop-by-hop and
  * framing headers a proxy acts on. */
@@ -648,15 +643,24 @@ static int want_scalar(struct cvt *cv, const struct doc_node *n, const char *key
     return 0;
 }
 
-/* Checks every string value gets, whatever its field. */
-static int check_string(struct cvt *cv, const struct doc_node *n, const char *key, bool secret)
+/* A value quoted for a message as it is shown everywhere: hidden when secret, through
+ * config_redact_url when a URL or a path (red: scratch of MAX_STRING + 16 bytes). */
+static const char *quote_value(const char *s, bool secret, bool url, char *red, char *buf,
+                               size_t n)
 {
-    char q[128];
+    return quote(url && !secret ? config_redact_url(s, red, MAX_STRING + 16) : s, secret, buf, n);
+}
+
+/* Checks every string value gets, whatever its field; url: a URL or a path. */
+static int check_string(struct cvt *cv, const struct doc_node *n, const char *key, bool secret,
+                        bool url)
+{
+    char q[128], red[MAX_STRING + 16];
     if (!cfg_utf8_valid(n->str))
         return cfg_fail(cv->d, &n->at, key, "value is not valid UTF-8");
     if (cfg_has_control(n->str))
         return cfg_fail(cv->d, &n->at, key, "%s contains control characters, which are not allowed",
-                    quote(n->str, secret, q, sizeof(q)));
+                    quote_value(n->str, secret, url, red, q, sizeof(q)));
     if (n->len > MAX_STRING)
         return cfg_fail(cv->d, &n->at, key, "value is too long (%zu bytes, at most %d)", n->len,
                     MAX_STRING);
@@ -742,10 +746,9 @@ static void append(char *buf, size_t n, size_t *len, const char *p, size_t k)
     buf[*len] = '\0';
 }
 
-/* url with the password of any user info and the value of every query parameter
- * replaced (either may carry a key: http://u:pw@host, ?apikey=...), for messages
- * and the dump. Truncated to n - 1 bytes; n must not be 0. */
-const char *cfg_redact_url(const char *url, char *buf, size_t n)
+/* See config.h. Works on the text alone, so a path or a URL libcurl would refuse is
+ * hidden the same way. */
+const char *config_redact_url(const char *url, char *buf, size_t n)
 {
     static const char red[] = "<redacted>";
     const char *scheme_end = strstr(url, "://");
@@ -814,7 +817,7 @@ static int check_url(struct cvt *cv, const struct doc_node *n, const char *key, 
     if (why)
         return cfg_fail(cv->d, &n->at, key,
                     "invalid URL %s (%s); expected http://host[:port][/path] or https://...",
-                    quote(cfg_redact_url(s, red, sizeof(red)), false, q, sizeof(q)), why);
+                    quote(config_redact_url(s, red, sizeof(red)), false, q, sizeof(q)), why);
     return 0;
 }
 
@@ -899,7 +902,7 @@ static int cvt_stats(struct cvt *cv, const struct doc_node *n, const char *key, 
         for (const struct doc_node *e = n->head; e; e = e->next) {
             if (e->kind != DOC_SCALAR || doc_is_null(e))
                 return cfg_fail(cv->d, &e->at, key, "expected a trend stat name, got %s", kind_name(e));
-            int rc = check_string(cv, e, key, false);
+            int rc = check_string(cv, e, key, false, false);
             if (rc)
                 return rc;
             if (nitems > MAX_TREND_STATS)
@@ -908,7 +911,7 @@ static int cvt_stats(struct cvt *cv, const struct doc_node *n, const char *key, 
             items[nitems++] = e->str;
         }
     } else if (n->kind == DOC_SCALAR && !doc_is_null(n)) {
-        int rc = check_string(cv, n, key, false); /* over MAX_STRING, scratch would cut it */
+        int rc = check_string(cv, n, key, false, false); /* over MAX_STRING, scratch would cut it */
         if (rc)
             return rc;
         /* Split a copy on commas; items point into scratch. */
@@ -1068,17 +1071,20 @@ static int cvt_kv(struct cvt *cv, void *base, const struct kv_spec *ks, const st
             if (!strncmp(e->key, "__", 2))
                 return cfg_fail(cv->d, &e->key_at, k,
                             "label names starting with \"__\" are reserved by Prometheus");
-            for (size_t i = 0; reserved_labels[i]; i++)
-                if (!strcmp(e->key, reserved_labels[i]))
-                    return cfg_fail(cv->d, &e->key_at, k,
-                                "label %s is set by syncgate itself; reserved: testid, instance, "
-                                "environment, test_type, name, method, status, "
-                                "expected_response, scenario, check",
-                                q);
+            if (metrics_tag_reserved(e->key)) {
+                char names[400];
+                size_t len = 0;
+                names[0] = '\0';
+                for (size_t i = 0; metrics_reserved_tags[i] && len < sizeof(names); i++)
+                    len += (size_t)snprintf(names + len, sizeof(names) - len, "%s%s",
+                                            i ? ", " : "", metrics_reserved_tags[i]);
+                return cfg_fail(cv->d, &e->key_at, k,
+                                "label %s is set by syncgate itself; reserved: %s", q, names);
+            }
         }
         if (e->kind != DOC_SCALAR || doc_is_null(e))
             return cfg_fail(cv->d, &e->at, k, "expected a string value, got %s", kind_name(e));
-        int rc = check_string(cv, e, k, ks->headers);
+        int rc = check_string(cv, e, k, ks->headers, false);
         if (rc)
             return rc;
         if (!*e->str)
@@ -1149,7 +1155,7 @@ static int cvt_threshold(struct cvt *cv, struct threshold_set *set, const char *
                     "true}, got %s",
                     kind_name(e));
     }
-    rc = check_string(cv, expr, k, false);
+    rc = check_string(cv, expr, k, false, false);
     if (rc)
         return rc;
     if (set->n >= CONFIG_MAX_THRESHOLDS)
@@ -1269,7 +1275,8 @@ static int cvt_field(struct cvt *cv, void *base, const struct field *f, const st
         }
         return cfg_fail(cv->d, &n->at, key, "must not be empty; expected %s", type_name(f));
     }
-    rc = check_string(cv, n, key, secret);
+    bool url = f->type == T_URL || (f->flags & F_PATH);
+    rc = check_string(cv, n, key, secret, url);
     if (rc)
         return rc;
     const char *s = n->str;
@@ -1307,8 +1314,11 @@ static int cvt_field(struct cvt *cv, void *base, const struct field *f, const st
             return cfg_fail(cv->d, &n->at, key, "path is too long (%zu bytes, at most %d)", n->len,
                             CONFIG_MAX_PATH);
         const char *why = f->check ? f->check(s) : NULL;
-        if (why)
-            return cfg_fail(cv->d, &n->at, key, "%s %s", quote(s, secret, q, sizeof(q)), why);
+        if (why) {
+            char red[MAX_STRING + 16];
+            return cfg_fail(cv->d, &n->at, key, "%s %s",
+                            quote_value(s, secret, url, red, q, sizeof(q)), why);
+        }
         if ((f->flags & F_FILE) && access(s, R_OK))
             return cfg_fail(cv->d, &n->at, key, "cannot read %s: %s", quote(s, false, q, sizeof(q)),
                         strerror(errno));
@@ -1807,7 +1817,7 @@ const char *cfg_kind_name(const struct doc_node *n)
 int cfg_check_string(struct diag *d, const struct doc_node *n, const char *key, bool secret)
 {
     struct cvt cv = {.d = d};
-    return check_string(&cv, n, key, secret);
+    return check_string(&cv, n, key, secret, false);
 }
 
 int cfg_parse_int(struct diag *d, const struct doc_node *n, const char *key, int64_t min,

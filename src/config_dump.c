@@ -99,7 +99,7 @@ static void put_secret(struct out *o, const char *s)
 static void put_url(struct out *o, const char *url)
 {
     char red[MAX_STRING + 16];
-    put_str(o, url ? cfg_redact_url(url, red, sizeof(red)) : NULL);
+    put_str(o, url ? config_redact_url(url, red, sizeof(red)) : NULL);
 }
 
 static void put_dur(struct out *o, int64_t usec)
@@ -333,7 +333,7 @@ size_t config_dump(const struct config *c, char *buf, size_t n)
     put(&o, "\n  ca_file: ");
     put_str(&o, c->gateway.ca_file);
     put(&o, "\n  ready:\n    path: ");
-    put_str(&o, c->gateway.ready_path);
+    put_url(&o, c->gateway.ready_path);
     put(&o, "\n    timeout: ");
     put_dur(&o, c->gateway.ready_timeout);
     put(&o, "\n    status: %d\n", c->gateway.ready_status);
@@ -344,7 +344,7 @@ size_t config_dump(const struct config *c, char *buf, size_t n)
         put(&o, "  - name: ");
         put_str(&o, s->name);
         put(&o, "\n    smoke_path: ");
-        put_str(&o, s->smoke_path);
+        put_url(&o, s->smoke_path);
         put(&o, "\n    url: ");
         put_url(&o, s->url);
         put(&o, "\n    method: ");

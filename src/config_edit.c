@@ -352,7 +352,7 @@ static int apply_set(struct edit *ed, const char *arg)
     }
     /* Without a path end (an unclosed '{'), judge secrecy by the first '=' anywhere. */
     const char *cut = eq ? eq : strchr(arg, '=');
-    /* cfg_redact_url hides the password of one URL: a value with more is hidden whole,
+    /* config_redact_url hides the password of one URL: a value with more is hidden whole,
      * and so is one that names a secret key (whatever path it was aimed at). */
     const char *url = cut ? strstr(cut, "://") : NULL;
     bool hide = cut && (secret_path(arg, (size_t)(cut - arg)) || (url && strstr(url + 3, "://")));
@@ -363,7 +363,7 @@ static int apply_set(struct edit *ed, const char *arg)
     if (hide)
         snprintf(oname, sizeof(oname), "--set %.*s=<redacted>", (int)(cut - arg), arg);
     else
-        snprintf(oname, sizeof(oname), "--set %s", cfg_redact_url(arg, red, sizeof(red)));
+        snprintf(oname, sizeof(oname), "--set %s", config_redact_url(arg, red, sizeof(red)));
     struct doc_origin at = doc_origin(ed->doc, DOC_SRC_SET, oname);
     if (!at.name)
         return -ENOMEM;

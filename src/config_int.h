@@ -34,9 +34,6 @@ bool cfg_utf8_valid(const char *s);
 /* Whether s holds an ASCII control character (below 0x20, or 0x7f). */
 bool cfg_has_control(const char *s);
 
-/* url into buf (n bytes) with any user-info password shown as <redacted>; returns buf. */
-const char *cfg_redact_url(const char *url, char *buf, size_t n);
-
 /* The variable that overrides the url of the service called name ("a-b" -> "A_B_SERVICE_URL")
  * into buf (n bytes; 128 holds any valid name). */
 void cfg_service_env_name(const char *name, char *buf, size_t n);

@@ -31,26 +31,6 @@ int http_error_code(enum http_error e)
     return (unsigned)e < HTTP_ERR__COUNT ? errors[e].code : 1000;
 }
 
-void http_safe_url(const char *url, char *out, size_t n)
-{
-    CURLU *u = curl_url();
-    char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL;
-    snprintf(out, n, "(unparsable url)");
-    if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK) {
-        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0);
-        curl_url_get(u, CURLUPART_HOST, &host, 0);
-        curl_url_get(u, CURLUPART_PORT, &port, 0);
-        curl_url_get(u, CURLUPART_PATH, &path, 0);
-        snprintf(out, n, "%s://%s%s%s%s", scheme ? scheme : "", host ? host : "",
-                 port ? ":" : "", port ? port : "", path ? path : "");
-    }
-    curl_free(scheme);
-    curl_free(host);
-    curl_free(port);
-    curl_free(path);
-    curl_url_cleanup(u);
-}
-
 enum http_error http_error_from_code(int code)
 {
     for (int e = HTTP_ERR_NONE + 1; e < HTTP_ERR__COUNT; e++)

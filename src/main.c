@@ -468,8 +468,8 @@ static int start_auth(struct run *r)
                          why, sizeof(why));
     if (r->auth) {
         cJSON *ev = log_begin(r->log, "token");
-        char safe[512];
-        http_safe_url(c->journeys.auth.token_url, safe, sizeof(safe));
+        char safe[CONFIG_MAX_URL + 16];
+        config_redact_url(c->journeys.auth.token_url, safe, sizeof(safe));
         cJSON_AddStringToObject(ev, "url", safe);
         cJSON_AddStringToObject(ev, "client_id", c->journeys.auth.client_id);
         log_emit(r->log, LOG_INFO, ev);
@@ -749,6 +749,101 @@ static int validate(const struct config *cfg)
     return EXIT_OK;
 }
 
+/* Register secret (and, when user is given, "user:secret", the text Basic credentials
+ * encode) with the log. Returns log_add_secret's result. */
+static int add_secret(struct log *log, const char *user, const char *secret)
+{
+    int rc = secret ? log_add_secret(log, secret) : 0;
+    if (rc == 0 && secret && user) {
+        char *pair;
+        if (asprintf(&pair, "%s:%s", user, secret) < 0)
+            return -ENOMEM;
+        rc = log_add_secret(log, pair);
+        explicit_bzero(pair, strlen(pair));
+        free(pair);
+    }
+    return rc;
+}
+
+/* The password of url's user info (and user:password) as written and as libcurl sends it
+ * (decoded). */
+static int add_url_secret(struct log *log, const char *url)
+{
+    CURLU *u = url ? curl_url() : NULL;
+    int rc = 0;
+    if (!u || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK) {
+        curl_url_cleanup(u);
+        return 0; /* no URL, or one the configuration would have refused */
+    }
+    for (int decode = 0; decode < 2 && rc == 0; decode++) {
+        unsigned flags = decode ? CURLU_URLDECODE : 0;
+        char *user = NULL, *pass = NULL;
+        if (curl_url_get(u, CURLUPART_PASSWORD, &pass, flags) == CURLUE_OK) {
+            curl_url_get(u, CURLUPART_USER, &user, flags);
+            rc = add_secret(log, user ? user : "", pass);
+            explicit_bzero(pass, strlen(pass));
+        }
+        curl_free(pass);
+        curl_free(user);
+    }
+    curl_url_cleanup(u);
+    return rc;
+}
+
+/*
+ * Every configured secret, registered with the log before the first request,
+ * so that no line can show it, whatever a server echoes back: the Kong key,
+ * the remote-write password (with user:password for Basic), bearer token and
+ * header values, the passwords of URLs, and what journeys keep secret.
+ * log_add_secret adds the base64 forms; "Bearer <token>" needs nothing more,
+ * as it holds the token.
+ */
+static int register_secrets(struct log *log, const struct config *c)
+{
+    const struct rw_config *rw = &c->metrics.rw;
+    int rc = add_secret(log, NULL, c->gateway.key);
+    if (!rc)
+        rc = add_secret(log, rw->username, rw->password);
+    if (!rc)
+        rc = add_secret(log, NULL, rw->bearer_token);
+    for (size_t i = 0; !rc && i < rw->nheaders; i++)
+        rc = add_secret(log, NULL, rw->headers[i].value);
+    if (!rc)
+        rc = add_url_secret(log, c->gateway.url);
+    if (!rc)
+        rc = add_url_secret(log, rw->server_url);
+    for (size_t i = 0; !rc && i < c->nservices; i++)
+        rc = add_url_secret(log, c->services[i].url);
+    /* the webhook URL is a credential itself (a Slack hook's path is its key) */
+    if (!rc)
+        rc = add_secret(log, NULL, c->notify.webhook_url);
+    if (!rc)
+        rc = add_url_secret(log, c->notify.webhook_url);
+
+    /* journeys: the OAuth2 client secret (and the Basic credentials it goes out in) and
+     * header values marked secret that are plain text; the tokens are registered by auth
+     * as they are fetched. Not the env values templates read: most are plain words (a
+     * region, a tenant), and masking those would hide them in every line. */
+    const struct journey_set *js = &c->journeys;
+    if (!rc)
+        rc = add_secret(log, NULL, js->auth.client_secret);
+    if (!rc && js->auth.client_id && js->auth.client_secret) {
+        char basic[2 * AUTH_TOKEN_MAX];
+        ssize_t len = auth_basic(js->auth.client_id, js->auth.client_secret, basic, sizeof(basic));
+        if (len > 0 && len <= LOG_SECRET_MAX_LEN) /* longer: auth refuses it anyway */
+            rc = log_add_secret(log, basic);
+        explicit_bzero(basic, sizeof(basic));
+    }
+    for (size_t i = 0; !rc && i < js->n; i++)
+        for (size_t k = 0; !rc && k < js->j[i].nsteps; k++)
+            for (size_t h = 0; !rc && h < js->j[i].steps[k].nheaders; h++) {
+                const struct step_header *sh = &js->j[i].steps[k].headers[h];
+                if (sh->secret && !sh->value.has_vars)
+                    rc = add_secret(log, NULL, sh->value.src);
+            }
+    return rc;
+}
+
 /* Run a command that sends requests: phases, outputs, the exit code. */
 static int execute(const struct config *cfg, enum command cmd)
 {
@@ -759,6 +854,13 @@ static int execute(const struct config *cfg, enum command cmd)
 
     if (!log)
         return EXIT_INTERNAL;
+    int rc = register_secrets(log, cfg);
+    if (rc < 0) {
+        fprintf(stderr, "syncgate: cannot protect the configured secrets in logs: %s\n",
+                strerror(-rc));
+        log_free(log);
+        return EXIT_INTERNAL;
+    }
     run_init(&r, cfg, log, &stop_flag);
     if (cfg->metrics.rw.server_url) {
         char err[256];

@@ -42,6 +42,26 @@ int metric_lookup(const char *name)
     return -1;
 }
 
+const char *const metrics_reserved_tags[] = {
+    /* the run's identity, on every series (rw) */
+    "testid", "instance", "environment", "test_type",
+    /* k6's default system tags: set by http, smoke and engine, or by k6 where a
+     * dashboard may expect them (proto, url, group...) */
+    "name", "method", "status", "expected_response", "scenario", "check", "error",
+    "error_code", "proto", "subproto", "tls_version", "url", "group", "service",
+    NULL,
+};
+
+bool metrics_tag_reserved(const char *name)
+{
+    if (strncmp(name, "__", 2) == 0)
+        return true;
+    for (size_t i = 0; metrics_reserved_tags[i]; i++)
+        if (strcmp(name, metrics_reserved_tags[i]) == 0)
+            return true;
+    return false;
+}
+
 int tagset_set(struct tagset *ts, const char *key, const char *value)
 {
     unsigned i = 0;

@@ -32,7 +32,7 @@ struct rw_push {
     struct rw_push_opts o;
     int64_t interval;
     bool stale_markers;
-    char safe_url[512]; /* for logs: no user info, no query */
+    char safe_url[CONFIG_MAX_URL + 16]; /* for logs (config_redact_url) */
 
     CURLM *multi;
     CURL *easy;
@@ -40,6 +40,7 @@ struct rw_push {
     char curl_err[CURL_ERROR_SIZE];
     char body[RW_MAX_BODY + 1]; /* receiver's answer, cut */
     size_t body_len;
+    bool body_cut; /* the answer was longer than RW_MAX_BODY */
     char retry_after[64];
 
     /* Queue, owned by the push thread. The head is the only body in flight. */
@@ -82,7 +83,7 @@ static int64_t now_wall_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* ---- logging (never with credentials) ---- */
+/* ---- logging (never with credentials: the log masks them, and the URL is redacted) ---- */
 
 static void log_event(struct rw_push *p, enum log_level lvl, cJSON *ev)
 {
@@ -102,6 +103,13 @@ static cJSON *ev_begin(struct rw_push *p, const char *event)
     return ev;
 }
 
+/* The receiver's answer: it may quote our request (Authorization) back, so it goes
+ * through the log's masking and bound. */
+static void add_body(struct rw_push *p, cJSON *ev)
+{
+    if (p->log)
+        log_add_quote(p->log, ev, "body", p->body, p->body_len, p->body_cut);
+}
 
 /* ---- queue ---- */
 
@@ -295,6 +303,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
     memcpy(p->body + p->body_len, data, k);
     p->body_len += k;
     p->body[p->body_len] = '\0';
+    p->body_cut = p->body_cut || k < n;
     return n; /* the rest is read and forgotten */
 }
 
@@ -447,7 +456,8 @@ static int64_t backoff(struct rw_push *p, unsigned failures)
     return d / 2 + (int64_t)(r % (uint64_t)(d / 2 + 1));
 }
 
-/* Usec to wait from a Retry-After value, or -1 when absent or unreadable. */
+/* Usec to wait from a Retry-After value (at most max; 0 for a date in the past), or -1
+ * when absent or unreadable. */
 static int64_t retry_after_usec(const char *v, int64_t max)
 {
     if (!*v)
@@ -472,6 +482,7 @@ static void start_transfer(struct rw_push *p, int64_t timeout)
     struct rw_item *it = p->head;
     p->body_len = 0;
     p->body[0] = '\0';
+    p->body_cut = false;
     p->retry_after[0] = '\0';
     p->curl_err[0] = '\0';
     curl_easy_setopt(p->easy, CURLOPT_POSTFIELDS, (const char *)it->b.body);
@@ -535,7 +546,7 @@ static void finish_transfer(struct rw_push *p, CURLcode result)
         /* The receiver refused this body for good: say why, in its own words. */
         cJSON *ev = ev_begin(p, "remote_write_rejected");
         cJSON_AddNumberToObject(ev, "status", (double)status);
-        cJSON_AddStringToObject(ev, "body", p->body);
+        add_body(p, ev);
         cJSON_AddNumberToObject(ev, "dropped_samples", (double)it->b.nsamples);
         log_event(p, LOG_ERROR, ev);
         p->lost = true;
@@ -543,16 +554,22 @@ static void finish_transfer(struct rw_push *p, CURLcode result)
         queue_pop(p);
         return;
     }
-    int64_t wait = status == 429 ? retry_after_usec(p->retry_after, p->o.retry_after_max) : -1;
-    if (wait < 0)
-        wait = backoff(p, p->failures);
+    /* The backoff is a floor: a receiver's Retry-After can lengthen the wait, never
+     * shorten it (429 with Retry-After: 0, or a date in the past, would otherwise be
+     * asked again at once, thousands of times a second, on the load's CPU). */
+    int64_t wait = backoff(p, p->failures);
+    if (status == 429) {
+        int64_t asked = retry_after_usec(p->retry_after, p->o.retry_after_max);
+        if (asked > wait)
+            wait = asked;
+    }
     p->retry_at = now_mono() + wait;
     cJSON *ev = ev_begin(p, "remote_write_error");
     cJSON_AddStringToObject(ev, "error", what);
     if (status)
         cJSON_AddNumberToObject(ev, "status", (double)status);
     if (p->body_len)
-        cJSON_AddStringToObject(ev, "body", p->body);
+        add_body(p, ev);
     cJSON_AddNumberToObject(ev, "attempt", it->attempts);
     cJSON_AddNumberToObject(ev, "retry_in_ms", (double)(wait / 1000));
     cJSON_AddNumberToObject(ev, "queued", (double)p->queued_bytes);
@@ -711,7 +728,7 @@ struct rw_push *rw_push_start(const struct config *c, struct log *log, rw_snapsh
     p->interval = rc->push_interval > 0 ? rc->push_interval : 5000000;
     p->stale_markers = rc->stale_markers;
     p->rng = (uint64_t)now_mono() ^ (uint64_t)(uintptr_t)p ^ UINT64_C(0x9e3779b97f4a7c15);
-    http_safe_url(rc->server_url, p->safe_url, sizeof(p->safe_url));
+    config_redact_url(rc->server_url, p->safe_url, sizeof(p->safe_url));
 
     p->enc = rw_encoder_new(c, err, errlen);
     if (!p->enc || setup_curl(p, rc, c->ca_file, err, errlen) < 0) {

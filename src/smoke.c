@@ -33,7 +33,8 @@ struct smoke {
     size_t rl_len;
     uint64_t body;     /* response body bytes of the current request */
     bool head_done;    /* the current response's head ended (http_head_line) */
-    char safe_url[512]; /* gateway.url for logs: no user info, no query */
+    char safe_url[CONFIG_MAX_URL + 16];  /* gateway.url for logs (config_redact_url) */
+    char safe_path[CONFIG_MAX_PATH + 16]; /* the current path for logs, the same way */
     /* the status labels of each plan step (journey j's steps from first[j] on) */
     struct http_statuses *statuses;
     size_t *first;
@@ -94,11 +95,10 @@ bool smoke_capture_header(char *buf, size_t n, size_t *used, const char *line, s
         *p++ = ';';
         *p++ = ' ';
     }
-    /* The text reaches a JSON log line: a hostile server must not inject bytes into it. */
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)line[i];
-        *p++ = c >= 0x20 && c < 0x7f ? (char)c : '?';
-    }
+    /* Kept as sent, so that the log masks a secret it quotes and escapes the rest;
+     * only a NUL, which would end the string early, is replaced. */
+    for (size_t i = 0; i < len; i++)
+        *p++ = line[i] ? line[i] : '?';
     *p = '\0';
     *used += sep + len;
     return true;
@@ -136,7 +136,7 @@ static int smoke_init(struct smoke *s, struct run *r)
     memset(s, 0, sizeof(*s));
     s->r = r;
     s->c = c;
-    http_safe_url(c->gateway.url, s->safe_url, sizeof(s->safe_url));
+    config_redact_url(c->gateway.url, s->safe_url, sizeof(s->safe_url));
     if (!(s->easy = curl_easy_init()))
         return -ENOMEM;
     s->headers = add_header(NULL, c->gateway.consumer_header, c->gateway.consumer);
@@ -222,6 +222,7 @@ int smoke_wait_ready(struct run *r)
         return 0;
     struct smoke s;
     int rc = smoke_init(&s, r);
+    config_redact_url(c->gateway.ready_path, s.safe_path, sizeof(s.safe_path));
     int64_t start = units_now_mono(), backoff = 100 * USEC_PER_MSEC;
     struct http_result res;
     int attempts = 0;
@@ -243,7 +244,7 @@ int smoke_wait_ready(struct run *r)
         }
         cJSON *ev = log_begin(r->log, "not_ready");
         cJSON_AddStringToObject(ev, "url", s.safe_url);
-        cJSON_AddStringToObject(ev, "path", c->gateway.ready_path);
+        cJSON_AddStringToObject(ev, "path", s.safe_path);
         cJSON_AddNumberToObject(ev, "attempt", attempts);
         cJSON_AddNumberToObject(ev, "status", res.status);
         if (res.error != HTTP_ERR_NONE)
@@ -263,7 +264,8 @@ int smoke_wait_ready(struct run *r)
                                   : rc == -ETIMEDOUT ? "ready_timeout"
                                                      : "ready_aborted");
     cJSON_AddStringToObject(ev, "url", s.safe_url);
-    cJSON_AddStringToObject(ev, "path", c->gateway.ready_path);
+    cJSON_AddStringToObject(ev, "path", config_redact_url(c->gateway.ready_path, s.safe_path,
+                                                          sizeof(s.safe_path)));
     cJSON_AddNumberToObject(ev, "attempts", attempts);
     cJSON_AddNumberToObject(ev, "elapsed_ms", (double)(units_now_mono() - start) / 1000.0);
     log_emit(r->log, rc == 0 ? LOG_INFO : LOG_ERROR, ev);
@@ -319,14 +321,13 @@ static void record_check(struct smoke *s, struct metrics *m, const struct tagset
 static void log_rate_limited(struct smoke *s, const char *name, const char *path,
                              const struct http_result *res)
 {
-    char safe[512];
-    /* the query may carry a key: the path alone */
-    snprintf(safe, sizeof(safe), "%.*s", (int)strcspn(path, "?#"), path);
     cJSON *ev = log_begin(s->r->log, "rate_limited");
     cJSON_AddStringToObject(ev, "name", name);
-    cJSON_AddStringToObject(ev, "path", safe);
+    /* the query may carry a key: shown as everywhere else */
+    cJSON_AddStringToObject(ev, "path", config_redact_url(path, s->safe_path, sizeof(s->safe_path)));
     cJSON_AddNumberToObject(ev, "status", res->status);
-    cJSON_AddStringToObject(ev, "headers", s->ratelimit);
+    /* whatever the gateway sent: it may quote our key back */
+    log_add_quote(s->r->log, ev, "headers", s->ratelimit, s->rl_len, false);
     if (res->status == 429)
         cJSON_AddStringToObject(ev, "message",
                                 "429 during smoke: the test-runner rate-limit exemption is not in "

@@ -229,7 +229,18 @@ int config_apply_profile(struct config *c, const char *buf, size_t len, const ch
 int config_check_load(const struct config *c, struct diag *d);
 
 /*
- * Write the effective configuration as YAML to buf (secrets as "<redacted>").
+ * A URL or a path as anything shown to people shows it (validate, messages,
+ * log lines): the password of any user info and the value of every query
+ * parameter replaced by "<redacted>" (either may carry a key:
+ * http://u:pw@host, /health?apikey=...), the rest as it is. Into buf (n > 0
+ * bytes, cut to n - 1); returns buf. The one place URLs and paths from the
+ * configuration are made safe to show.
+ */
+const char *config_redact_url(const char *url, char *buf, size_t n);
+
+/*
+ * Write the effective configuration as YAML to buf (secrets as "<redacted>",
+ * URLs and paths through config_redact_url).
  * Returns the length that the full text needs (like snprintf).
  */
 size_t config_dump(const struct config *c, char *buf, size_t n);

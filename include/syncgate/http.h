@@ -53,12 +53,6 @@ int http_error_code(enum http_error e);
 enum http_error http_error_from_code(int code);
 
 /*
- * url reduced to scheme://host[:port]/path for log lines: user info and
- * query may hold credentials. Always NUL-terminates out.
- */
-void http_safe_url(const char *url, char *out, size_t n);
-
-/*
  * A timeout in usec as libcurl's CURLOPT_*TIMEOUT_MS wants it: rounded up,
  * never below 1 ms, because 0 ms means "no timeout at all" to libcurl.
  */

@@ -75,6 +75,19 @@ struct tagset {
     struct tag t[TAGS_MAX];
 };
 
+/*
+ * The label names a series can get without the profile: the run's identity
+ * (testid, instance, environment, test_type) and k6's default system tags
+ * (name, method, status, error_code, proto, url, group...), whether syncgate
+ * sets them today or not; NULL-terminated, in the order messages list them.
+ * Every tag syncgate sets on a series must be in it (tests/unit/test_rw.c
+ * checks what the recorders produce), and the profile's static labels may
+ * use none of them.
+ */
+extern const char *const metrics_reserved_tags[];
+/* Whether name is in metrics_reserved_tags or starts with "__" (Prometheus's). */
+bool metrics_tag_reserved(const char *name);
+
 /* Set key to value (replacing an existing key). Strings are borrowed. -E2BIG when full. */
 int tagset_set(struct tagset *ts, const char *key, const char *value);
 /* Value of key or NULL. */

@@ -192,10 +192,13 @@ uint64_t rw_encoder_dropped(const struct rw_encoder *e);
  * libcurl: a later body never overtakes an earlier one. 2xx: delivered.
  * 5xx, timeouts and connection errors: the same body is sent again after a
  * capped exponential backoff with jitter (backoff_min doubling up to
- * backoff_max, each wait drawn from [d/2, d]). 429: again after Retry-After
- * (seconds or an HTTP date, at most retry_after_max; the backoff when absent).
- * Any other status: dropped at once, the receiver's body logged verbatim
- * (first RW_MAX_BODY bytes). Headers Content-Encoding, Content-Type,
+ * backoff_max, each wait drawn from [d/2, d]). 429: the same, or longer when
+ * the receiver's Retry-After (seconds or an HTTP date, at most
+ * retry_after_max) asks for more: the backoff is a floor no answer can lower,
+ * so a receiver answering at once cannot make the push thread spin.
+ * Any other status: dropped at once, the receiver's body logged (the first
+ * RW_MAX_BODY bytes are captured; log_add_quote masks secrets in them and
+ * cuts them to LOG_QUOTE_MAX). Headers Content-Encoding, Content-Type,
  * X-Prometheus-Remote-Write-Version and User-Agent are always syncgate's;
  * user headers with those names (or Authorization when a username or bearer
  * token is set, Host, Content-Length, Expect, Transfer-Encoding) are
@@ -205,12 +208,13 @@ uint64_t rw_encoder_dropped(const struct rw_encoder *e);
  * runs on the push thread (run_snapshot fits: it merges under each source's
  * own short lock). Log events: remote_write_start, remote_write_error,
  * remote_write_rejected, remote_write_queue_full, remote_write_resumed,
- * remote_write_done. Credentials and the URL's user info and query never
- * appear in logs.
+ * remote_write_done. Credentials never appear in logs: the URL is shown
+ * through config_redact_url, and the log masks every registered secret in
+ * what a receiver answers.
  */
 struct log;
 
-#define RW_MAX_BODY 4096                       /* bytes of a receiver's answer logged */
+#define RW_MAX_BODY 4096                       /* bytes of a receiver's answer captured */
 #define RW_QUEUE_MAX_BYTES (64u * 1024 * 1024) /* default queue bound */
 
 typedef int (*rw_snapshot_cb)(struct metrics *dst, void *ud);

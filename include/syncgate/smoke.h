@@ -38,8 +38,9 @@ int smoke_run(struct run *r);
  * allowed) for the rate_limited event when it is a rate-limit header
  * (RateLimit*, X-RateLimit*, Retry-After, any case): append it to buf (n
  * bytes, *used of them taken, always NUL-terminated), after "; " when buf is
- * not empty, without its line end, bytes outside printable ASCII as '?'. A
- * line that does not fit whole is left out. Pure: the header callback's work,
+ * not empty, without its line end, every other byte as sent (a NUL as '?'):
+ * the log masks what it quotes and escapes the rest. A line that does not
+ * fit whole is left out. Pure: the header callback's work,
  * apart so it can be fuzzed. Returns true when the line was kept.
  */
 bool smoke_capture_header(char *buf, size_t n, size_t *used, const char *line, size_t len);

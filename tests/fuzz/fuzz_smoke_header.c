@@ -2,8 +2,8 @@
  * Fuzz target: response header lines a gateway sends during smoke, as the
  * header callback sees them (smoke_capture_header). Input lines are header
  * lines (their '\n' kept); the first byte picks the capture buffer size. The
- * buffer must stay terminated, in bounds, printable, and hold exactly what
- * was reported kept.
+ * buffer must stay terminated, in bounds, free of NUL bytes (what log_add_quote
+ * gets is a string), and hold exactly what was reported kept.
  */
 #include <stdbool.h>
 
@@ -40,8 +40,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             FUZZ_CHECK(used < n && buf[used] == '\0' && strlen(buf) == used,
                        "used %zu, strlen %zu, size %zu", used, strlen(buf), n);
             for (size_t i = 0; i < used; i++)
-                FUZZ_CHECK(buf[i] >= 0x20 && buf[i] < 0x7f, "byte 0x%02x kept",
-                           (unsigned char)buf[i]);
+                FUZZ_CHECK(buf[i] != '\0', "NUL kept at %zu", i);
         } else {
             FUZZ_CHECK(!kept && used == 0, "kept into a 0-byte buffer");
         }

@@ -11,8 +11,16 @@ validate, smoke, load and run (passing, failing, not ready, interrupted,
 config errors, both log formats) write stdout, stderr, the summary export and
 JUnit; the marker (and the base64 of user:password) must appear in none of
 them. Each run also proves its secrets were in effect: the fixture and the
-remote-write receiver saw them. Last, TLS verification: on by default, and
-turning it off (K6_PROMETHEUS_RW_INSECURE_SKIP_TLS_VERIFY) logs a warning.
+remote-write receiver saw them. Query values of services[].smoke_path and
+gateway.ready.path carry the marker too: they are hidden like those of URLs.
+
+Servers may quote our own requests back: a gateway echoing the Kong key (and
+its base64, and the Basic credentials of the gateway URL) in RateLimit-* and
+other headers, and a receiver whose error body quotes the request's
+Authorization header (bearer, basic, a configured header). What reaches a log
+line from a response is masked (<redacted>) and cut to its bound, in both log
+formats. Last, TLS verification: on by default, and turning it off
+(K6_PROMETHEUS_RW_INSECURE_SKIP_TLS_VERIFY) logs a warning.
 """
 import base64
 import os
@@ -32,9 +40,18 @@ BEARER = "bearer-S3CR3T-4e5f6a7b"
 RW_USER, RW_PASS = "rw-writer", "basic-pass-S3CR3T-8c9d0e"
 AUTH_HEADER = "Bearer header-S3CR3T-1f2a3b"
 URL_PASS = "url-pass-S3CR3T-4c5d6e"
-LEAKS = [MARK, base64.b64encode(("%s:%s" % (RW_USER, RW_PASS)).encode()).decode(),
-         base64.b64encode(("gw:%s" % URL_PASS).encode()).decode(),
-         base64.b64encode(("svc:%s" % URL_PASS).encode()).decode()]
+PATH_KEY = "path-key-S3CR3T-7a8b9c"
+READY_KEY = "ready-key-S3CR3T-0d1e2f"
+
+
+def b64(s):
+    return base64.b64encode(s.encode()).decode()
+
+
+LEAKS = [MARK, b64("%s:%s" % (RW_USER, RW_PASS)), b64("gw:%s" % URL_PASS),
+         b64("svc:%s" % URL_PASS), b64("rwurl:%s" % URL_PASS), b64(KONG_KEY), b64(BEARER),
+         b64(RW_PASS)]
+QUOTE_MAX = 512  # bytes of a response quoted in a log field (README, Logs), "..." aside
 
 
 def gateway(health=200):
@@ -51,15 +68,16 @@ def with_pass(url, user):
 
 
 def profile(fx, key_file, failing=False, ready_timeout="5s", load_url=None):
-    services = [{"name": "product", "smoke_path": "/api/products/health",
+    services = [{"name": "product", "smoke_path": "/api/products/health?apikey=" + PATH_KEY,
                  "url": load_url or with_pass(fx.url(0, "/direct"), "svc")}]
     if failing:
         services.append({"name": "order", "smoke_path": "/api/orders/health"})
     return h.write_profile({
         "environment": "itest",
         "gateway": {"url": with_pass(fx.url(0), "gw"), "key_file": key_file,
-                    "key_header": "apikey", "ready": {"path": "/health",
-                                                      "timeout": ready_timeout}},
+                    "key_header": "apikey",
+                    "ready": {"path": "/health?v=1&token=" + READY_KEY,
+                              "timeout": ready_timeout}},
         "services": services,
         "smoke": {"duration": "300ms", "think_time": "100ms", "retries": 0,
                   "thresholds": {"checks": ["rate==1.0"]}},
@@ -146,6 +164,10 @@ def case_validate(t):
                 label = "validate (%s, %s)" % (auth, fmt)
                 t.eq(res.rc, 0, "%s: exit 0" % label) or t.diag(res.explain())
                 t.ok("<redacted>" in res.stdout, "%s: says what it redacted" % label)
+                t.ok("smoke_path: \"/api/products/health?apikey=<redacted>\"" in res.stdout
+                     and "path: \"/health?v=<redacted>&token=<redacted>\"" in res.stdout,
+                     "%s: query values of smoke_path and ready.path hidden as in URLs" % label,
+                     res.stdout)
                 no_leak(t, label, outputs(res))
 
 
@@ -243,6 +265,93 @@ def case_config_errors(t):
                 no_leak(t, lbl, outputs(res))
 
 
+def echoing_gateway():
+    """A gateway that quotes the Kong key back in rate-limit and other headers, on 429."""
+    basic = b64("gw:%s" % URL_PASS)
+    echo = ",".join(["header=RateLimit-Policy:5;w=60;key=" + KONG_KEY,
+                     "header=X-RateLimit-Remaining-Minute:" + KONG_KEY,
+                     "header=RateLimit-Key:" + b64(KONG_KEY),
+                     "header=RateLimit-Auth:Basic " + basic,
+                     "header=X-Echo-Apikey:" + KONG_KEY])
+    routes = ["0:GET:/health=status=200," + echo,
+              "0:GET:/api/products/health=kong429=0," + echo,
+              "0:GET:/direct=delay=2ms"]
+    return h.Fixture(routes)
+
+
+def case_echoing_gateway(t):
+    kf = key_file()
+    for fmt in ("json", "text"):
+        with echoing_gateway() as fx:
+            label = "gateway echoing the key (%s logs)" % fmt
+            res = run_case(t, label, ["smoke", "-p", profile(fx, kf), "--log-format", fmt],
+                           {}, 99)
+            t.ok(gateway_saw_key(fx), "%s: the gateway got the Kong key" % label)
+            lines = [ln for ln in res.stderr.splitlines() if "rate_limited" in ln]
+            t.ok(lines and all("<redacted>" in ln for ln in lines),
+                 "%s: rate_limited logged, the echoed key masked" % label, res.stderr[-3000:])
+
+
+def case_echoing_receiver(t):
+    kf = key_file()
+    for auth in ("bearer", "basic", "header"):
+        for status in (401, 503):
+            # 503 twice, then accepted: the final flush need not wait out a refusing receiver
+            quoting = (rwlib.Fixture(default="echo:401") if status == 401 else
+                       rwlib.Fixture(script="0=echo:503,1=echo:503"))
+            with gateway() as fx, quoting as rw:
+                label = "receiver quoting %s Authorization (%d)" % (auth, status)
+                env = rw_env(rw, auth)
+                res = run_case(t, label, ["smoke", "-p", profile(fx, kf)], env, 0)
+                t.ok(rw_saw(rw, auth), "%s: the receiver got the credential" % label)
+                event = "remote_write_rejected" if status == 401 else "remote_write_error"
+                bodies = [e.get("body", "") for e in res.events(event)]
+                t.ok(bodies and all("Authorization: <redacted>" in b or
+                                    "Authorization: Bearer <redacted>" in b or
+                                    "Authorization: Basic <redacted>" in b for b in bodies),
+                     "%s: %s logged with the credential masked" % (label, event), bodies[:2])
+                t.ok(all(len(b.encode()) <= QUOTE_MAX + 3 for b in bodies),
+                     "%s: the quoted body is cut to %d bytes" % (label, QUOTE_MAX),
+                     [len(b) for b in bodies])
+
+
+def case_echoing_journey_gateway(t):
+    """Journeys: a gateway quoting the OAuth2 client secret and its Basic form back."""
+    client, secret = "gate-client", "client-secret-S3CR3T-5e6f"
+    basic = b64("%s:%s" % (client, secret))
+    echo = ("header=RateLimit-Policy:client=" + secret +
+            ",header=X-RateLimit-Auth:Basic " + basic)
+    d = h.tempdir()
+    sf = h.write_file(secret + "\n", "client-secret", d)
+    routes = ["0:GET:/api/products/health=kong429=0," + echo, "*:*:*=app=kubestock"]
+    with h.Fixture(routes, extra_args=["--kubestock-client", "%s:%s" % (client, secret)]) as fx:
+        prof = h.write_profile({
+            "gateway": {"url": fx.url(0), "ready": {"path": "/health"}},
+            "services": [{"name": "product", "smoke_path": "/api/products/health",
+                          "url": fx.url(0, "/api/products/health")}],
+            "auth": {"oauth2_client_credentials": {
+                "token_url": fx.url(0, "/oauth2/token"), "client_id": client,
+                "client_secret_file": sf}},
+            "journeys": [{"name": "browse", "steps": [
+                {"name": "list products", "service": "product", "path": "/api/products",
+                 "headers": {"Authorization": "Bearer ${auth.token}"},
+                 "expect": {"status": 200}}]}],
+            "smoke": {"iterations": 1, "think_time": "0s", "retries": 0},
+        }, directory=d)
+        for fmt in ("json", "text"):
+            label = "journeys, gateway echoing the client secret (%s logs)" % fmt
+            res = h.run_syncgate(["smoke", "-p", prof, "--log-format", fmt])
+            t.eq(res.rc, 99, "%s: exit 99 (the echoing route answers 429)" % label) or \
+                t.diag(res.explain())
+            lines = [ln for ln in res.stderr.splitlines() if "rate_limited" in ln]
+            t.ok(lines and all("client=<redacted>" in ln and "Basic <redacted>" in ln
+                               for ln in lines),
+                 "%s: rate_limited logged, secret and Basic form masked" % label,
+                 res.stderr[-3000:])
+            found = [x for x in (secret, basic, MARK) if x in res.stdout + res.stderr]
+            t.eq(found, [], "%s: no secret in stdout or stderr" % label)
+
+
 def case_tls_verify(t):
     with gateway() as fx, rwlib.Fixture() as rw:
         prof = profile(fx, key_file())
@@ -260,4 +369,5 @@ def case_tls_verify(t):
 
 if __name__ == "__main__":
     h.Tap().run(case_validate, case_smoke_load_pass, case_failing, case_interrupted,
-                case_config_errors, case_tls_verify)
+                case_config_errors, case_echoing_gateway, case_echoing_receiver,
+                case_echoing_journey_gateway, case_tls_verify)

@@ -252,6 +252,46 @@ def case_retry_after():
     check(res["retries"] == 2 and res["samples_dropped"] == 0, "stats %s", res)
 
 
+def floor_waits(ra_values, backoff_min=40, backoff_max=300, retry_after_max=500):
+    """429 answers with each Retry-After value in turn, then 204: the waits between tries."""
+    script = ",".join("%d=429:%s" % (i, v) for i, v in enumerate(ra_values))
+    with Fixture(script=script) as fx:
+        res, _, _ = run_driver(fx.url, "--interval-ms", 100, "--tick-ms", 10, "--run-ms", 2500,
+                               "--backoff-min-ms", backoff_min, "--backoff-max-ms", backoff_max,
+                               "--retry-after-max-ms", retry_after_max)
+    recs = fx.records()
+    n = len(ra_values)
+    check(len(recs) > n, "expected %d refusals and a delivery, got %d requests", n, len(recs))
+    check(all(r["body_sha"] == recs[0]["body_sha"] for r in recs[:n + 1]),
+          "the refused body was not the one sent again")
+    check(res["retries"] == n and res["samples_dropped"] == 0, "stats %s", res)
+    return [recs[i + 1]["t_ms"] - recs[i]["done_ms"] for i in range(n)]
+
+
+def case_retry_after_floor():
+    # Retry-After that asks for less than the backoff: none may shorten it. Each wait is
+    # at least the jittered backoff's lower bound for its step (half the step: 20, 40,
+    # 80, 150, 150 ms...); measured at the receiver, so a slow machine only lengthens it.
+    past = "Thu, 01 Jan 1970 00:00:00 GMT".replace(",", "%2C")
+    values = ["0", "0", past, "-5", "1.5e-9", "0", "garbage", "0"]
+    waits = floor_waits(values)
+    for i, w in enumerate(waits):
+        floor = min(40 * 2 ** i, 300) / 2
+        check(w >= floor - 1, "wait %d after Retry-After %r = %.1f ms, under the backoff "
+              "floor %d ms", i + 1, values[i], w, floor)
+
+
+def case_retry_after_cap():
+    # A Retry-After beyond retry_after_max (here 500 ms) waits the cap, not the ask;
+    # 2 s asked under a 500 ms cap as seconds and as a date both wait about 500 ms.
+    future = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() + 3600))
+    values = ["99999999999999999999", future.replace(",", "%2C"), "2"]
+    waits = floor_waits(values, retry_after_max=500)
+    for i, w in enumerate(waits):
+        check(490 <= w <= 1000, "wait %d after Retry-After %r = %.1f ms, not the 500 ms cap",
+              i + 1, values[i], w)
+
+
 def case_timeout():
     with Fixture(script="0=delay:1000") as fx:
         res, _, _ = run_driver(fx.url, *FAST, "--timeout-ms", 300, "--backoff-min-ms", 20)

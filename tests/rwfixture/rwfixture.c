@@ -7,12 +7,16 @@
  *
  * SPEC is a comma list of INDEX=ACTION, indexes counting every request from 0:
  *   500, 503, 400 ...     answer that status (4xx/5xx bodies say "fixture: <status>")
- *   400:TEXT              answer 400 with TEXT as the body
- *   429:SECS              answer 429 with Retry-After: SECS
+ *   400:TEXT              answer 400 (or any status) with TEXT as the body
+ *   429:VALUE             answer 429 with Retry-After: VALUE (seconds, an HTTP date, anything)
  *   429                   answer 429 without Retry-After
+ *   echo:STATUS           answer STATUS with a body quoting the request's header lines as
+ *                         received (Authorization included), as careless servers do
  *   delay:MS              wait MS milliseconds, then answer 204
  *   close                 close the connection without answering
- * Unlisted requests get 204, or the status given by --default STATUS. The log line has: index, t_ms
+ * TEXT and VALUE are percent-decoded (%2C is a comma, %0A a line feed, %1B an ESC, %FF a
+ * byte that is not UTF-8), so any bytes but NUL can be sent.
+ * Unlisted requests get 204, or what --default ACTION says (an ACTION as above). The log line has: index, t_ms
  * (monotonic, ms since start, when the request was complete), done_ms (when answered), method,
  * path, headers ([name, value] pairs as received), body_len, body_sha (FNV-1a 64 of the raw body,
  * hex), framed, error, status, series. Sample values are written as {"v": "%.17g" or "NaN", "bits":
@@ -23,6 +27,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -46,11 +51,11 @@
 
 struct action {
     int index;
-    int status;      /* 0: none */
-    int retry_after; /* -1: no header */
+    int status; /* 0: none */
+    char retry_after[256]; /* "": no header */
     int delay_ms;
-    bool close;
-    char body[256];
+    bool close, echo;
+    char body[4096];
 };
 
 struct conn {
@@ -64,7 +69,7 @@ static struct action script[MAX_SCRIPT];
 static size_t nscript;
 static FILE *log_out;
 static int64_t t0;
-static int default_status = 204;
+static struct action default_action = {.status = 204};
 
 static void on_signal(int sig)
 {
@@ -79,38 +84,73 @@ static double now_ms(void)
     return (double)((int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec - t0) / 1e6;
 }
 
+/* src percent-decoded into dst (n bytes); false when it does not fit or holds %00. */
+static bool pct_decode(const char *src, char *dst, size_t n)
+{
+    size_t k = 0;
+    for (const char *p = src; *p; p++) {
+        unsigned v;
+        char c = *p;
+        if (c == '%' && sscanf(p + 1, "%2x", &v) == 1 && p[1] && p[2]) {
+            if (v == 0)
+                return false;
+            c = (char)v;
+            p += 2;
+        }
+        if (k + 1 >= n)
+            return false;
+        dst[k++] = c;
+    }
+    dst[k] = '\0';
+    return true;
+}
+
+/* One ACTION (see the top of this file) into a; 0 or -1. */
+static int parse_action(char *what, struct action *a)
+{
+    if (strncmp(what, "delay:", 6) == 0) {
+        a->delay_ms = atoi(what + 6);
+        return 0;
+    }
+    if (strcmp(what, "close") == 0) {
+        a->close = true;
+        return 0;
+    }
+    if (strncmp(what, "echo:", 5) == 0) {
+        a->echo = true;
+        what += 5;
+    }
+    a->status = atoi(what);
+    char *colon = strchr(what, ':');
+    if (colon && a->status == 429 && !pct_decode(colon + 1, a->retry_after, sizeof(a->retry_after)))
+        return -1;
+    if (colon && a->status != 429 && !pct_decode(colon + 1, a->body, sizeof(a->body)))
+        return -1;
+    return a->status < 100 || a->status > 599 ? -1 : 0;
+}
+
 static int parse_script(const char *spec)
 {
     char *dup = strdup(spec), *save = NULL;
-    for (char *item = strtok_r(dup, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
-        if (nscript == MAX_SCRIPT)
-            return -1;
+    int rc = 0;
+    for (char *item = strtok_r(dup, ",", &save); item && !rc; item = strtok_r(NULL, ",", &save)) {
+        if (nscript == MAX_SCRIPT) {
+            rc = -1;
+            break;
+        }
         struct action *a = &script[nscript++];
         memset(a, 0, sizeof(*a));
-        a->retry_after = -1;
         char *eq = strchr(item, '=');
-        if (!eq)
-            return -1;
+        if (!eq) {
+            rc = -1;
+            break;
+        }
         *eq = '\0';
         a->index = atoi(item);
-        char *what = eq + 1;
-        if (strncmp(what, "delay:", 6) == 0) {
-            a->delay_ms = atoi(what + 6);
-        } else if (strcmp(what, "close") == 0) {
-            a->close = true;
-        } else {
-            a->status = atoi(what);
-            char *colon = strchr(what, ':');
-            if (colon && a->status == 429)
-                a->retry_after = atoi(colon + 1);
-            else if (colon)
-                snprintf(a->body, sizeof(a->body), "%s", colon + 1);
-            if (a->status < 100 || a->status > 599)
-                return -1;
-        }
+        rc = parse_action(eq + 1, a);
     }
     free(dup);
-    return 0;
+    return rc;
 }
 
 static const struct action *action_for(int index)
@@ -258,6 +298,8 @@ static const char *reason(int status)
  */
 static bool handle(struct conn *c, size_t hlen, size_t blen, int index)
 {
+    static char head[MAX_HEAD + 1]; /* the request's head as received (parsing cuts c->buf) */
+    snprintf(head, sizeof(head), "%.*s", (int)(hlen - 4), c->buf);
     cJSON *rec = cJSON_CreateObject();
     cJSON_AddNumberToObject(rec, "index", index);
     cJSON_AddNumberToObject(rec, "t_ms", now_ms());
@@ -299,37 +341,36 @@ static bool handle(struct conn *c, size_t hlen, size_t blen, int index)
     decode_body(body, blen, rec);
 
     const struct action *a = action_for(index);
-    int status = default_status;
-    char extra[128] = "", text[300] = "";
-    if (a && a->delay_ms) {
+    if (!a)
+        a = &default_action;
+    int status = a->status ? a->status : 204;
+    static char text[MAX_HEAD + 4096], resp[MAX_HEAD + 8192];
+    if (a->delay_ms) {
         struct timespec d = {a->delay_ms / 1000, (long)(a->delay_ms % 1000) * 1000000};
         while (nanosleep(&d, &d) < 0 && errno == EINTR && !quit)
             ;
     }
-    if (a && a->status) {
-        status = a->status;
-        if (a->retry_after >= 0)
-            snprintf(extra, sizeof(extra), "Retry-After: %d\r\n", a->retry_after);
-        if (a->body[0])
-            snprintf(text, sizeof(text), "%s", a->body);
-    }
+    snprintf(text, sizeof(text), "%s", a->body);
+    if (a->echo)
+        snprintf(text, sizeof(text), "unauthorized; you sent:\n%s\n", head);
     if (!text[0] && status >= 400)
         snprintf(text, sizeof(text), "fixture: %d\n", status);
-    if (a && a->close) {
+    if (a->close) {
         cJSON_AddStringToObject(rec, "answer", "close");
         keep = false;
     } else {
-        char head[512];
-        int n = snprintf(head, sizeof(head),
-                         "HTTP/1.1 %d %s\r\n%sContent-Type: text/plain\r\nContent-Length: %zu\r\n"
-                         "%s\r\n",
-                         status, reason(status), extra, status == 204 ? (size_t)0 : strlen(text),
-                         keep ? "" : "Connection: close\r\n");
-        send_all(c->fd, head, (size_t)n);
-        if (status != 204)
-            send_all(c->fd, text, strlen(text));
+        /* one write: a response split in two waits for a delayed ACK (~40 ms), which
+         * would hide a client that retries too fast */
+        size_t blen_out = status == 204 ? 0 : strlen(text);
+        int n = snprintf(resp, sizeof(resp),
+                         "HTTP/1.1 %d %s\r\n%s%s%sContent-Type: text/plain\r\n"
+                         "Content-Length: %zu\r\n%s\r\n%.*s",
+                         status, reason(status), a->retry_after[0] ? "Retry-After: " : "",
+                         a->retry_after, a->retry_after[0] ? "\r\n" : "", blen_out,
+                         keep ? "" : "Connection: close\r\n", (int)blen_out, text);
+        send_all(c->fd, resp, (size_t)n < sizeof(resp) ? (size_t)n : sizeof(resp) - 1);
     }
-    cJSON_AddNumberToObject(rec, "status", a && a->close ? 0 : status);
+    cJSON_AddNumberToObject(rec, "status", a->close ? 0 : status);
     cJSON_AddNumberToObject(rec, "done_ms", now_ms());
     char *out = cJSON_PrintUnformatted(rec);
     fprintf(log_out, "%s\n", out);
@@ -389,8 +430,12 @@ int main(int argc, char **argv)
             log_path = argv[++i];
         else if (strcmp(argv[i], "--port") == 0 && i + 1 < argc)
             port = atoi(argv[++i]);
-        else if (strcmp(argv[i], "--default") == 0 && i + 1 < argc)
-            default_status = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--default") == 0 && i + 1 < argc) {
+            if (parse_action(argv[++i], &default_action) < 0) {
+                fprintf(stderr, "rwfixture: bad default action %s\n", argv[i]);
+                return 2;
+            }
+        }
         else if (strcmp(argv[i], "--port-file") == 0 && i + 1 < argc)
             port_file = argv[++i];
         else if (strcmp(argv[i], "--script") == 0 && i + 1 < argc) {
@@ -472,6 +517,7 @@ int main(int argc, char **argv)
                     continue;
                 }
                 conns[slot].fd = fd;
+                setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
                 continue;
             }
             struct conn *c = &conns[map[k]];

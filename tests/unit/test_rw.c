@@ -8,6 +8,7 @@
 #include <snappy-c.h>
 
 #include "remote.pb-c.h"
+#include "syncgate/http.h"
 #include "syncgate/metrics.h"
 #include "syncgate/rw.h"
 #include "tap.h"
@@ -683,6 +684,77 @@ static void test_info(void)
     rw_encoder_free(e);
 }
 
+/*
+ * Every label syncgate puts on a series is a reserved name, so a static label can
+ * never collide with one: record what the HTTP recorder makes of a success, a
+ * failure by status and failures by kind (the tags smoke and load set on top:
+ * name, method, scenario, check), encode without static labels, and look at
+ * every label name that comes out.
+ */
+static void test_reserved_labels(void)
+{
+    struct config c;
+    memset(&c, 0, sizeof(c));
+    c.testid = "t1";
+    c.instance = "host-1";
+    c.environment = "staging";
+    char err[256];
+    struct rw_encoder *e = rw_encoder_new(&c, err, sizeof(err));
+    struct metrics *m = metrics_new();
+    struct tagset base = {0};
+    tagset_set(&base, "name", "product");
+    tagset_set(&base, "method", "GET");
+    tagset_set(&base, "scenario", "load");
+    const struct http_result results[] = {
+        {.status = 200, .duration = 1000},
+        {.status = 503, .duration = 1000},
+        {.status = 0, .error = HTTP_ERR_REFUSED},
+        {.status = 0, .error = HTTP_ERR_TIMEOUT},
+        {.status = 200, .error = HTTP_ERR_PROTOCOL},
+    };
+    struct http_statuses st = {0};
+    for (size_t i = 0; i < sizeof(results) / sizeof(results[0]); i++)
+        http_record(m, &base, &st, &results[i], 200);
+    struct tagset ct = {0};
+    tagset_set(&ct, "check", "product status 200");
+    tagset_set(&ct, "name", "product");
+    tagset_set(&ct, "scenario", "smoke");
+    series_rate(metrics_series(m, M_CHECKS, &ct), true);
+    series_set(metrics_series(m, M_VUS, NULL), 1);
+
+    bool tags_ok = true;
+    for (const struct series *s = metrics_first(m); s; s = s->next)
+        for (unsigned i = 0; i < s->tags.n; i++)
+            if (!metrics_tag_reserved(s->tags.t[i].key)) {
+                printf("# tag %s of a recorded series is not reserved\n", s->tags.t[i].key);
+                tags_ok = false;
+            }
+    ok(tags_ok, "every tag the recorders set is in metrics_reserved_tags");
+
+    struct rw_batch b = {0};
+    Prometheus__WriteRequest *wr =
+        e && rw_encode(e, m, 1700000000000, RW_CHANGED, &b) == 0 ? decode(&b) : NULL;
+    bool labels_ok = wr != NULL && wr->n_timeseries > 0;
+    for (size_t i = 0; wr && i < wr->n_timeseries; i++)
+        for (size_t k = 0; k < wr->timeseries[i]->n_labels; k++)
+            if (!metrics_tag_reserved(wr->timeseries[i]->labels[k]->name)) {
+                printf("# label %s of a pushed series is not reserved\n",
+                     wr->timeseries[i]->labels[k]->name);
+                labels_ok = false;
+            }
+    ok(labels_ok, "every label pushed without static labels is reserved (%zu series)",
+       wr ? wr->n_timeseries : 0);
+    ok(metrics_tag_reserved("error_code") && metrics_tag_reserved("proto") &&
+           metrics_tag_reserved("__anything") && !metrics_tag_reserved("team") &&
+           !metrics_tag_reserved("flow"),
+       "error_code, proto and __ names reserved; team and flow (user tags) are not");
+    if (wr)
+        prometheus__write_request__free_unpacked(wr, NULL);
+    rw_batch_clear(&b);
+    metrics_free(m);
+    rw_encoder_free(e);
+}
+
 int main(void)
 {
     test_info();
@@ -692,5 +764,6 @@ int main(void)
     test_encode();
     test_phase();
     test_native();
+    test_reserved_labels();
     return tap_done();
 }

@@ -17,7 +17,8 @@ RUN --mount=type=cache,target=/var/cache/syncgate-static \
     /src/scripts/build-static.sh --builddir /build --rootfs /rootfs
 
 FROM scratch
-# /usr/local/bin/syncgate, CA certificates, passwd/group with uid 65532,
+# /usr/local/bin/syncgate, /usr/local/bin/curl (for kubectl exec ... curl against
+# syncgate serve), CA certificates, passwd/group with uid 65532,
 # nsswitch.conf, /etc/syncgate/profiles, /tmp
 COPY --from=build /rootfs/ /
 USER 65532:65532

@@ -1,26 +1,33 @@
 #!/bin/bash
 # build-static.sh: build a fully static syncgate on Debian bookworm.
 #
-# Debian ships static archives for libyaml, protobuf-c, snappy, OpenSSL and
-# zlib, but its libcurl.a drags in libraries that have no static archive
-# (nghttp2, psl, ssh2, rtmp, ldap, gssapi) and cJSON has none at all. So this
-# script builds a minimal libcurl (HTTP and HTTPS over OpenSSL, zlib, threaded
-# resolver) and cJSON from Debian's own source packages into a cache prefix,
+# Debian ships static archives for libyaml, protobuf-c, snappy, SQLite, OpenSSL
+# and zlib, but its libcurl.a drags in libraries that have no static archive
+# (nghttp2, psl, ssh2, rtmp, ldap, gssapi), its libmicrohttpd.a is built with
+# GnuTLS (which has none) and cJSON has none at all. So this script builds a
+# minimal libcurl (HTTP and HTTPS over OpenSSL, zlib, threaded resolver), a
+# libmicrohttpd without HTTPS (syncgate serve speaks plain HTTP inside the
+# cluster) and cJSON from Debian's own source packages into a cache prefix,
 # then links syncgate with meson against that prefix and the system archives.
+# The same libcurl build also gives a static `curl` program: the image ships it
+# so that `kubectl exec deployment/test-runner -- curl ...` (the seed's way of
+# triggering a run) works in a container that has nothing else.
 #
 # Usage: scripts/build-static.sh [--builddir DIR] [--rootfs DIR] [--no-install]
 #   --builddir DIR  meson build directory (default: <repo>/build-static)
 #   --rootfs DIR    also assemble the image root filesystem in DIR: the stripped
-#                   binary, CA certificates, passwd/group for uid 65532,
-#                   nsswitch.conf and the profiles (what the Dockerfile ships)
+#                   binary, the curl program, CA certificates, passwd/group for
+#                   uid 65532, nsswitch.conf and the profiles (what the
+#                   Dockerfile ships)
 #   --no-install    never call apt-get install; fail if a package is missing
 # Environment:
-#   SYNCGATE_STATIC_CACHE  cache of the built libcurl/cJSON (default:
+#   SYNCGATE_STATIC_CACHE  cache of the built libcurl/libmicrohttpd/cJSON (default:
 #                          /var/cache/syncgate-static as root, else
 #                          ${XDG_CACHE_HOME:-~/.cache}/syncgate-static)
 #   JOBS                   parallel jobs (default: nproc)
 #
-# Outputs: DIR/syncgate (static, with symbols) and DIR/syncgate-stripped.
+# Outputs: DIR/syncgate (static, with symbols), DIR/syncgate-stripped and
+# DIR/curl (static, stripped).
 # Idempotent: a second run reuses the cache and the meson build directory.
 # Non-interactive: as root it installs missing build packages with apt-get
 # and enables deb-src entries derived from the existing apt sources.
@@ -28,7 +35,7 @@ set -euo pipefail
 
 readonly MAX_BYTES=$((8 * 1024 * 1024))
 # Bump when the recipe below changes in a way that needs a rebuild of the deps.
-readonly RECIPE=1
+readonly RECIPE=2
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 builddir=$repo/build-static
@@ -73,6 +80,7 @@ packages=(
     gcc g++ libc6-dev make pkg-config file binutils ca-certificates
     meson ninja-build python3 cmake dpkg-dev xz-utils patch
     libssl-dev zlib1g-dev libyaml-dev libprotobuf-c-dev protobuf-c-compiler libsnappy-dev
+    libsqlite3-dev
 )
 
 apt_updated=0
@@ -177,7 +185,8 @@ unpack_source() {
 }
 
 # ---------------------------------------------------------------------------
-# Minimal libcurl and cJSON, cached by source version and recipe.
+# Minimal libcurl (and the curl program), libmicrohttpd and cJSON, cached by
+# source version and recipe.
 # ---------------------------------------------------------------------------
 curl_configure=(
     --disable-shared --enable-static --with-pic=no
@@ -194,6 +203,14 @@ curl_configure=(
     --without-libssh --without-libssh2 --without-wolfssh --without-librtmp
     --without-gssapi --without-libgsasl --without-hyper
     --with-ca-bundle=/etc/ssl/certs/ca-certificates.crt --with-ca-path=/etc/ssl/certs
+)
+
+# libmicrohttpd: plain HTTP (no GnuTLS), none of the authentication, upgrade
+# and form-parsing parts syncgate serve does not use.
+mhd_configure=(
+    --disable-shared --enable-static --with-pic=no
+    --enable-https=no --without-gnutls --disable-doc --disable-examples --disable-curl
+    --disable-bauth --disable-dauth --disable-postprocessor --disable-httpupgrade --disable-nls
 )
 
 dep_dir() { # name dsc extra-key -> cache directory of that build
@@ -230,6 +247,39 @@ build_cjson() {
     cjson_prefix=$dir/prefix
 }
 
+build_mhd() {
+    local dsc dir work
+    dsc=$(source_dsc libmicrohttpd)
+    [ -n "$dsc" ] || die "apt cannot find source package libmicrohttpd"
+    dir=$(dep_dir libmicrohttpd "$dsc" "${mhd_configure[*]}")
+    if [ -f "$dir/done" ]; then
+        mhd_prefix=$dir/prefix
+        return 0
+    fi
+    log "building libmicrohttpd from $dsc into $dir"
+    work=$cache/work/libmicrohttpd
+    rm -rf "$dir" "$work"
+    mkdir -p "$cache/work"
+    unpack_source libmicrohttpd "$work/src"
+    # as for curl: never rerun autotools over the shipped configure
+    (cd "$work/src" && find . \( -name configure -o -name Makefile.in -o -name aclocal.m4 \
+        -o -name MHD_config.h.in \) -exec touch {} +)
+    (cd "$work/src" && ./configure --prefix="$dir/prefix" --libdir="$dir/prefix/lib" \
+        "${mhd_configure[@]}" CFLAGS="-O2 -g0") >"$work/configure.log" 2>&1 ||
+        { tail -60 "$work/configure.log" >&2; die "libmicrohttpd configure failed"; }
+    grep -q 'HTTPS support: *no' "$work/configure.log" ||
+        die "libmicrohttpd configure did not disable HTTPS"
+    make -C "$work/src/src/microhttpd" -j "$jobs" >"$work/build.log" 2>&1 ||
+        { tail -60 "$work/build.log" >&2; die "libmicrohttpd build failed"; }
+    make -C "$work/src/src/microhttpd" install >/dev/null
+    make -C "$work/src/src/include" install >/dev/null
+    make -C "$work/src" install-pkgconfigDATA >/dev/null
+    [ -f "$dir/prefix/lib/libmicrohttpd.a" ] || die "libmicrohttpd did not install its archive"
+    touch "$dir/done"
+    rm -rf "$work"
+    mhd_prefix=$dir/prefix
+}
+
 build_curl() {
     local dsc dir work
     dsc=$(source_dsc curl)
@@ -257,6 +307,15 @@ build_curl() {
     make -C "$work/src/include" install >/dev/null
     make -C "$work/src" install-pkgconfigDATA >/dev/null
     [ -f "$dir/prefix/lib/libcurl.a" ] || die "libcurl did not install libcurl.a"
+    # the curl program on the same library, linked fully static (libtool's -all-static)
+    make -C "$work/src/src" -j "$jobs" curl LDFLAGS=-all-static >>"$work/build.log" 2>&1 ||
+        { tail -60 "$work/build.log" >&2; die "curl program build failed"; }
+    install -d "$dir/prefix/bin"
+    strip -o "$dir/prefix/bin/curl" "$work/src/src/curl"
+    case $(file -b "$dir/prefix/bin/curl") in
+    *"statically linked"*) ;;
+    *) die "the curl program is not statically linked: $(file -b "$dir/prefix/bin/curl")" ;;
+    esac
     grep '^  ' "$work/configure.log" | sed -n '/Protocols:/p;/SSL:/p;/Features:/p' >"$dir/features"
     touch "$dir/done"
     rm -rf "$work"
@@ -267,7 +326,7 @@ build_curl() {
 # syncgate itself
 # ---------------------------------------------------------------------------
 build_syncgate() {
-    local pcpath=$curl_prefix/lib/pkgconfig:$cjson_prefix/lib/pkgconfig
+    local pcpath=$curl_prefix/lib/pkgconfig:$cjson_prefix/lib/pkgconfig:$mhd_prefix/lib/pkgconfig
     local opts=(-Dstatic_link=true -Dprefer_static=true -Ddefault_library=static
         -Dtests=false -Dbuildtype=release "-Dpkg_config_path=$pcpath")
     if [ -f "$builddir/build.ninja" ]; then
@@ -281,11 +340,12 @@ build_syncgate() {
     meson compile -C "$builddir" -j "$jobs" syncgate:executable >&2
     strip -o "$builddir/syncgate-stripped.tmp" "$builddir/syncgate"
     mv "$builddir/syncgate-stripped.tmp" "$builddir/syncgate-stripped"
+    install -m 0755 "$curl_prefix/bin/curl" "$builddir/curl"
 }
 
 check_binary() {
     local f size desc
-    for f in "$builddir/syncgate" "$builddir/syncgate-stripped"; do
+    for f in "$builddir/syncgate" "$builddir/syncgate-stripped" "$builddir/curl"; do
         desc=$(file -b "$f")
         case $desc in
         *"statically linked"*) ;;
@@ -305,6 +365,7 @@ assemble_rootfs() {
     install -d -m 0755 "$dir/usr/local/bin" "$dir/etc/ssl/certs" "$dir/etc/syncgate/profiles"
     install -d -m 1777 "$dir/tmp"
     install -m 0755 "$builddir/syncgate-stripped" "$dir/usr/local/bin/syncgate"
+    install -m 0755 "$builddir/curl" "$dir/usr/local/bin/curl"
     install -m 0644 /etc/ssl/certs/ca-certificates.crt "$dir/etc/ssl/certs/ca-certificates.crt"
     printf '%s\n' 'root:x:0:0:root:/root:/sbin/nologin' \
         'syncgate:x:65532:65532:syncgate:/nonexistent:/sbin/nologin' >"$dir/etc/passwd"
@@ -330,6 +391,7 @@ main() {
     [ -f /etc/ssl/certs/ca-certificates.crt ] || die "no /etc/ssl/certs/ca-certificates.crt"
     build_cjson
     build_curl
+    build_mhd
     t1=$(date +%s)
     log "dependencies ready in $((t1 - t0))s (libcurl: $curl_prefix)"
     build_syncgate

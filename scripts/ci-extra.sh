@@ -2,9 +2,10 @@
 # The robustness checks CI runs after the main suite (.ci/run):
 #   1. the whole suite again in build-asan/, built with ASan + UBSan (gcc),
 #      leaks detected, any undefined behaviour fatal;
-#   2. the valgrind test setup on the unit and bad-input suites and the smoke
-#      integration test, in build-test/ (the main suite's build; VALGRIND_BUILD
-#      overrides);
+#   2. the valgrind test setup on the unit and bad-input suites and the smoke,
+#      journeys and serve integration tests (serve: the server under valgrind for a
+#      whole API session, its runs as they are), in build-test/ (the main suite's
+#      build; VALGRIND_BUILD overrides);
 #   3. a short libFuzzer run of every fuzz target (scripts/fuzz.sh), FUZZ_SECONDS
 #      each (default 10).
 # Every step runs even when an earlier one failed; the exit status is non-zero
@@ -59,11 +60,15 @@ valgrind_suites() {
     else
         echo "ci-extra: no smoke integration test in the suite yet"
     fi
+    # a journey run (auth, captures, checks) under valgrind too
+    meson test -C "$b" --setup=valgrind --print-errorlogs journeys || rc=1
+    # A serve session: every endpoint, runs, cancel, SIGTERM, restart, retention.
+    meson test -C "$b" --setup=valgrind --print-errorlogs serve || rc=1
     return $rc
 }
 
 step "sanitizers (ASan+UBSan, whole suite)" sanitizers
-step "valgrind (unit, bad-input, smoke)" valgrind_suites
+step "valgrind (unit, bad-input, smoke, journeys, serve)" valgrind_suites
 step "fuzzing (${FUZZ_SECONDS:-10}s per target)" scripts/fuzz.sh "${FUZZ_SECONDS:-10}"
 
 echo "== ci-extra: done in $(($(date +%s) - t_all))s"

@@ -7,9 +7,11 @@
 set -euo pipefail
 
 build_pkgs=(build-essential meson ninja-build pkg-config libcurl4-openssl-dev libyaml-dev
-    libcjson-dev libprotobuf-c-dev protobuf-c-compiler libsnappy-dev libssl-dev python3)
+    libcjson-dev libprotobuf-c-dev protobuf-c-compiler libsnappy-dev libssl-dev
+    libmicrohttpd-dev libsqlite3-dev python3)
+# chromium: the HTML report is checked in a real browser (tests/integration/test_report_browser.py)
 test_pkgs=(prometheus procps util-linux curl openssl file valgrind clang libclang-rt-14-dev
-    python3-yaml)
+    python3-yaml chromium)
 
 want=("${build_pkgs[@]}")
 [ "${1:-build}" = test ] && want+=("${test_pkgs[@]}")

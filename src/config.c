@@ -137,8 +137,11 @@ static const char defaults_yaml[] = "environment: unknown\n"
                                     "output:\n"
                                     "  summary_export: null\n"
                                     "  junit: null\n"
+                                    "  report: null\n"
                                     "  log_format: auto\n"
-                                    "  quiet: false\n";
+                                    "  quiet: false\n"
+                                    "  summary_trend_stats: 'avg,min,med,max,p(90),p(95)'\n"
+                                    "no_thresholds: false\n";
 
 /* ---- schema -------------------------------------------------------------- */
 
@@ -214,6 +217,7 @@ static const char *check_path(const char *s);
 static const char *check_service_name(const char *s);
 static const char *check_method(const char *s);
 static const char *check_header_value(const char *s);
+static const char *check_summary_trend_stats(const char *s);
 static const char *check_secret_url(const char *s);
 static const char *check_dashboard_url(const char *s);
 
@@ -298,6 +302,7 @@ static const struct field load_fields[] = {
     {"request_timeout", T_DUR, 0, CFG(load.request_timeout), MS(1), MIN(10), NULL},
     {"threads", T_INT, 0, CFG(load.threads), 0, ENGINE_MAX_THREADS, NULL},
     {"thresholds", T_THRESHOLDS, 0, CFG(load.thresholds), 0, 0, NULL},
+    {"scenarios", T_LATER, 0, 0, 0, 0, NULL},
     {NULL},
 };
 
@@ -332,8 +337,11 @@ static const struct field metrics_fields[] = {
 static const struct field output_fields[] = {
     {"summary_export", T_STR, F_NULL, CFG(summary_export), 0, 0, NULL},
     {"junit", T_STR, F_NULL, CFG(junit), 0, 0, NULL},
+    {"report", T_STR, F_NULL, CFG(report), 0, 0, NULL},
     {"log_format", T_ENUM, 0, CFG(log_format), 0, 0, cfg_log_format_names},
     {"quiet", T_BOOL, 0, CFG(quiet), 0, 0, NULL},
+    {"summary_trend_stats", T_STR, 0, CFG(summary_trend_stats), 0, 0, NULL,
+     check_summary_trend_stats},
     {NULL},
 };
 
@@ -380,6 +388,7 @@ static const struct field root_fields[] = {
     {"data", T_LATER, 0, 0, 0, 0, NULL},
     {"env_allow", T_LATER, 0, 0, 0, 0, NULL},
     {"journeys", T_LATER, 0, 0, 0, 0, NULL},
+    {"no_thresholds", T_BOOL, 0, CFG(no_thresholds), 0, 0, NULL},
     {NULL},
 };
 
@@ -573,6 +582,34 @@ static const char *check_method(const char *s)
         if (!strcmp(s, methods[i]))
             return NULL;
     return "is not a method; allowed: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS";
+}
+
+/* k6's summaryTrendStats: avg, min, med, max, count, p(N), comma-separated. */
+static const char *check_summary_trend_stats(const char *s)
+{
+    static const char msg[] = "is not a list of trend stats; allowed, comma-separated: avg, min, "
+                              "med, max, count, p(N) with 0 <= N <= 100";
+    char buf[256];
+    if (!*s || strlen(s) >= sizeof(buf))
+        return msg;
+    strcpy(buf, s);
+    char *save = NULL;
+    for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        while (*t == ' ')
+            t++;
+        size_t len = strlen(t);
+        while (len && t[len - 1] == ' ')
+            t[--len] = '\0';
+        char *end;
+        double v;
+        if (!strcmp(t, "avg") || !strcmp(t, "min") || !strcmp(t, "med") || !strcmp(t, "max") ||
+            !strcmp(t, "count"))
+            continue;
+        if (len < 4 || strncmp(t, "p(", 2) || t[len - 1] != ')' ||
+            (v = strtod(t + 2, &end), end != t + len - 1) || !(v >= 0 && v <= 100))
+            return msg;
+    }
+    return NULL;
 }
 
 static const char *check_header_value(const char *s)
@@ -1495,7 +1532,14 @@ void config_clear(struct config *c)
     free(c->notify.dashboard_url);
     free(c->summary_export);
     free(c->junit);
+    free(c->summary_trend_stats);
     journey_set_clear(&c->journeys);
+    for (size_t i = 0; i < c->load.nscenarios; i++)
+        cfg_scenario_clear(&c->load.scenarios[i]);
+    free(c->load.scenarios);
+    for (size_t i = 0; i < c->nwarnings; i++)
+        free(c->warnings[i]);
+    free(c->report);
     memset(c, 0, sizeof(*c));
 }
 
@@ -1586,8 +1630,8 @@ static int check_whole(struct cvt *cv, const struct config *c, const struct doc_
     return 0;
 }
 
-static int convert(struct config *c, const struct doc_node *root, char *const *envp,
-                   struct diag *d)
+static int convert(struct config *c, const struct doc_node *root, const struct config_cli *cli,
+                   char *const *envp, struct diag *d)
 {
     struct cvt cv = {.d = d};
     int rc = cvt_section(&cv, c, root_fields, root, "");
@@ -1595,6 +1639,8 @@ static int convert(struct config *c, const struct doc_node *root, char *const *e
         rc = check_whole(&cv, c, root);
     if (!rc)
         rc = cfg_convert_journeys(d, c, root, envp);
+    if (!rc)
+        rc = cfg_convert_scenarios(d, c, root, cli, envp);
     if (rc)
         return rc;
     return config_finish(c);
@@ -1610,7 +1656,7 @@ int config_init(struct config *c)
         return -ENOMEM;
     int rc = parse_defaults(doc, &root, &d);
     if (!rc)
-        rc = convert(c, root, NULL, &d);
+        rc = convert(c, root, NULL, NULL, &d);
     doc_free(doc);
     if (rc)
         config_clear(c);
@@ -1652,7 +1698,7 @@ int config_apply_profile(struct config *c, const char *buf, size_t len, const ch
         return -ENOMEM;
     int rc = profile_parse(doc, buf, len, name, &root, d);
     if (!rc && root)
-        rc = convert(c, root, NULL, d);
+        rc = convert(c, root, NULL, NULL, d);
     doc_free(doc);
     return rc;
 }
@@ -1793,7 +1839,7 @@ int config_resolve(struct config *c, const struct config_cli *cli, char *const *
     if (!rc)
         rc = config_init(c);
     if (!rc)
-        rc = convert(c, root, envp, d);
+        rc = convert(c, root, cli, envp, d);
     if (!rc && path && !(c->profile_path = strdup(path)))
         rc = -ENOMEM;
     if (rc == -ENOMEM && !d->msg[0])
@@ -1861,4 +1907,20 @@ bool cfg_header_name_ok(const char *s)
 bool cfg_header_reserved(const char *name)
 {
     return gateway_header_reserved(name);
+}
+
+const char *cfg_check_label(const char *name)
+{
+    if (!label_name_ok(name))
+        return "not a label name; allowed: [a-zA-Z_][a-zA-Z0-9_]*";
+    if (!strncmp(name, "__", 2))
+        return "label names starting with \"__\" are reserved by Prometheus";
+    if (metrics_tag_reserved(name))
+        return "the label is set by syncgate itself (or k6 sets it on its series)";
+    return NULL;
+}
+
+const char *cfg_check_label_value(const char *s)
+{
+    return check_label_value(s);
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "syncgate/config.h"
+#include "syncgate/executor.h"
 #include "syncgate/threshold.h"
 #include "syncgate/units.h"
 #include "utf8.h"
@@ -226,6 +227,77 @@ static void put_step(struct out *o, const struct config *c, const struct journey
     put(o, "\n");
 }
 
+static void put_scenario_stages(struct out *o, const struct scenario *sc)
+{
+    put(o, "      stages:\n");
+    for (size_t i = 0; i < sc->nstages; i++) {
+        put(o, "        - {duration: ");
+        put_dur(o, sc->stages[i].duration);
+        put(o, ", target: %d}\n", sc->stages[i].target);
+    }
+}
+
+/* load.scenarios as YAML that reads back to the same scenarios (only each executor's keys). */
+static void put_scenarios(struct out *o, const struct config *c)
+{
+    put(o, "  scenarios:\n");
+    for (size_t i = 0; i < c->load.nscenarios; i++) {
+        const struct scenario *sc = &c->load.scenarios[i];
+        put(o, "    %s:\n      executor: %s\n      journey: ", sc->name,
+            executor_names[sc->executor]);
+        if (sc->journey >= 0)
+            put_str(o, c->journeys.j[sc->journey].name);
+        else
+            put(o, "%s", sc->journey == SCENARIO_HEALTH ? "health" : "null");
+        put(o, "\n");
+        switch (sc->executor) {
+        case EX_CONSTANT_VUS:
+            put(o, "      vus: %d\n      duration: ", sc->vus);
+            put_dur(o, sc->duration);
+            put(o, "\n");
+            break;
+        case EX_RAMPING_VUS:
+            put(o, "      start_vus: %d\n      graceful_ramp_down: ", sc->start_vus);
+            put_dur(o, sc->graceful_ramp_down);
+            put(o, "\n");
+            put_scenario_stages(o, sc);
+            break;
+        case EX_CONSTANT_ARRIVAL_RATE:
+        case EX_RAMPING_ARRIVAL_RATE:
+            if (sc->executor == EX_CONSTANT_ARRIVAL_RATE) {
+                put(o, "      rate: %lld\n      duration: ", (long long)sc->rate);
+                put_dur(o, sc->duration);
+            } else {
+                put(o, "      start_rate: %lld", (long long)sc->start_rate);
+            }
+            put(o, "\n      time_unit: ");
+            put_dur(o, sc->time_unit);
+            put(o, "\n      pre_allocated_vus: %d\n      max_vus: %d\n", sc->pre_allocated_vus,
+                sc->max_vus);
+            if (sc->executor == EX_RAMPING_ARRIVAL_RATE)
+                put_scenario_stages(o, sc);
+            break;
+        case EX_PER_VU_ITERATIONS:
+        case EX_SHARED_ITERATIONS:
+            put(o, "      vus: %d\n      iterations: %d\n      max_duration: ", sc->vus,
+                sc->iterations);
+            put_dur(o, sc->max_duration);
+            put(o, "\n");
+            break;
+        }
+        put(o, "      start_time: ");
+        put_dur(o, sc->start_time);
+        put(o, "\n      graceful_stop: ");
+        put_dur(o, sc->graceful_stop);
+        put(o, "\n      tags:%s\n", sc->ntags ? "" : " {}");
+        for (size_t t = 0; t < sc->ntags; t++) {
+            put(o, "        %s: ", sc->tags[t].key);
+            put_str(o, sc->tags[t].value);
+            put(o, "\n");
+        }
+    }
+}
+
 static void put_journeys(struct out *o, const struct config *c)
 {
     const struct journey_set *js = &c->journeys;
@@ -364,12 +436,15 @@ size_t config_dump(const struct config *c, char *buf, size_t n)
     put(&o, "\n");
     put_thresholds(&o, &c->smoke.thresholds);
 
-    put(&o, "load:\n  stages:\n");
+    /* scenarios replace the stages: printing both would not read back */
+    put(&o, "load:\n%s  stages:\n", c->load.scenarios_given ? "  # replaced by scenarios:\n#" : "");
     for (size_t i = 0; i < c->load.nstages; i++) {
-        put(&o, "    - {duration: ");
+        put(&o, "%s    - {duration: ", c->load.scenarios_given ? "#" : "");
         put_dur(&o, c->load.stages[i].duration);
         put(&o, ", target: %d}\n", c->load.stages[i].target);
     }
+    if (c->load.scenarios_given)
+        put_scenarios(&o, c);
     put(&o, "  start_vus: %d\n  think_time: ", c->load.start_vus);
     put_dur(&o, c->load.think_time);
     put(&o, "\n  graceful_ramp_down: ");
@@ -444,7 +519,11 @@ size_t config_dump(const struct config *c, char *buf, size_t n)
     put_str(&o, c->summary_export);
     put(&o, "\n  junit: ");
     put_str(&o, c->junit);
-    put(&o, "\n  log_format: %s\n  quiet: %s\n", cfg_log_format_names[c->log_format],
-        c->quiet ? "true" : "false");
+    put(&o, "\n  report: ");
+    put_str(&o, c->report);
+    put(&o, "\n  log_format: %s\n  quiet: %s\n  summary_trend_stats: ",
+        cfg_log_format_names[c->log_format], c->quiet ? "true" : "false");
+    put_str(&o, c->summary_trend_stats);
+    put(&o, "\nno_thresholds: %s\n", c->no_thresholds ? "true" : "false");
     return o.len;
 }

@@ -34,6 +34,8 @@ static const struct {
     {"AUTH_CLIENT_ID", "auth.oauth2_client_credentials.client_id"},
     {"AUTH_CLIENT_SECRET_FILE", "auth.oauth2_client_credentials.client_secret_file"},
     {"AUTH_CLIENT_SECRET", "auth.oauth2_client_credentials.client_secret"},
+    {"K6_SUMMARY_TREND_STATS", "output.summary_trend_stats"},
+    {"K6_NO_THRESHOLDS", "no_thresholds"},
     {"ARGOCD_APP_REVISION", "revision"}, /* SYNCGATE_REVISION wins: see apply_env_var */
     {"SYNCGATE_REVISION", "revision"},
     {"SYNCGATE_WEBHOOK_URL", "notify.webhook_url"},
@@ -165,6 +167,41 @@ static int env_http_headers(struct edit *ed, const struct doc_origin *at, const 
     return 0;
 }
 
+/* k6's tags ("a=b,c=d", K6_TAGS; or one --tag a=b): static labels on every series. */
+static int put_tags(struct edit *ed, const struct doc_origin *at, const char *value)
+{
+    char path[300];
+    const char *p = value;
+    while (*p) {
+        size_t len = strcspn(p, ",");
+        const char *eq = memchr(p, '=', len);
+        if (!eq || eq == p)
+            return cfg_fail(ed->d, at, "metrics.labels",
+                            "expected NAME=VALUE tags separated by commas, like "
+                            "\"team=checkout,region=eu\"");
+        size_t nl = (size_t)(eq - p);
+        if (nl > 200)
+            return cfg_fail(ed->d, at, "metrics.labels", "tag name too long");
+        /* the name becomes a path segment: only what a label name may hold gets through */
+        snprintf(path, sizeof(path), "metrics.labels.%.*s", (int)nl, p);
+        for (size_t i = 0; i < nl; i++)
+            if (!((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= 'A' && p[i] <= 'Z') ||
+                  (p[i] >= '0' && p[i] <= '9') || p[i] == '_'))
+                return cfg_fail(ed->d, at, "metrics.labels",
+                                "tag name \"%.*s\" is not a label name; allowed: "
+                                "[a-zA-Z_][a-zA-Z0-9_]*",
+                                (int)(nl > 64 ? 64 : nl), p);
+        struct doc_node *v = doc_new_scalar(ed->doc, at, eq + 1, len - nl - 1, false);
+        if (!v)
+            return -ENOMEM;
+        int rc = edit_node(ed, path, v, at);
+        if (rc)
+            return rc;
+        p += len + (p[len] == ',');
+    }
+    return 0;
+}
+
 /* NAME_SERVICE_URL: the url of the service whose upper-cased name is NAME. */
 static int env_service_url(struct edit *ed, const struct doc_origin *at, const char *var,
                            size_t namelen, const char *value)
@@ -230,6 +267,7 @@ static int apply_env_var(struct edit *ed, const char *name, size_t nlen, const c
         return 0;
 
     bool known = header || !strcmp(var, "STAGES") || !strcmp(var, RW_PREFIX "HTTP_HEADERS") ||
+                 !strcmp(var, "K6_TAGS") ||
                  (nlen > 12 && !strcmp(var + nlen - 12, "_SERVICE_URL"));
     const char *path = NULL;
     for (size_t i = 0; i < sizeof(env_paths) / sizeof(env_paths[0]); i++)
@@ -251,6 +289,8 @@ static int apply_env_var(struct edit *ed, const char *name, size_t nlen, const c
 
     if (path)
         return edit_scalar(ed, path, value, false, &at);
+    if (!strcmp(var, "K6_TAGS"))
+        return put_tags(ed, &at, value);
     if (!strcmp(var, "STAGES")) {
         struct doc_node *stages;
         /* cJSON takes any bytes: without this they would reach messages and labels raw */
@@ -399,6 +439,7 @@ int cfg_apply_cli(struct edit *ed, const struct config_cli *cli)
     } opts[] = {
         {offsetof(struct config_cli, summary_export), "--summary-export", "output.summary_export"},
         {offsetof(struct config_cli, junit), "--junit", "output.junit"},
+        {offsetof(struct config_cli, report), "--report", "output.report"},
         {offsetof(struct config_cli, log_format), "--log-format", "output.log_format"},
     };
     for (size_t i = 0; i < cli->nsets; i++) {
@@ -414,6 +455,32 @@ int cfg_apply_cli(struct edit *ed, const struct config_cli *cli)
         if (!at.name)
             return -ENOMEM;
         int rc = edit_scalar(ed, opts[i].path, v, false, &at);
+        if (rc)
+            return rc;
+    }
+    for (size_t i = 0; i < cli->ntags; i++) {
+        char name[300];
+        snprintf(name, sizeof(name), "--tag %.200s", cli->tags[i]);
+        struct doc_origin at = doc_origin(ed->doc, DOC_SRC_CLI, name);
+        if (!at.name)
+            return -ENOMEM;
+        if (strchr(cli->tags[i], ','))
+            return cfg_fail(ed->d, &at, "metrics.labels", "one NAME=VALUE per --tag");
+        int rc = put_tags(ed, &at, cli->tags[i]);
+        if (rc)
+            return rc;
+    }
+    if (cli->summary_trend_stats) {
+        struct doc_origin at = doc_origin(ed->doc, DOC_SRC_CLI, "--summary-trend-stats");
+        int rc = at.name ? edit_scalar(ed, "output.summary_trend_stats", cli->summary_trend_stats,
+                                       false, &at)
+                         : -ENOMEM;
+        if (rc)
+            return rc;
+    }
+    if (cli->no_thresholds) {
+        struct doc_origin at = doc_origin(ed->doc, DOC_SRC_CLI, "--no-thresholds");
+        int rc = at.name ? edit_scalar(ed, "no_thresholds", "true", true, &at) : -ENOMEM;
         if (rc)
             return rc;
     }

@@ -70,6 +70,23 @@ bool cfg_header_reserved(const char *name);
 int cfg_convert_journeys(struct diag *d, struct config *c, const struct doc_node *root,
                          char *const *envp);
 
+/* NULL when name may be a label of a series (a static label, a scenario tag), else why not. */
+const char *cfg_check_label(const char *name);
+/* NULL when s may be a label value, else why not. */
+const char *cfg_check_label_value(const char *s);
+
+/* ---- config_scenario.c --------------------------------------------------- */
+
+/*
+ * Decide what load runs (c->load.scenarios) from the tree's load.scenarios and
+ * load.stages, and the k6 shortcuts of cli and envp, layered as k6 layers
+ * them; warnings go to c->warnings. Call after the journeys are converted.
+ * 0, -EINVAL with d, or -ENOMEM.
+ */
+int cfg_convert_scenarios(struct diag *d, struct config *c, const struct doc_node *root,
+                          const struct config_cli *cli, char *const *envp);
+void cfg_scenario_clear(struct scenario *sc);
+
 /* ---- config_edit.c ------------------------------------------------------- */
 
 /* The value of name in envp (NAME=VALUE strings, NULL-terminated; may be NULL), or NULL. */

@@ -7,7 +7,6 @@
 #include <errno.h>
 #include <sched.h>
 #include <signal.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,12 +15,11 @@
 #include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
-
-#include "syncgate/http.h"
-#include "syncgate/jvu.h"
+#include "engine_int.h"
+#include "syncgate/executor.h"
 #include "syncgate/sched.h"
 #include "syncgate/units.h"
 
@@ -32,149 +30,6 @@
 #define ENGINE_LAG_SLACK (2 * USEC_PER_MSEC)
 /* Sockets are looked up by fd; never index further than this. */
 #define MAX_FDS (1 << 20)
-/*
- * libcurl's receive buffer is 16 KiB per handle by default, the biggest part
- * of a VU's memory. Health responses fit in 1 KiB, so every VU starts there
- * and a VU that receives a bigger response gets the default size back once,
- * to keep the syscalls per response few.
- */
-#define RECV_BUFFER_SMALL 1024
-#define RECV_BUFFER_LARGE (16 * 1024)
-
-enum vu_state { VU_IDLE, VU_BUSY, VU_THINKING };
-
-struct vu {
-    CURL *easy;
-    int64_t iter_start;  /* when the current iteration started */
-    int64_t until;       /* think: when it ends; busy and deactivated: when deactivated */
-    uint64_t body;       /* response body bytes of the current request */
-    uint32_t slot;       /* local slot index in its worker */
-    const char *method;  /* method set on the easy handle (a step's string), NULL: none */
-    uint8_t state;       /* enum vu_state */
-    bool want;           /* active per the schedule */
-    bool large_buffer;   /* switched to RECV_BUFFER_LARGE */
-    bool head_done;      /* the current response's head ended (http_head_line) */
-    bool keep_body;      /* the current step reads the response body */
-    bool keep_headers;   /* the current step reads response headers */
-    bool body_set;       /* a request body is set on the handle */
-    bool skipped;        /* the iteration ended early: a step could not be sent */
-    const struct step *cur_step; /* the step in flight */
-    struct jvu j;        /* the journey state */
-};
-
-/* One multi handle and its pending timeout. */
-struct mh {
-    CURLM *multi;
-    struct worker *w;
-    int64_t deadline; /* usec (mono); -1: none */
-    bool dirty;       /* socket_action was called: messages may wait */
-};
-
-/* What the epoll set and libcurl each think of one fd. */
-struct fdent {
-    uint32_t registered; /* events registered in epoll, 0: not registered */
-    uint32_t wanted;     /* what libcurl currently wants, 0 after CURL_POLL_REMOVE */
-    uint16_t multi;      /* owning multi handle */
-    bool ours;           /* opened by our opensocket callback: closed by ours too */
-};
-
-/* A plan step as one worker sees it: its parsed fixed URL and its series. */
-struct wstep {
-    CURLU *url;                /* the fixed URL, parsed once; NULL when it has placeholders */
-    struct series *status, *latency;
-    struct series *expect[STEP_MAX_EXPECTS];
-    struct series *capture[JOURNEY_MAX_CAPTURES];
-    struct series *skipped;    /* journey_skipped */
-    struct http_cache cache;   /* the request series, by status */
-};
-
-/* A plan journey as one worker sees it. */
-struct wjourney {
-    struct series *group_dur; /* NULL for the implicit health journeys */
-};
-
-struct worker {
-    struct engine *e;
-    int index;
-    pthread_t tid;
-    bool started;
-    int ep, wake;
-
-    pthread_mutex_t *lock; /* guards m; both belong to whoever gave them */
-    struct metrics *m;
-    struct series *iters, *iters_failed, *iter_dur; /* cached */
-
-    struct wstep *steps;       /* plan steps, flattened (see struct engine's first) */
-    struct wjourney *journeys;
-    struct mh *mh;
-    size_t nmh;
-    struct vu *vus;
-    uint32_t nslots;   /* slots this worker may ever run */
-    uint32_t active;   /* slots [0, active) want to run */
-    uint32_t made;     /* slots [0, made) have an easy handle */
-    uint32_t draining; /* deactivated but finishing an iteration */
-
-    uint32_t *queue; /* thinking VUs in deadline order (ring) */
-    uint32_t qhead, qlen;
-
-    struct fdent *fds;
-    size_t nfds;
-    uint16_t *dirty;
-    size_t ndirty;
-
-    int64_t next_sched;  /* schedule time of the next VU change */
-    int64_t abort_check; /* mono time of the earliest ramp-down bound, INT64_MAX: none */
-
-    /* progress counters: written by this worker only, read by anyone */
-    _Atomic int live_vus;
-    _Atomic uint64_t requests, failures, iterations;
-    _Atomic uint64_t lag; /* usec woken later than computed, beyond ENGINE_LAG_SLACK */
-};
-
-/* A plan step as the engine sees it (shared, read-only while running). */
-struct estep {
-    struct tagset tags;  /* name, method, scenario, group, service */
-    struct tagset ctags; /* check (set per check), name, scenario, group */
-    struct http_statuses statuses; /* the status labels, shared by every worker */
-};
-
-struct engine {
-    struct engine_opts o;
-    struct jvu_ctx ctx;
-    _Atomic uint64_t rows; /* data rows handed out */
-    size_t nsteps;
-    size_t *first;         /* index of each journey's first step in the flattened steps */
-    struct estep *steps;
-    bool want_headers;     /* some step reads response headers */
-    int nthreads;
-    struct worker *w;
-    int64_t start, total;
-    int vus_max;
-    long maxconnects;
-    bool noproxy;
-    atomic_int stop;
-
-    pthread_mutex_t done_lock;
-    pthread_cond_t done_cond;
-    int running; /* workers still looping, under done_lock */
-};
-
-static int64_t min64(int64_t a, int64_t b)
-{
-    return a < b ? a : b;
-}
-
-static void counter_inc(_Atomic uint64_t *c)
-{
-    /* single writer: a plain load and store, no locked instruction */
-    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
-                          memory_order_relaxed);
-}
-
-static void publish_vus(struct worker *w)
-{
-    atomic_store_explicit(&w->live_vus, (int)(w->active + w->draining), memory_order_relaxed);
-}
 
 /* ---- libcurl callbacks ---------------------------------------------------- */
 
@@ -287,12 +142,12 @@ static int timer_cb(CURLM *multi, long timeout_ms, void *ud)
 
 /* ---- VUs ------------------------------------------------------------------ */
 
-static struct mh *vu_mh(struct worker *w, const struct vu *v)
+struct mh *vu_mh(struct worker *w, const struct vu *v)
 {
     return &w->mh[v->slot / ENGINE_MULTI_SIZE];
 }
 
-static int vu_make(struct worker *w, struct vu *v)
+int vu_make(struct worker *w, struct vu *v)
 {
     const struct engine *e = w->e;
     CURL *c = curl_easy_init();
@@ -325,210 +180,6 @@ static int vu_make(struct worker *w, struct vu *v)
     v->easy = c;
     v->method = NULL;
     return 0;
-}
-
-/* Method and body of the next request; options are set only when they change. */
-static void vu_set_request(struct vu *v, const char *method, const struct jreq *r)
-{
-    CURL *c = v->easy;
-    bool body = r->body != NULL;
-    if (v->method == method && !body && !v->body_set)
-        return;
-    if (!strcmp(method, "GET")) {
-        curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
-        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, NULL);
-    } else if (!strcmp(method, "HEAD")) {
-        curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
-        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, NULL);
-        curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
-    } else if (body || !strcmp(method, "POST")) {
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body ? r->body : "");
-        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, strcmp(method, "POST") ? method : NULL);
-    } else {
-        curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
-        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    }
-    v->method = method;
-    v->body_set = body || !strcmp(method, "POST");
-}
-
-static size_t step_index(const struct engine *e, const struct vu *v)
-{
-    return e->first[v->j.journey] + v->j.step;
-}
-
-static void vu_end_iteration(struct worker *w, struct vu *v, int64_t now);
-
-/* The current step could not be sent: count it and end the iteration here. */
-static void vu_skip(struct worker *w, struct vu *v, enum jvu_outcome o, int64_t now)
-{
-    struct wstep *ws = &w->steps[step_index(w->e, v)];
-    if (o == JVU_FAIL) {
-        /* the request the step describes cannot exist: its checks fail */
-        if (ws->status)
-            series_rate(ws->status, false);
-        if (ws->latency)
-            series_rate(ws->latency, false);
-        for (size_t i = 0; i < STEP_MAX_EXPECTS; i++)
-            if (ws->expect[i])
-                series_rate(ws->expect[i], false);
-        for (size_t i = 0; i < JOURNEY_MAX_CAPTURES; i++)
-            if (ws->capture[i])
-                series_rate(ws->capture[i], false);
-    }
-    if (!ws->skipped) {
-        /* made at the first skip: a journey that never skips has no such series */
-        const struct plan_journey *pj = &w->e->o.plan->j[v->j.journey];
-        struct tagset st = {0};
-        tagset_set(&st, "scenario", w->e->o.scenario);
-        tagset_set(&st, "group", pj->j->group);
-        tagset_set(&st, "name", pj->steps[v->j.step].s->name);
-        ws->skipped = metrics_series(w->m, M_JOURNEY_SKIPPED, &st);
-    }
-    if (ws->skipped)
-        series_add(ws->skipped, 1);
-    v->skipped = true;
-    vu_end_iteration(w, v, now);
-}
-
-/* Send the VU's current step. Called under w->lock (a skip records). */
-static void vu_step(struct worker *w, struct vu *v, int64_t now)
-{
-    struct engine *e = w->e;
-    struct jreq r;
-    char why[256];
-    enum jvu_outcome o = jvu_prepare(&v->j, &e->ctx, &r, why, sizeof(why));
-    if (o != JVU_SEND) {
-        vu_skip(w, v, o, now);
-        return;
-    }
-    const struct plan_step *ps = jvu_step(&v->j, &e->ctx);
-    struct wstep *ws = &w->steps[step_index(e, v)];
-    vu_set_request(v, ps->s->method, &r);
-    if (r.static_url && ws->url) {
-        curl_easy_setopt(v->easy, CURLOPT_CURLU, ws->url);
-    } else {
-        curl_easy_setopt(v->easy, CURLOPT_CURLU, NULL);
-        curl_easy_setopt(v->easy, CURLOPT_URL, r.url);
-    }
-    curl_easy_setopt(v->easy, CURLOPT_HTTPHEADER, r.headers);
-    v->cur_step = ps->s;
-    v->keep_body = ps->s->wants_body;
-    v->keep_headers = ps->s->wants_headers;
-    if (v->keep_body || v->keep_headers)
-        jvu_reset_response(&v->j);
-    v->body = 0;
-    v->head_done = false;
-    v->state = VU_BUSY;
-    if (curl_multi_add_handle(vu_mh(w, v)->multi, v->easy) != CURLM_OK)
-        v->state = VU_IDLE; /* cannot happen with a handle we removed ourselves */
-}
-
-/* Start a new iteration: the next journey, its first step. Called under w->lock. */
-static void vu_iterate(struct worker *w, struct vu *v, int64_t now)
-{
-    jvu_start(&v->j, &w->e->ctx);
-    v->iter_start = now;
-    v->skipped = false;
-    vu_step(w, v, now);
-}
-
-/* Drop the VU's request without recording it. */
-static void vu_abort(struct worker *w, struct vu *v)
-{
-    if (v->state == VU_BUSY)
-        curl_multi_remove_handle(vu_mh(w, v)->multi, v->easy);
-    if (!v->want && v->state == VU_BUSY)
-        w->draining--;
-    v->state = VU_IDLE;
-}
-
-static void record_iteration(struct worker *w, struct vu *v, int64_t now)
-{
-    struct series *it = v->skipped ? w->iters_failed : w->iters;
-    if (it)
-        series_add(it, 1);
-    if (w->iter_dur)
-        series_trend(w->iter_dur, now - v->iter_start);
-    counter_inc(&w->iterations);
-}
-
-/* The journey ended (done or skipped): think, loop or stop. Called under w->lock. */
-static void vu_end_iteration(struct worker *w, struct vu *v, int64_t now)
-{
-    const struct engine *e = w->e;
-    const struct plan_journey *pj = &e->o.plan->j[v->j.journey];
-    struct series *gd = w->journeys[v->j.journey].group_dur;
-    if (gd)
-        series_trend(gd, now - v->iter_start);
-    bool was_busy = v->state == VU_BUSY;
-    v->state = VU_IDLE;
-    if (!v->want) {
-        /* ramped down: the iteration was let finish, and ends here */
-        if (was_busy)
-            w->draining--;
-        publish_vus(w);
-        if (pj->think_time <= 0)
-            record_iteration(w, v, now);
-        return;
-    }
-    if (pj->think_time > 0) {
-        v->state = VU_THINKING;
-        v->until = now + pj->think_time;
-        w->queue[(w->qhead + w->qlen++) % w->nslots] = v->slot;
-        return;
-    }
-    record_iteration(w, v, now);
-    vu_iterate(w, v, now);
-}
-
-/* A request finished: record it and its checks, then the next step or the end. Under w->lock. */
-static void vu_done(struct worker *w, struct mh *mh, CURL *easy, CURLcode rc, int64_t now)
-{
-    struct engine *e = w->e;
-    struct vu *v = NULL;
-    struct http_result res;
-    struct jvu_verdict jv;
-
-    curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&v);
-    http_result_from_curl(&res, easy, rc, v->head_done);
-    curl_multi_remove_handle(mh->multi, easy);
-
-    size_t si = step_index(e, v);
-    struct wstep *ws = &w->steps[si];
-    const struct step *st = v->cur_step;
-    bool got = res.error == HTTP_ERR_NONE;
-    bool expected = got && step_status_ok(st, res.status);
-    http_record_judged(w->m, &ws->cache, &e->steps[si].tags, &e->steps[si].statuses, &res,
-                       expected);
-    counter_inc(&w->requests);
-    if (!expected)
-        counter_inc(&w->failures);
-    if (got && res.status == 401 && e->o.unauthorized && e->o.plan->j[v->j.journey].j->uses_auth)
-        e->o.unauthorized(e->o.token_ud);
-
-    bool more = jvu_judge(&v->j, &e->ctx, got, res.status, res.duration, &jv);
-    if (ws->status)
-        series_rate(ws->status, jv.status);
-    if (ws->latency)
-        series_rate(ws->latency, jv.latency);
-    for (size_t i = 0; i < jv.nexpects; i++)
-        if (ws->expect[i])
-            series_rate(ws->expect[i], jv.expect[i]);
-    for (size_t i = 0; i < jv.ncaptures; i++)
-        if (ws->capture[i])
-            series_rate(ws->capture[i], jv.capture[i]);
-
-    if (!v->large_buffer && res.bytes_received > RECV_BUFFER_SMALL) {
-        v->large_buffer = true;
-        curl_easy_setopt(easy, CURLOPT_BUFFERSIZE, (long)RECV_BUFFER_LARGE);
-    }
-    if (more) {
-        vu_step(w, v, now); /* a deactivated VU finishes its journey too */
-        return;
-    }
-    vu_end_iteration(w, v, now);
 }
 
 /* ---- the worker loop ------------------------------------------------------ */
@@ -579,89 +230,6 @@ static void worker_timers(struct worker *w, int64_t now)
     }
 }
 
-static void worker_think(struct worker *w, int64_t now)
-{
-    bool locked = false;
-    while (w->qlen) {
-        struct vu *v = &w->vus[w->queue[w->qhead]];
-        if (v->until > now)
-            break;
-        w->qhead = (w->qhead + 1) % w->nslots;
-        w->qlen--;
-        v->state = VU_IDLE;
-        if (!v->want)
-            continue; /* ramped down while thinking: the iteration is interrupted */
-        if (!locked) {
-            pthread_mutex_lock(w->lock);
-            locked = true;
-        }
-        record_iteration(w, v, now);
-        vu_iterate(w, v, now);
-    }
-    if (locked)
-        pthread_mutex_unlock(w->lock);
-}
-
-/* Follow the schedule: activate or deactivate slots for time t. */
-static void worker_schedule(struct worker *w, int64_t now, int64_t t)
-{
-    const struct engine *e = w->e;
-    bool locked = false;
-    int global = sched_vus_at(e->o.stages, e->o.nstages, e->o.start_vus, t);
-    uint32_t local = (uint32_t)sched_thread_share(global, w->index, e->nthreads);
-    if (local > w->nslots)
-        local = w->nslots;
-
-    while (w->active < local) {
-        struct vu *v = &w->vus[w->active];
-        if (!v->easy && vu_make(w, v) < 0)
-            break; /* out of memory: run with the VUs we have */
-        if (w->active >= w->made)
-            w->made = w->active + 1;
-        v->want = true;
-        w->active++;
-        if (v->state == VU_BUSY) {
-            w->draining--; /* was finishing its iteration: it just keeps looping */
-        } else if (v->state == VU_IDLE) {
-            if (!locked) {
-                pthread_mutex_lock(w->lock);
-                locked = true;
-            }
-            vu_iterate(w, v, now);
-        }
-    }
-    if (locked)
-        pthread_mutex_unlock(w->lock);
-    while (w->active > local) {
-        struct vu *v = &w->vus[--w->active];
-        v->want = false;
-        if (v->state == VU_BUSY) {
-            w->draining++;
-            v->until = now;
-            w->abort_check = min64(w->abort_check, now + e->o.graceful_ramp_down);
-        }
-    }
-    publish_vus(w);
-    w->next_sched = sched_next_change(e->o.stages, e->o.nstages, e->o.start_vus, t);
-}
-
-/* Abort ramped-down requests that outlived graceful_ramp_down. */
-static void worker_ramp_down_bound(struct worker *w, int64_t now)
-{
-    int64_t grace = w->e->o.graceful_ramp_down, next = INT64_MAX;
-    for (uint32_t i = w->active; i < w->made && w->draining; i++) {
-        struct vu *v = &w->vus[i];
-        if (v->want || v->state != VU_BUSY)
-            continue;
-        if (sched_must_abort(v->until, now, grace))
-            vu_abort(w, v);
-        else
-            next = min64(next, v->until + grace);
-    }
-    w->abort_check = next;
-    publish_vus(w);
-}
-
 static void worker_dispatch(struct worker *w, const struct epoll_event *ev)
 {
     int fd = ev->data.fd, running;
@@ -694,8 +262,7 @@ static int64_t worker_next_wake(const struct worker *w, int64_t now)
 {
     const struct engine *e = w->e;
     int64_t next = min64(now + MAX_SLEEP, e->start + e->total);
-    if (w->next_sched != INT64_MAX)
-        next = min64(next, e->start + w->next_sched);
+    next = min64(next, worker_next_executor_wake(w));
     next = min64(next, w->abort_check);
     if (w->qlen)
         next = min64(next, w->vus[w->queue[w->qhead]].until);
@@ -705,14 +272,30 @@ static int64_t worker_next_wake(const struct worker *w, int64_t now)
     return next;
 }
 
+/* epoll_wait to a microsecond deadline: an arrival due in 300 us must not wait a whole
+ * millisecond (epoll_pwait2 takes a timespec; epoll_wait, its fallback, milliseconds). */
+static int worker_wait(struct worker *w, struct epoll_event *evs, int64_t wake, int64_t now)
+{
+    static _Atomic int no_pwait2;
+    int64_t d = wake > now ? wake - now : 0;
+    if (!atomic_load_explicit(&no_pwait2, memory_order_relaxed)) {
+        struct timespec ts = {.tv_sec = d / USEC_PER_SEC, .tv_nsec = (long)(d % USEC_PER_SEC) * 1000};
+        int n = epoll_pwait2(w->ep, evs, EVENT_BATCH, &ts, NULL);
+        if (n >= 0 || errno != ENOSYS)
+            return n;
+        atomic_store_explicit(&no_pwait2, 1, memory_order_relaxed);
+    }
+    return epoll_wait(w->ep, evs, EVENT_BATCH, (int)((d + USEC_PER_MSEC - 1) / USEC_PER_MSEC));
+}
+
 static void worker_finish(struct worker *w)
 {
-    for (uint32_t i = 0; i < w->made; i++) {
+    for (uint32_t i = 0; i < w->nslots; i++) {
         struct vu *v = &w->vus[i];
         vu_abort(w, v);
         v->want = false;
     }
-    w->active = w->draining = 0;
+    w->live = 0;
     w->qlen = 0;
     publish_vus(w);
 }
@@ -725,25 +308,21 @@ static void *worker_main(void *arg)
     struct engine *e = w->e;
     struct epoll_event evs[EVENT_BATCH];
 
-    w->next_sched = 0;
     for (;;) {
         int64_t now = units_now_mono();
-        if (atomic_load_explicit(&e->stop, memory_order_relaxed) || now - e->start >= e->total)
+        if (atomic_load_explicit(&e->stop, memory_order_relaxed) || now - e->start >= e->total ||
+            worker_all_done(w, now))
             break;
         worker_timers(w, now);
         worker_collect(w);
         worker_think(w, now);
-        if (now - e->start >= w->next_sched)
-            worker_schedule(w, now, now - e->start);
+        worker_executors(w, now);
         if (now >= w->abort_check)
-            worker_ramp_down_bound(w, now);
+            worker_abort_bound(w, now);
 
         now = units_now_mono(); /* the steps above took time and may have armed timers */
         int64_t wake = worker_next_wake(w, now);
-        int timeout = 0;
-        if (wake > now)
-            timeout = (int)((wake - now + USEC_PER_MSEC - 1) / USEC_PER_MSEC);
-        int n = epoll_wait(w->ep, evs, EVENT_BATCH, timeout);
+        int n = worker_wait(w, evs, wake, now);
         for (int i = 0; i < n; i++)
             worker_dispatch(w, &evs[i]);
         worker_collect(w);
@@ -802,53 +381,53 @@ static bool proxy_configured(void)
     return false;
 }
 
-/* Number of distinct scheme://host:port among the plan's steps (connections per VU). */
-static int distinct_origins(const struct plan *p)
+/* Number of distinct scheme://host:port among the steps of every plan (connections per VU). */
+static int distinct_origins(const struct engine *e)
 {
     const char *seen[256];
     size_t nseen = 0;
-    for (size_t i = 0; i < p->n; i++)
-        for (size_t k = 0; k < p->j[i].j->nsteps; k++) {
-            const struct plan_step *ps = &p->j[i].steps[k];
-            /* a full URL (implicit journeys) is its own origin's only user here */
-            const char *o = *ps->base ? ps->base : ps->s->path.src;
-            size_t len = *ps->base ? strlen(o) : (size_t)(strstr(o, "://") ? strstr(o, "://") + 3 - o + strcspn(strstr(o, "://") + 3, "/?#") : strlen(o));
-            bool dup = false;
-            for (size_t j = 0; j < nseen && !dup; j++)
-                dup = strlen(seen[j]) >= len && !strncmp(seen[j], o, len) &&
-                      (seen[j][len] == '\0' || strchr("/?#", seen[j][len]));
-            if (!dup && nseen < sizeof(seen) / sizeof(seen[0]))
-                seen[nseen++] = o;
-        }
+    for (size_t s = 0; s < e->nscen; s++) {
+        const struct plan *p = e->scen[s].ctx.plan;
+        for (size_t i = 0; i < p->n; i++)
+            for (size_t k = 0; k < p->j[i].j->nsteps; k++) {
+                const struct plan_step *ps = &p->j[i].steps[k];
+                /* a full URL (implicit journeys) has its origin in front */
+                const char *o = *ps->base ? ps->base : ps->s->path.src;
+                const char *auth = strstr(o, "://");
+                size_t len = *ps->base || !auth ? strlen(o)
+                                                : (size_t)(auth + 3 - o) + strcspn(auth + 3, "/?#");
+                bool dup = false;
+                for (size_t j = 0; j < nseen && !dup; j++)
+                    dup = !strncmp(seen[j], o, len) &&
+                          (seen[j][len] == '\0' || strchr("/?#", seen[j][len]));
+                if (!dup && nseen < sizeof(seen) / sizeof(seen[0]))
+                    seen[nseen++] = o;
+            }
+    }
     return nseen ? (int)nseen : 1;
 }
 
 static void worker_release_curl(struct worker *w)
 {
-    for (uint32_t i = 0; i < w->made; i++)
+    for (uint32_t i = 0; i < w->nslots; i++)
         vu_abort(w, &w->vus[i]);
     for (size_t i = 0; i < w->nmh; i++) {
         if (w->mh[i].multi)
             curl_multi_cleanup(w->mh[i].multi); /* closes pooled connections */
         w->mh[i].multi = NULL;
     }
-    for (uint32_t i = 0; i < w->made; i++) {
+    for (uint32_t i = 0; i < w->nslots; i++) {
         curl_easy_cleanup(w->vus[i].easy);
         w->vus[i].easy = NULL;
     }
-    w->made = 0;
 }
 
 static void worker_clear(struct engine *e, struct worker *w)
 {
     worker_release_curl(w);
-    if (w->steps)
-        for (size_t i = 0; i < e->nsteps; i++)
-            curl_url_cleanup(w->steps[i].url);
+    worker_scen_clear(e, w);
     for (uint32_t i = 0; w->vus && i < w->nslots; i++)
         jvu_clear(&w->vus[i].j);
-    free(w->steps);
-    free(w->journeys);
     free(w->mh);
     free(w->vus);
     free(w->queue);
@@ -860,52 +439,30 @@ static void worker_clear(struct engine *e, struct worker *w)
         close(w->wake);
 }
 
-/* The checks of one step, cached in ws (the registry may be merged by others: under lock). */
-static void worker_step_series(struct worker *w, const struct estep *es, const struct step *st,
-                               struct wstep *ws)
-{
-    struct tagset t = es->ctags;
-    tagset_set(&t, "check", st->status_check);
-    ws->status = metrics_series(w->m, M_CHECKS, &t);
-    if (st->latency_check) {
-        tagset_set(&t, "check", st->latency_check);
-        ws->latency = metrics_series(w->m, M_CHECKS, &t);
-    }
-    for (size_t i = 0; i < st->nexpects; i++) {
-        tagset_set(&t, "check", st->expects[i].check);
-        ws->expect[i] = metrics_series(w->m, M_CHECKS, &t);
-    }
-    for (size_t i = 0; i < st->ncaptures; i++) {
-        tagset_set(&t, "check", st->captures[i].check);
-        ws->capture[i] = metrics_series(w->m, M_CHECKS, &t);
-    }
-}
-
 static int worker_init(struct engine *e, struct worker *w, int index, size_t nfds)
 {
     const struct engine_opts *o = &e->o;
-    const struct plan *p = o->plan;
-    struct tagset t = {0};
 
     w->e = e;
     w->index = index;
     w->ep = w->wake = -1;
     w->abort_check = INT64_MAX;
-    w->nslots = (uint32_t)sched_thread_share(e->vus_max, index, e->nthreads);
+    for (size_t i = 0; i < e->nscen; i++) {
+        int n = sched_thread_share(e->scen[i].slots, index, e->nthreads);
+        if (!e->scen[i].open || index < e->scen[i].workers)
+            w->nslots += (uint32_t)n;
+    }
     w->nmh = (w->nslots + ENGINE_MULTI_SIZE - 1) / ENGINE_MULTI_SIZE;
     w->nfds = nfds;
 
     w->m = o->new_registry(o->registry_ud, &w->lock);
-    w->steps = calloc(e->nsteps, sizeof(*w->steps));
-    w->journeys = calloc(p->n, sizeof(*w->journeys));
     w->mh = calloc(w->nmh ? w->nmh : 1, sizeof(*w->mh));
     w->vus = calloc(w->nslots ? w->nslots : 1, sizeof(*w->vus));
     w->queue = calloc(w->nslots ? w->nslots : 1, sizeof(*w->queue));
     w->dirty = calloc(w->nmh ? w->nmh : 1, sizeof(*w->dirty));
     /* indexed by fd; pages are only touched for fds this worker sees */
     w->fds = calloc(nfds, sizeof(*w->fds));
-    if (!w->m || !w->steps || !w->journeys || !w->mh || !w->vus || !w->queue || !w->dirty ||
-        !w->fds)
+    if (!w->m || !w->mh || !w->vus || !w->queue || !w->dirty || !w->fds)
         return -ENOMEM;
     if ((w->ep = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
         (w->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
@@ -913,39 +470,9 @@ static int worker_init(struct engine *e, struct worker *w, int index, size_t nfd
     struct epoll_event ev = {.events = EPOLLIN, .data.fd = w->wake};
     if (epoll_ctl(w->ep, EPOLL_CTL_ADD, w->wake, &ev) < 0)
         return -errno;
-
-    for (size_t j = 0; j < p->n; j++)
-        for (size_t k = 0; k < p->j[j].j->nsteps; k++) {
-            const struct plan_step *ps = &p->j[j].steps[k];
-            struct wstep *ws = &w->steps[e->first[j] + k];
-            if (!ps->url)
-                continue;
-            if (!(ws->url = curl_url()))
-                return -ENOMEM;
-            if (curl_url_set(ws->url, CURLUPART_URL, ps->url, 0) != CURLUE_OK)
-                return -EINVAL;
-        }
-    /* the registry may already be merged by others (remote write) */
-    pthread_mutex_lock(w->lock);
-    for (size_t j = 0; j < p->n; j++) {
-        const struct journey *jr = p->j[j].j;
-        for (size_t k = 0; k < jr->nsteps; k++) {
-            size_t si = e->first[j] + k;
-            worker_step_series(w, &e->steps[si], &jr->steps[k], &w->steps[si]);
-        }
-        if (*jr->group) {
-            struct tagset gt = {0};
-            tagset_set(&gt, "scenario", o->scenario);
-            tagset_set(&gt, "group", jr->group);
-            w->journeys[j].group_dur = metrics_series(w->m, M_GROUP_DURATION, &gt);
-        }
-    }
-    tagset_set(&t, "scenario", o->scenario);
-    w->iters = metrics_series(w->m, M_ITERATIONS, &t);
-    w->iter_dur = metrics_series(w->m, M_ITERATION_DURATION, &t);
-    tagset_set(&t, "failed", "true");
-    w->iters_failed = metrics_series(w->m, M_ITERATIONS, &t);
-    pthread_mutex_unlock(w->lock);
+    int rc = worker_scen_init(e, w);
+    if (rc < 0)
+        return rc;
 
     for (size_t i = 0; i < w->nmh; i++) {
         struct mh *mh = &w->mh[i];
@@ -963,12 +490,48 @@ static int worker_init(struct engine *e, struct worker *w, int index, size_t nfd
         /* a cache smaller than the transfers closes connections all the time */
         curl_multi_setopt(mh->multi, CURLMOPT_MAXCONNECTS, (long)handles * e->maxconnects);
     }
-    for (uint32_t i = 0; i < w->nslots; i++) {
-        struct vu *v = &w->vus[i];
-        uint32_t global = i * (uint32_t)e->nthreads + (uint32_t)index;
-        v->slot = i;
-        if (jvu_init(&v->j, global + 1, p, (uint64_t)units_now_wall()) < 0)
-            return -ENOMEM;
+    return 0;
+}
+
+/* The engine's view of scenario i: steps, tags, VU numbers and times. */
+static int escen_init(struct engine *e, size_t i, uint32_t slot0)
+{
+    const struct engine_scenario *o = &e->o.scenarios[i];
+    struct escen *es = &e->scen[i];
+    const struct plan *p = o->plan;
+    const struct scenario *sc = o->sc;
+
+    es->o = o;
+    es->sc = sc;
+    es->ctx = (struct jvu_ctx){.plan = p, .token = e->o.token, .token_ud = e->o.token_ud,
+                               .rows = &es->rows};
+    es->open = ex_open(sc);
+    es->slots = ex_slots(sc);
+    es->slot0 = slot0;
+    es->workers = es->slots < e->nthreads ? es->slots : e->nthreads;
+    es->start = sc->start_time;
+    es->stop = sc->start_time + ex_length(sc);
+    es->end = ex_end(sc);
+    tagset_set(&es->tags, "scenario", sc->name);
+    for (size_t t = 0; t < sc->ntags; t++)
+        tagset_set(&es->tags, sc->tags[t].key, sc->tags[t].value);
+    es->nsteps = plan_nsteps(p);
+    es->first = calloc(p->n ? p->n : 1, sizeof(*es->first));
+    es->steps = calloc(es->nsteps ? es->nsteps : 1, sizeof(*es->steps));
+    if (!es->first || !es->steps)
+        return -ENOMEM;
+    for (size_t j = 0, si = 0; j < p->n; j++) {
+        es->first[j] = si;
+        for (size_t k = 0; k < p->j[j].j->nsteps; k++, si++) {
+            const struct plan_step *ps = &p->j[j].steps[k];
+            struct estep *st = &es->steps[si];
+            e->want_headers |= ps->s->wants_headers;
+            plan_tags(&p->j[j], ps, sc->name, &st->tags, &st->ctags);
+            for (size_t t = 0; t < sc->ntags; t++) {
+                tagset_set(&st->tags, sc->tags[t].key, sc->tags[t].value);
+                tagset_set(&st->ctags, sc->tags[t].key, sc->tags[t].value);
+            }
+        }
     }
     return 0;
 }
@@ -976,8 +539,8 @@ static int worker_init(struct engine *e, struct worker *w, int index, size_t nfd
 struct engine *engine_new(const struct engine_opts *o, int *err)
 {
     struct engine *e = calloc(1, sizeof(*e));
-    const struct plan *p = o->plan;
     int rc = -ENOMEM;
+    uint32_t slots = 0;
 
     if (!e)
         goto fail;
@@ -989,13 +552,15 @@ struct engine *engine_new(const struct engine_opts *o, int *err)
     pthread_cond_init(&e->done_cond, &ca);
     pthread_condattr_destroy(&ca);
     rc = -EINVAL;
-    if (!p || p->n == 0)
+    if (!o->nscenarios || o->nscenarios > UINT16_MAX)
         goto fail;
-
-    e->ctx = (struct jvu_ctx){.plan = p, .token = o->token, .token_ud = o->token_ud,
-                              .rows = &e->rows};
-    e->total = sched_duration(o->stages, o->nstages);
-    e->vus_max = sched_max_vus(o->stages, o->nstages, o->start_vus);
+    for (size_t i = 0; i < o->nscenarios; i++) {
+        if (!o->scenarios[i].plan || !o->scenarios[i].plan->n)
+            goto fail;
+        int n = ex_slots(o->scenarios[i].sc);
+        e->total = e->total > ex_end(o->scenarios[i].sc) ? e->total : ex_end(o->scenarios[i].sc);
+        e->vus_max += n;
+    }
     e->noproxy = !proxy_configured();
     e->nthreads = o->threads > 0 ? o->threads : cpu_count();
     if (e->nthreads > ENGINE_MAX_THREADS)
@@ -1004,21 +569,15 @@ struct engine *engine_new(const struct engine_opts *o, int *err)
         e->nthreads = e->vus_max; /* 0 VUs: no worker at all */
 
     rc = -ENOMEM;
-    e->nsteps = plan_nsteps(p);
-    e->first = calloc(p->n, sizeof(*e->first));
-    e->steps = calloc(e->nsteps ? e->nsteps : 1, sizeof(*e->steps));
-    if (!e->first || !e->steps)
+    e->nscen = o->nscenarios;
+    if (!(e->scen = calloc(e->nscen, sizeof(*e->scen))))
         goto fail;
-    for (size_t j = 0, si = 0; j < p->n; j++) {
-        e->first[j] = si;
-        for (size_t k = 0; k < p->j[j].j->nsteps; k++, si++) {
-            const struct plan_step *ps = &p->j[j].steps[k];
-            struct estep *es = &e->steps[si];
-            e->want_headers |= ps->s->wants_headers;
-            plan_tags(&p->j[j], ps, o->scenario, &es->tags, &es->ctags);
-        }
+    for (size_t i = 0; i < e->nscen; i++) {
+        if ((rc = escen_init(e, i, slots)) < 0)
+            goto fail;
+        slots += (uint32_t)e->scen[i].slots;
     }
-    e->maxconnects = distinct_origins(p);
+    e->maxconnects = distinct_origins(e);
 
     size_t nfds = raise_nofile();
     e->w = calloc(e->nthreads ? (size_t)e->nthreads : 1, sizeof(*e->w));
@@ -1047,8 +606,11 @@ void engine_free(struct engine *e)
         for (int i = 0; i < e->nthreads; i++)
             worker_clear(e, &e->w[i]);
     free(e->w);
-    free(e->first);
-    free(e->steps);
+    for (size_t i = 0; e->scen && i < e->nscen; i++) {
+        free(e->scen[i].first);
+        free(e->scen[i].steps);
+    }
+    free(e->scen);
     pthread_cond_destroy(&e->done_cond);
     pthread_mutex_destroy(&e->done_lock);
     free(e);
@@ -1065,6 +627,11 @@ int engine_start(struct engine *e, int64_t start)
     int rc = 0;
 
     e->start = start;
+    /* open-model due times were kept relative to the scenario: now they have a clock */
+    for (int i = 0; i < e->nthreads; i++)
+        for (size_t k = 0; k < e->nscen; k++)
+            if (e->scen[k].open && e->w[i].scen[k].next_due != INT64_MAX)
+                e->w[i].scen[k].next_due += start + e->scen[k].start;
     /* signals belong to the thread that decides what to do with them */
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &old);
@@ -1128,7 +695,21 @@ void engine_stats(const struct engine *e, struct engine_stats *s)
         s->requests += atomic_load_explicit(&w->requests, memory_order_relaxed);
         s->failures += atomic_load_explicit(&w->failures, memory_order_relaxed);
         s->iterations += atomic_load_explicit(&w->iterations, memory_order_relaxed);
+        s->dropped += atomic_load_explicit(&w->dropped, memory_order_relaxed);
         s->lag_usec += atomic_load_explicit(&w->lag, memory_order_relaxed);
+        int64_t lag = atomic_load_explicit(&w->lag_max, memory_order_relaxed);
+        if (lag > s->lag_max)
+            s->lag_max = lag;
+    }
+}
+
+void engine_scenario_stats(const struct engine *e, size_t i, uint64_t *started,
+                           uint64_t *dropped)
+{
+    *started = *dropped = 0;
+    for (int k = 0; k < e->nthreads && i < e->nscen; k++) {
+        *started += atomic_load_explicit(&e->w[k].scen[i].started, memory_order_relaxed);
+        *dropped += atomic_load_explicit(&e->w[k].scen[i].dropped, memory_order_relaxed);
     }
 }
 

@@ -141,6 +141,59 @@ int hist_merge(struct hist *dst, const struct hist *src)
     return 0;
 }
 
+int hist_diff(struct hist *dst, const struct hist *a, const struct hist *b)
+{
+    bool first = true;
+
+    hist_reset(dst);
+    if (b->count > a->count)
+        return -EINVAL;
+    for (unsigned r = 0; r < NRANGES; r++) {
+        if (!a->rcount[r] && !b->rcount[r])
+            continue;
+        for (unsigned i = 0; i < SUB_COUNT; i++) {
+            uint64_t ca = a->range[r] ? a->range[r][i] : 0;
+            uint64_t cb = b->range[r] ? b->range[r][i] : 0;
+            if (ca == cb)
+                continue;
+            if (cb > ca) {
+                hist_reset(dst);
+                return -EINVAL;
+            }
+            if (!dst->range[r] && !(dst->range[r] = calloc(SUB_COUNT, sizeof(uint64_t)))) {
+                hist_reset(dst);
+                return -ENOMEM;
+            }
+            int64_t lo, hi;
+            bucket_bounds(r, i, &lo, &hi);
+            dst->range[r][i] = ca - cb;
+            dst->rcount[r] += ca - cb;
+            if (first)
+                dst->min = (uint64_t)lo;
+            dst->max = (uint64_t)(hi - 1);
+            first = false;
+        }
+    }
+    dst->count = a->count - b->count;
+    if (dst->count == 0) {
+        hist_reset(dst);
+        return 0;
+    }
+    /* the 128-bit sums: a - b with borrow */
+    dst->sum_lo = a->sum_lo - b->sum_lo;
+    dst->sum_hi = a->sum_hi - b->sum_hi - (a->sum_lo < b->sum_lo);
+    if (first) {
+        /* samples counted without a bucket (a range allocation failed): no bounds known */
+        dst->min = a->min;
+        dst->max = a->max;
+    }
+    if (dst->min < a->min)
+        dst->min = a->min;
+    if (dst->max > a->max)
+        dst->max = a->max;
+    return 0;
+}
+
 uint64_t hist_count(const struct hist *h)
 {
     return h->count;

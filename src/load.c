@@ -1,17 +1,21 @@
 /*
- * load: the load phase. The engine's workers do the requests; this thread
- * watches them: the vus gauges, abortOnFail checks once a second, "stage"
- * events, a progress line every few seconds and the live bar on a TTY.
+ * load: the load phase. The engine's workers run every scenario's
+ * iterations; this thread watches them: the vus gauges, each open-model
+ * scenario's achieved rate, abortOnFail checks once a second, "stage" and
+ * "scenario" events, a progress line every few seconds and the live bar on a
+ * TTY.
  */
 #include "syncgate/load.h"
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "syncgate/auth.h"
 #include "syncgate/engine.h"
+#include "syncgate/executor.h"
 #include "syncgate/plan.h"
 #include "syncgate/sched.h"
 #include "syncgate/units.h"
@@ -21,17 +25,24 @@
 #define PROGRESS_EVERY (5 * USEC_PER_SEC)
 #define BAR_WIDTH 24
 
+/* One scenario as the watcher follows it. */
+struct wsc {
+    const struct scenario *sc;
+    size_t stage_logged; /* ramping-vus: stages [0, stage_logged) have had their event */
+    bool started, ended;
+    struct series *achieved; /* open model: the achieved_rate gauge */
+};
+
 struct watch {
     struct run *r;
     struct engine *e;
-    const struct stage *stages;
-    size_t nstages;
+    struct wsc *sc;
+    size_t nsc;
     int64_t start, total;
     int vus_max;
     struct metrics *gauges;
     pthread_mutex_t *glock;
-    size_t stage_logged; /* stages [0, stage_logged) have had their event */
-    bool bar;            /* live bar on stderr */
+    bool bar; /* live bar on stderr */
     bool bar_shown;
     struct engine_stats last_progress, last_bar;
     int64_t last_progress_at, last_bar_at;
@@ -44,15 +55,13 @@ static struct metrics *new_registry_cb(void *ud, pthread_mutex_t **lock)
     return run_new_source(ud, lock);
 }
 
+static void unauthorized_cb(void *ud)
+{
+    auth_unauthorized(ud);
+}
+
 /* Each engine thread registers a source, as do the gauges and the smoke phase. */
 _Static_assert(ENGINE_MAX_THREADS + 2 <= RUN_MAX_SOURCES, "RUN_MAX_SOURCES too small for the engine");
-
-/* 1-based number of the stage running at t, the last one once the schedule ended. */
-static size_t stage_number(const struct watch *w, int64_t t)
-{
-    size_t stage = sched_stage_at(w->stages, w->nstages, t);
-    return stage < w->nstages ? stage + 1 : w->nstages;
-}
 
 static void bar_clear(struct watch *w)
 {
@@ -72,24 +81,84 @@ static void set_gauge(struct watch *w, enum metric_id id, double v)
     pthread_mutex_unlock(w->glock);
 }
 
-/* One "stage" event per stage entered up to time t, 0s stages included. */
-static void log_stages(struct watch *w, int64_t t)
+/* Stage and scenario events up to engine time t. */
+static void log_scenarios(struct watch *w, int64_t t)
 {
-    size_t cur = sched_stage_at(w->stages, w->nstages, t);
-    while (w->stage_logged < w->nstages && w->stage_logged <= cur) {
-        size_t i = w->stage_logged++;
+    for (size_t i = 0; i < w->nsc; i++) {
+        struct wsc *s = &w->sc[i];
+        const struct scenario *sc = s->sc;
+        int64_t st = t - sc->start_time;
         char dur[32];
-        cJSON *ev = log_begin(w->r->log, "stage");
-        cJSON_AddNumberToObject(ev, "stage", (double)(i + 1));
-        cJSON_AddNumberToObject(ev, "stages", (double)w->nstages);
-        cJSON_AddStringToObject(
-            ev, "duration", units_format_duration(w->stages[i].duration, dur, sizeof(dur)));
-        cJSON_AddNumberToObject(ev, "from", i ? w->stages[i - 1].target : w->r->cfg->load.start_vus);
-        cJSON_AddNumberToObject(ev, "target", w->stages[i].target);
-        cJSON_AddNumberToObject(ev, "elapsed_s", (double)t / USEC_PER_SEC);
-        bar_clear(w);
-        log_emit(w->r->log, LOG_INFO, ev);
+        if (st < 0)
+            continue;
+        if (!s->started && (w->nsc > 1 || sc->start_time > 0)) {
+            cJSON *ev = log_begin(w->r->log, "scenario_start");
+            cJSON_AddStringToObject(ev, "scenario", sc->name);
+            cJSON_AddStringToObject(ev, "executor", executor_names[sc->executor]);
+            cJSON_AddNumberToObject(ev, "elapsed_s", (double)t / USEC_PER_SEC);
+            bar_clear(w);
+            log_emit(w->r->log, LOG_INFO, ev);
+        }
+        s->started = true;
+        if (sc->executor == EX_RAMPING_VUS) {
+            size_t cur = sched_stage_at(sc->stages, sc->nstages, st);
+            while (s->stage_logged < sc->nstages && s->stage_logged <= cur) {
+                size_t k = s->stage_logged++;
+                cJSON *ev = log_begin(w->r->log, "stage");
+                cJSON_AddStringToObject(ev, "scenario", sc->name);
+                cJSON_AddNumberToObject(ev, "stage", (double)(k + 1));
+                cJSON_AddNumberToObject(ev, "stages", (double)sc->nstages);
+                cJSON_AddStringToObject(ev, "duration", units_format_duration(
+                                                            sc->stages[k].duration, dur,
+                                                            sizeof(dur)));
+                cJSON_AddNumberToObject(ev, "from", k ? sc->stages[k - 1].target : sc->start_vus);
+                cJSON_AddNumberToObject(ev, "target", sc->stages[k].target);
+                cJSON_AddNumberToObject(ev, "elapsed_s", (double)t / USEC_PER_SEC);
+                bar_clear(w);
+                log_emit(w->r->log, LOG_INFO, ev);
+            }
+        }
+        if (!s->ended && st >= ex_length(sc) && (w->nsc > 1 || ex_open(sc))) {
+            s->ended = true;
+            cJSON *ev = log_begin(w->r->log, "scenario_end");
+            cJSON_AddStringToObject(ev, "scenario", sc->name);
+            cJSON_AddNumberToObject(ev, "elapsed_s", (double)t / USEC_PER_SEC);
+            if (ex_open(sc)) {
+                uint64_t started, dropped;
+                engine_scenario_stats(w->e, i, &started, &dropped);
+                cJSON_AddNumberToObject(ev, "iterations_due", (double)ex_due_by(sc, st));
+                cJSON_AddNumberToObject(ev, "iterations_started", (double)started);
+                cJSON_AddNumberToObject(ev, "dropped_iterations", (double)dropped);
+            }
+            bar_clear(w);
+            log_emit(w->r->log, LOG_INFO, ev);
+        }
     }
+}
+
+/* Each open-model scenario's achieved rate: iterations started over iterations due. */
+static void achieved_rates(struct watch *w, int64_t t)
+{
+    for (size_t i = 0; i < w->nsc; i++) {
+        struct wsc *s = &w->sc[i];
+        if (!s->achieved || t < s->sc->start_time)
+            continue;
+        uint64_t started, dropped, due = ex_due_by(s->sc, t - s->sc->start_time);
+        engine_scenario_stats(w->e, i, &started, &dropped);
+        pthread_mutex_lock(w->glock);
+        series_set(s->achieved, due ? (double)started / (double)due : 1.0);
+        pthread_mutex_unlock(w->glock);
+    }
+}
+
+/* The ramping-vus shorthand's stage at engine time t (1-based), 0 for anything else. */
+static size_t stage_number(const struct watch *w, int64_t t)
+{
+    if (w->nsc != 1 || w->sc[0].sc->executor != EX_RAMPING_VUS)
+        return 0;
+    const struct scenario *sc = w->sc[0].sc;
+    size_t stage = sched_stage_at(sc->stages, sc->nstages, t - sc->start_time);
+    return stage < sc->nstages ? stage + 1 : sc->nstages;
 }
 
 static void log_progress(struct watch *w, int64_t now, bool final)
@@ -103,11 +172,17 @@ static void log_progress(struct watch *w, int64_t now, bool final)
     cJSON_AddNumberToObject(ev, "elapsed_s", (double)(t / USEC_PER_MSEC) / 1000.0);
     cJSON_AddNumberToObject(ev, "vus", s.vus);
     cJSON_AddNumberToObject(ev, "vus_max", w->vus_max);
-    cJSON_AddNumberToObject(ev, "stage", (double)stage_number(w, t));
-    cJSON_AddNumberToObject(ev, "stages", (double)w->nstages);
+    if (stage_number(w, t)) {
+        cJSON_AddNumberToObject(ev, "stage", (double)stage_number(w, t));
+        cJSON_AddNumberToObject(ev, "stages", (double)w->sc[0].sc->nstages);
+    } else {
+        cJSON_AddNumberToObject(ev, "scenarios", (double)w->nsc);
+    }
     cJSON_AddNumberToObject(ev, "requests", (double)s.requests);
     cJSON_AddNumberToObject(ev, "failures", (double)s.failures);
     cJSON_AddNumberToObject(ev, "iterations", (double)s.iterations);
+    if (s.dropped)
+        cJSON_AddNumberToObject(ev, "dropped_iterations", (double)s.dropped);
     uint64_t done = s.requests - w->last_progress.requests;
     cJSON_AddNumberToObject(ev, "req_s", span > 0 ? (double)(int64_t)((double)done / span) : 0);
     if (final)
@@ -121,7 +196,7 @@ static void log_progress(struct watch *w, int64_t now, bool final)
 static void bar_draw(struct watch *w, int64_t now)
 {
     struct engine_stats s;
-    char el[32], tot[32], bar[BAR_WIDTH + 1];
+    char el[32], tot[32], bar[BAR_WIDTH + 1], where[48];
     int64_t t = now - w->start;
     double frac = w->total > 0 ? (double)t / (double)w->total : 1;
 
@@ -140,10 +215,16 @@ static void bar_draw(struct watch *w, int64_t now)
     bar[BAR_WIDTH] = '\0';
     units_format_duration(t / USEC_PER_SEC * USEC_PER_SEC, el, sizeof(el));
     units_format_duration(w->total, tot, sizeof(tot));
-    fprintf(stderr, "\r load [%s] %3d%% %s/%s  vus %d/%d  stage %zu/%zu  %.0f req/s  %llu failed",
-            bar, (int)(frac * 100), el, tot, s.vus, w->vus_max,
-            stage_number(w, t), w->nstages, w->bar_rate,
+    if (stage_number(w, t))
+        snprintf(where, sizeof(where), "stage %zu/%zu", stage_number(w, t),
+                 w->sc[0].sc->nstages);
+    else
+        snprintf(where, sizeof(where), "%zu scenarios", w->nsc);
+    fprintf(stderr, "\r load [%s] %3d%% %s/%s  vus %d/%d  %s  %.0f req/s  %llu failed", bar,
+            (int)(frac * 100), el, tot, s.vus, w->vus_max, where, w->bar_rate,
             (unsigned long long)s.failures);
+    if (s.dropped)
+        fprintf(stderr, "  %llu dropped", (unsigned long long)s.dropped);
     fputs("\033[K", stderr); /* clear what a longer previous line left */
     fflush(stderr);
     w->bar_shown = true;
@@ -161,8 +242,7 @@ static void check_aborts(struct watch *w, int64_t now)
     if (!snap)
         return;
     bar_clear(w);
-    if (run_snapshot(w->r, snap) == 0 &&
-        run_check_aborts(w->r, ts, snap, "load", now - w->start))
+    if (run_snapshot(w->r, snap) == 0 && run_check_aborts(w->r, ts, snap, false, now - w->start))
         engine_stop(w->e);
     metrics_free(snap);
 }
@@ -189,7 +269,7 @@ static void watch(struct watch *w)
     bool stopping = false;
 
     w->last_progress_at = w->last_bar_at = w->start;
-    log_stages(w, 0);
+    log_scenarios(w, 0);
     for (;;) {
         /* with no VU at all there is no worker to wait for: keep the schedule */
         bool done = engine_wait(w->e, next_tick < end ? next_tick : end);
@@ -206,7 +286,8 @@ static void watch(struct watch *w)
             engine_stats(w->e, &s);
             sat_sample(&w->sat, (struct sat_point){now, sat_probe_demand(), s.lag_usec});
             set_gauge(w, M_VUS, s.vus);
-            log_stages(w, now - w->start);
+            log_scenarios(w, now - w->start);
+            achieved_rates(w, now - w->start);
             if (now >= next_abort) {
                 check_aborts(w, now);
                 next_abort += ABORT_EVERY;
@@ -223,72 +304,96 @@ static void watch(struct watch *w)
     }
 }
 
-static void unauthorized_cb(void *ud)
+static void free_plans(struct plan *plans, size_t n)
 {
-    auth_unauthorized(ud);
+    for (size_t i = 0; plans && i < n; i++)
+        plan_clear(&plans[i]);
+    free(plans);
 }
 
 int load_run(struct run *r)
 {
     const struct config *c = r->cfg;
-    struct plan plan;
+    size_t n = c->load.nscenarios;
+    struct plan *plans = calloc(n ? n : 1, sizeof(*plans));
+    struct engine_scenario *es = calloc(n ? n : 1, sizeof(*es));
+    struct wsc *wsc = calloc(n ? n : 1, sizeof(*wsc));
     char why[256];
     int err = 0;
 
-    err = plan_build(&plan, c, PLAN_LOAD, why, sizeof(why));
-    if (err < 0) {
-        log_msg(r->log, LOG_ERROR, "load_error", "%s",
-                err == -EINVAL ? why : "out of memory while planning the load");
-        return err;
+    if (!plans || !es || !wsc || !n) {
+        log_msg(r->log, LOG_ERROR, "load_error", "%s", n ? "out of memory" : "no scenario");
+        free(plans), free(es), free(wsc);
+        return n ? -ENOMEM : -EINVAL;
     }
-    size_t n = plan.n;
+    for (size_t i = 0; i < n; i++) {
+        const struct scenario *sc = &c->load.scenarios[i];
+        err = plan_build(&plans[i], c, PLAN_LOAD, sc->journey, why, sizeof(why));
+        if (err < 0) {
+            log_msg(r->log, LOG_ERROR, "load_error", "scenario %s: %s", sc->name,
+                    err == -EINVAL ? why : "out of memory while planning the load");
+            free_plans(plans, i);
+            free(es), free(wsc);
+            return err;
+        }
+        es[i] = (struct engine_scenario){.sc = sc, .plan = &plans[i]};
+        wsc[i].sc = sc;
+    }
 
     struct engine_opts o = {
-        .stages = c->load.stages,
-        .nstages = c->load.nstages,
-        .start_vus = c->load.start_vus,
-        .plan = &plan,
+        .scenarios = es,
+        .nscenarios = n,
         .token = r->auth ? auth_token : NULL,
         .token_ud = r->auth,
         .unauthorized = r->auth ? unauthorized_cb : NULL,
-        .graceful_ramp_down = c->load.graceful_ramp_down,
         .request_timeout = c->load.request_timeout,
         .threads = c->load.threads,
-        .scenario = "load",
         .ca_file = c->ca_file,
         .new_registry = new_registry_cb,
         .registry_ud = r,
     };
     struct watch w = {
         .r = r,
-        .stages = c->load.stages,
-        .nstages = c->load.nstages,
+        .sc = wsc,
+        .nsc = n,
         .bar = !c->quiet && isatty(STDERR_FILENO),
     };
     w.e = engine_new(&o, &err);
     if (!w.e) {
         log_msg(r->log, LOG_ERROR, "load_error", "cannot prepare the load engine: %s",
                 strerror(-err));
-        plan_clear(&plan);
-        return err;
+        goto out;
     }
     w.total = engine_duration(w.e);
     w.vus_max = engine_vus_max(w.e);
     if (!(w.gauges = run_new_source(r, &w.glock))) {
         log_msg(r->log, LOG_ERROR, "load_error",
                 "cannot register the vus gauges: out of memory or too many threads");
-        engine_free(w.e);
-        plan_clear(&plan);
-        return -ENOMEM;
+        err = -ENOMEM;
+        goto out;
     }
     set_gauge(&w, M_VUS_MAX, w.vus_max);
+    pthread_mutex_lock(w.glock);
+    for (size_t i = 0; i < n; i++)
+        if (ex_open(wsc[i].sc)) {
+            struct tagset t = {0};
+            tagset_set(&t, "scenario", wsc[i].sc->name);
+            wsc[i].achieved = metrics_series(w.gauges, M_ACHIEVED_RATE, &t);
+        }
+    pthread_mutex_unlock(w.glock);
 
     cJSON *ev = log_begin(r->log, "load_start");
     char dur[32];
     cJSON_AddNumberToObject(ev, "vus_max", w.vus_max);
     cJSON_AddStringToObject(ev, "duration", units_format_duration(w.total, dur, sizeof(dur)));
-    cJSON_AddNumberToObject(ev, "stages", (double)w.nstages);
-    cJSON_AddNumberToObject(ev, "journeys", (double)n);
+    cJSON *sj = cJSON_AddArrayToObject(ev, "scenarios");
+    for (size_t i = 0; i < n; i++) {
+        cJSON *o1 = cJSON_CreateObject();
+        cJSON_AddStringToObject(o1, "name", wsc[i].sc->name);
+        cJSON_AddStringToObject(o1, "executor", executor_names[wsc[i].sc->executor]);
+        cJSON_AddNumberToObject(o1, "journeys", (double)plans[i].n);
+        cJSON_AddItemToArray(sj, o1);
+    }
     cJSON_AddNumberToObject(ev, "threads", engine_threads(w.e));
     log_emit(r->log, LOG_INFO, ev);
 
@@ -299,18 +404,21 @@ int load_run(struct run *r)
     if ((err = engine_start(w.e, w.start)) < 0) {
         log_msg(r->log, LOG_ERROR, "load_error", "cannot start the load engine: %s",
                 strerror(-err));
-        engine_free(w.e);
-        plan_clear(&plan);
-        return err;
+        goto out;
     }
     watch(&w);
     sat_finish(&w.sat);
     sat_result(&w.sat, sat_source, &r->saturation);
     log_saturation(r);
     engine_join(w.e);
+    achieved_rates(&w, units_now_mono() - w.start);
     /* vus keeps the last active count it sampled, as k6's summary shows it */
     log_progress(&w, units_now_mono(), true);
+    err = 0;
+out:
     engine_free(w.e);
-    plan_clear(&plan);
-    return 0;
+    free_plans(plans, n);
+    free(es);
+    free(wsc);
+    return err;
 }

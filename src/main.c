@@ -26,8 +26,11 @@
 #include "syncgate/log.h"
 #include "syncgate/notify.h"
 #include "syncgate/report.h"
+#include "syncgate/report_html.h"
 #include "syncgate/run.h"
 #include "syncgate/rw.h"
+#include "syncgate/sampler.h"
+#include "syncgate/serve.h"
 #include "syncgate/sig.h"
 #include "syncgate/smoke.h"
 #include "syncgate/units.h"
@@ -56,33 +59,54 @@ static void usage(FILE *out)
           "  smoke      smoke checks through the gateway only\n"
           "  load       ramping load against services directly only\n"
           "  validate   print the effective configuration, send nothing\n"
+          "  serve      the test-runner service: an HTTP API that starts runs and keeps\n"
+          "             their history (syncgate serve --help)\n"
           "  version    print the version\n"
           "options:\n"
           "  -p, --profile FILE        YAML profile (env SYNCGATE_PROFILE)\n"
           "      --summary-export FILE k6-compatible JSON summary\n"
           "      --junit FILE          JUnit XML report\n"
+          "      --report FILE         self-contained HTML report with charts\n"
           "      --log-format json|text\n"
           "      --set PATH=VALUE      override one profile value (repeatable)\n"
-          "  -q, --quiet               only warnings and errors in the log\n",
+          "  -q, --quiet               only warnings and errors in the log\n"
+          "k6's options, with k6's meanings (they replace the profile's load.scenarios or\n"
+          "load.stages as they replace a script's):\n"
+          "  -u, --vus N               VUs of the shortcut scenario (K6_VUS)\n"
+          "  -d, --duration D          constant VUs for D (K6_DURATION)\n"
+          "  -i, --iterations N        N iterations shared by the VUs (K6_ITERATIONS)\n"
+          "  -s, --stage D:T           a ramping stage, repeatable (K6_STAGES)\n"
+          "      --tag NAME=VALUE      a label on every series, repeatable (K6_TAGS)\n"
+          "      --summary-trend-stats LIST  trend columns of the summary (K6_SUMMARY_TREND_STATS)\n"
+          "      --no-thresholds       judge no threshold (K6_NO_THRESHOLDS)\n",
           out);
 }
 
-enum command { CMD_RUN, CMD_SMOKE, CMD_LOAD, CMD_VALIDATE, CMD_VERSION, CMD_HELP };
+enum command { CMD_RUN, CMD_SMOKE, CMD_LOAD, CMD_VALIDATE, CMD_VERSION, CMD_HELP, CMD_SERVE };
 
-static const char *const command_names[] = {"run", "smoke", "load", "validate", "version", "help"};
+static const char *const command_names[] = {"run",     "smoke", "load", "validate",
+                                            "version", "help",  "serve"};
 
 struct args {
     enum command cmd;
     struct config_cli cli;
     const char *sets[256];
+    const char *stages[64];
+    const char *tags[16];
 };
 
 /* What each option with a value expects, as the usage text writes it. */
 static const char *value_name(int val)
 {
     switch (val) {
-    case 's': return "PATH=VALUE";
+    case 'E': return "PATH=VALUE";
     case 'L': return "json|text";
+    case 'u':
+    case 'i': return "N";
+    case 'd': return "DURATION";
+    case 's': return "DURATION:TARGET";
+    case 'T': return "NAME=VALUE";
+    case 'K': return "LIST";
     default: return "FILE";
     }
 }
@@ -155,9 +179,17 @@ static int parse_args(int argc, char **argv, struct args *a)
         {"profile", required_argument, NULL, 'p'},
         {"summary-export", required_argument, NULL, 'S'},
         {"junit", required_argument, NULL, 'J'},
+        {"report", required_argument, NULL, 'R'},
         {"log-format", required_argument, NULL, 'L'},
-        {"set", required_argument, NULL, 's'},
+        {"set", required_argument, NULL, 'E'},
         {"quiet", no_argument, NULL, 'q'},
+        {"vus", required_argument, NULL, 'u'},
+        {"duration", required_argument, NULL, 'd'},
+        {"iterations", required_argument, NULL, 'i'},
+        {"stage", required_argument, NULL, 's'},
+        {"tag", required_argument, NULL, 'T'},
+        {"summary-trend-stats", required_argument, NULL, 'K'},
+        {"no-thresholds", no_argument, NULL, 'N'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -167,8 +199,10 @@ static int parse_args(int argc, char **argv, struct args *a)
 
     memset(a, 0, sizeof(*a));
     a->cli.sets = a->sets;
+    a->cli.stages = a->stages;
+    a->cli.tags = a->tags;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":p:qh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":p:qhu:d:i:s:", opts, NULL)) != -1) {
         switch (c) {
         case 'p':
             if (empty_file_name("--profile", optarg))
@@ -185,15 +219,39 @@ static int parse_args(int argc, char **argv, struct args *a)
                 return EXIT_INVALID_CONFIG;
             a->cli.junit = optarg;
             break;
+        case 'R':
+            if (empty_file_name("--report", optarg))
+                return EXIT_INVALID_CONFIG;
+            a->cli.report = optarg;
+            break;
         case 'L': a->cli.log_format = optarg; break;
         case 'q': a->cli.quiet = true; break;
-        case 's':
+        case 'E':
             if (a->cli.nsets == sizeof(a->sets) / sizeof(a->sets[0])) {
                 fputs("syncgate: --set: too many overrides\n", stderr);
                 return EXIT_INVALID_CONFIG;
             }
             a->sets[a->cli.nsets++] = optarg;
             break;
+        case 'u': a->cli.vus = optarg; break;
+        case 'd': a->cli.duration = optarg; break;
+        case 'i': a->cli.iterations = optarg; break;
+        case 's':
+            if (a->cli.nstages == sizeof(a->stages) / sizeof(a->stages[0])) {
+                fputs("syncgate: --stage: too many stages\n", stderr);
+                return EXIT_INVALID_CONFIG;
+            }
+            a->stages[a->cli.nstages++] = optarg;
+            break;
+        case 'T':
+            if (a->cli.ntags == sizeof(a->tags) / sizeof(a->tags[0])) {
+                fputs("syncgate: --tag: too many tags\n", stderr);
+                return EXIT_INVALID_CONFIG;
+            }
+            a->tags[a->cli.ntags++] = optarg;
+            break;
+        case 'K': a->cli.summary_trend_stats = optarg; break;
+        case 'N': a->cli.no_thresholds = true; break;
         case 'V': a->cmd = CMD_VERSION; have_cmd = 1; break;
         case 'h': usage(stdout); return -1;
         default:
@@ -212,7 +270,7 @@ static int parse_args(int argc, char **argv, struct args *a)
         if (!have_cmd) {
             fprintf(stderr,
                     "syncgate: unknown command \"%s\"; commands: run, smoke, load, validate, "
-                    "version" SEE_HELP "\n",
+                    "serve, version" SEE_HELP "\n",
                     utf8_escape(name, strlen(name), false, buf, sizeof(buf)));
             return EXIT_INVALID_CONFIG;
         }
@@ -230,6 +288,12 @@ static int parse_args(int argc, char **argv, struct args *a)
     if (a->cmd == CMD_HELP) {
         usage(stdout);
         return -1;
+    }
+    if (a->cmd == CMD_SERVE) {
+        /* main() hands "syncgate serve ..." to serve_main before this parser runs */
+        fputs("syncgate: serve takes its options after the command: syncgate serve [options]"
+              " (see syncgate serve --help)\n", stderr);
+        return EXIT_INVALID_CONFIG;
     }
     return 0;
 }
@@ -403,6 +467,11 @@ static bool smoke_passed(struct run *r)
 }
 
 static struct rw_push *pusher; /* NULL when metrics are not pushed */
+/* The HTML report's charts: sampled once a second while the run goes (--report only). */
+static struct sampler *sampler;
+static struct timeline timeline;
+static const char *command_name;
+static int64_t started_wall;
 
 static void set_phase(struct log *log, const struct config *c, const char *phase)
 {
@@ -604,6 +673,8 @@ static int finish(struct run *r, int code, bool smoke_ran, bool load_ran)
                              .baselines = r->baselines,
                              .saturation = load_ran ? &r->saturation : NULL};
 
+    sampler_stop(sampler); /* its last point ends here, with the run */
+    sampler = NULL;
     if (!final || run_snapshot(r, final) < 0 || report_verdict(&ctx, &v) < 0) {
         metrics_free(final);
         log_msg(r->log, LOG_ERROR, "test_finish", "out of memory while reporting");
@@ -666,6 +737,14 @@ static int finish(struct run *r, int code, bool smoke_ran, bool load_ran)
     if (c->junit && report_junit(c->junit, &ctx, &v) < 0)
         log_msg(r->log, LOG_ERROR, "output_error", "cannot write %s: %s", c->junit,
                 strerror(errno));
+    if (c->report) {
+        struct report_html_info hi = {.command = command_name, .started_wall = started_wall,
+                                      .tl = &timeline};
+        int rc = report_html(c->report, &ctx, &v, &hi);
+        if (rc < 0)
+            log_msg(r->log, LOG_ERROR, "output_error", "cannot write %s: %s", c->report,
+                    strerror(-rc));
+    }
     tell(r, &ctx, &v, interrupted);
 
     size_t ninc = 0;
@@ -718,27 +797,39 @@ static int resolve(struct config *cfg, const struct args *a)
     }
     if (check_output("--summary-export", "output.summary_export", cfg->summary_export, why,
                      sizeof(why)) < 0 ||
-        check_output("--junit", "output.junit", cfg->junit, why, sizeof(why)) < 0) {
+        check_output("--junit", "output.junit", cfg->junit, why, sizeof(why)) < 0 ||
+        check_output("--report", "output.report", cfg->report, why, sizeof(why)) < 0) {
         fprintf(stderr, "syncgate: %s\n", why);
         return EXIT_INVALID_CONFIG;
     }
-    if (cfg->summary_export && cfg->junit && same_output(cfg->summary_export, cfg->junit)) {
-        if (strcmp(cfg->summary_export, cfg->junit) == 0)
-            fprintf(stderr,
-                    "syncgate: --junit (output.junit): \"%s\" is also the summary export file\n",
-                    cfg->junit);
-        else
-            fprintf(stderr,
-                    "syncgate: --junit (output.junit): \"%s\" is the same file as the summary "
-                    "export \"%s\"\n",
-                    cfg->junit, cfg->summary_export);
-        return EXIT_INVALID_CONFIG;
-    }
+    /* no output overwrites another: each later one is checked against the earlier ones */
+    const struct {
+        const char *opt, *key, *path, *what;
+    } outs[] = {
+        {"--summary-export", "output.summary_export", cfg->summary_export, "summary export"},
+        {"--junit", "output.junit", cfg->junit, "JUnit"},
+        {"--report", "output.report", cfg->report, "HTML report"},
+    };
+    for (size_t i = 1; i < sizeof(outs) / sizeof(outs[0]); i++)
+        for (size_t j = 0; j < i; j++) {
+            if (!outs[i].path || !outs[j].path || !same_output(outs[j].path, outs[i].path))
+                continue;
+            if (strcmp(outs[j].path, outs[i].path) == 0)
+                fprintf(stderr, "syncgate: %s (%s): \"%s\" is also the %s file\n", outs[i].opt,
+                        outs[i].key, outs[i].path, outs[j].what);
+            else
+                fprintf(stderr,
+                        "syncgate: %s (%s): \"%s\" is the same file as the %s \"%s\"\n",
+                        outs[i].opt, outs[i].key, outs[i].path, outs[j].what, outs[j].path);
+            return EXIT_INVALID_CONFIG;
+        }
     return 0;
 }
 
 static int validate(const struct config *cfg)
 {
+    for (size_t i = 0; i < cfg->nwarnings; i++)
+        fprintf(stderr, "syncgate: warning: %s\n", cfg->warnings[i]);
     size_t n = config_dump(cfg, NULL, 0) + 1;
     char *text = malloc(n);
     if (!text)
@@ -862,6 +953,18 @@ static int execute(const struct config *cfg, enum command cmd)
         return EXIT_INTERNAL;
     }
     run_init(&r, cfg, log, &stop_flag);
+    started_wall = units_now_wall();
+    command_name = command_names[cmd];
+    if (cfg->report) {
+        int err = timeline_init(&timeline, TIMELINE_DEFAULT_POINTS, SAMPLER_INTERVAL);
+        if (err == 0)
+            sampler = sampler_start(&r, &timeline, SAMPLER_INTERVAL, &err);
+        if (err < 0) {
+            fprintf(stderr, "syncgate: cannot sample the run for the report: %s\n",
+                    strerror(-err));
+            goto out;
+        }
+    }
     if (cfg->metrics.rw.server_url) {
         char err[256];
         struct rw_push_opts po = {.interrupt = &stop_flag,
@@ -874,6 +977,8 @@ static int execute(const struct config *cfg, enum command cmd)
     }
     set_phase(log, cfg, cmd == CMD_LOAD ? "load" : "smoke");
     log_test_start(log, cfg, cmd);
+    for (size_t i = 0; i < cfg->nwarnings; i++)
+        log_msg(log, LOG_WARN, "config_warning", "%s", cfg->warnings[i]);
     if (cfg->metrics.rw.insecure_skip_tls_verify) {
         cJSON *ev = log_begin(log, "tls_verify_disabled");
         cJSON_AddStringToObject(ev, "target", "remote_write");
@@ -904,6 +1009,9 @@ static int execute(const struct config *cfg, enum command cmd)
 out:
     rw_push_free(pusher); /* already stopped unless reporting failed */
     pusher = NULL;
+    sampler_stop(sampler); /* already stopped unless the run never started */
+    sampler = NULL;
+    timeline_clear(&timeline);
     if (baselines)
         baseline_set_clear(baselines);
     free(baselines);
@@ -912,10 +1020,25 @@ out:
     return code;
 }
 
+/* `syncgate serve [options]`: the service, with options of its own (serve_opts.c). */
+static int serve(int argc, char **argv, const char *self)
+{
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        fputs("syncgate: libcurl initialisation failed\n", stderr);
+        return EXIT_INTERNAL;
+    }
+    int rc = serve_main(argc, argv, self);
+    curl_global_cleanup();
+    return rc == 0 ? EXIT_OK : rc == -EINVAL ? EXIT_INVALID_CONFIG : EXIT_INTERNAL;
+}
+
 int main(int argc, char **argv)
 {
     struct args a;
     struct config cfg;
+
+    if (argc > 1 && strcmp(argv[1], "serve") == 0)
+        return serve(argc - 1, argv + 1, argv[0]);
     int code = parse_args(argc, argv, &a);
 
     if (code)

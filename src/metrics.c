@@ -8,6 +8,7 @@
 
 /* Kept in enum metric_id order, which is name order. */
 static const struct metric_def defs[M_COUNT] = {
+    [M_ACHIEVED_RATE] = {"achieved_rate", METRIC_GAUGE, UNIT_NONE},
     [M_CHECKS] = {"checks", METRIC_RATE, UNIT_NONE},
     [M_DATA_RECEIVED] = {"data_received", METRIC_COUNTER, UNIT_DATA},
     [M_DATA_SENT] = {"data_sent", METRIC_COUNTER, UNIT_DATA},
@@ -16,6 +17,7 @@ static const struct metric_def defs[M_COUNT] = {
     [M_HTTP_REQ_BLOCKED] = {"http_req_blocked", METRIC_TREND, UNIT_TIME},
     [M_HTTP_REQ_CONNECTING] = {"http_req_connecting", METRIC_TREND, UNIT_TIME},
     [M_HTTP_REQ_DURATION] = {"http_req_duration", METRIC_TREND, UNIT_TIME},
+    [M_HTTP_REQ_DURATION_SCHEDULED] = {"http_req_duration_scheduled", METRIC_TREND, UNIT_TIME},
     [M_HTTP_REQ_FAILED] = {"http_req_failed", METRIC_RATE, UNIT_NONE},
     [M_HTTP_REQ_RECEIVING] = {"http_req_receiving", METRIC_TREND, UNIT_TIME},
     [M_HTTP_REQ_SENDING] = {"http_req_sending", METRIC_TREND, UNIT_TIME},
@@ -23,6 +25,7 @@ static const struct metric_def defs[M_COUNT] = {
     [M_HTTP_REQ_WAITING] = {"http_req_waiting", METRIC_TREND, UNIT_TIME},
     [M_HTTP_REQS] = {"http_reqs", METRIC_COUNTER, UNIT_NONE},
     [M_ITERATION_DURATION] = {"iteration_duration", METRIC_TREND, UNIT_TIME},
+    [M_ITERATION_LATENESS] = {"iteration_lateness", METRIC_TREND, UNIT_TIME},
     [M_ITERATIONS] = {"iterations", METRIC_COUNTER, UNIT_NONE},
     [M_JOURNEY_SKIPPED] = {"journey_skipped", METRIC_COUNTER, UNIT_NONE},
     [M_VUS] = {"vus", METRIC_GAUGE, UNIT_NONE},
@@ -334,6 +337,12 @@ int metrics_merge(struct metrics *dst, const struct metrics *src)
 int metrics_view(const struct metrics *m, enum metric_id id, const struct tagset *filter,
                  struct metric_view *v)
 {
+    return metrics_view_except(m, id, filter, NULL, v);
+}
+
+int metrics_view_except(const struct metrics *m, enum metric_id id, const struct tagset *filter,
+                        const struct tag *except, struct metric_view *v)
+{
     memset(v, 0, sizeof(*v));
     v->id = id;
     struct series acc = {.id = id};
@@ -341,6 +350,9 @@ int metrics_view(const struct metrics *m, enum metric_id id, const struct tagset
         return -ENOMEM;
     for (const struct series *s = m->first; s; s = s->next) {
         if (s->id != id || !tagset_matches(&s->tags, filter))
+            continue;
+        const char *ev = except ? tagset_get(&s->tags, except->key) : NULL;
+        if (ev && !strcmp(ev, except->value))
             continue;
         if (series_fold(&acc, s) < 0) {
             hist_free(acc.v.trend);

@@ -114,6 +114,8 @@ static int add_journey(struct plan *p, const struct journey *j, const struct con
             ps->base = gateway_base;
         else
             ps->base = p->bases[s->service];
+        if (!ps->base)
+            return -ENXIO; /* load, and the step's service has no url */
         if (s->service >= 0)
             ps->service = c->services[s->service].name;
         if (!s->path.has_vars) {
@@ -127,8 +129,8 @@ static int add_journey(struct plan *p, const struct journey *j, const struct con
     return 0;
 }
 
-int plan_build(struct plan *p, const struct config *c, enum plan_phase phase, char *err,
-               size_t errlen)
+int plan_build(struct plan *p, const struct config *c, enum plan_phase phase, int journey,
+               char *err, size_t errlen)
 {
     const struct journey_set *js = &c->journeys;
     size_t cap = js->n + c->nservices + 1;
@@ -171,7 +173,10 @@ int plan_build(struct plan *p, const struct config *c, enum plan_phase phase, ch
         for (size_t i = 0; i < js->n; i++)
             if (js->j[i].smoke && (rc = add_journey(p, &js->j[i], c, c->gateway.url)) < 0)
                 goto fail;
-    } else if (js->n) {
+    } else if (journey >= 0 && (size_t)journey < js->n) {
+        if ((rc = add_journey(p, &js->j[journey], c, NULL)) < 0)
+            goto fail;
+    } else if (js->n && journey != SCENARIO_HEALTH) {
         for (size_t i = 0; i < js->n; i++)
             if ((rc = add_journey(p, &js->j[i], c, NULL)) < 0)
                 goto fail;
@@ -195,6 +200,10 @@ int plan_build(struct plan *p, const struct config *c, enum plan_phase phase, ch
     }
     return 0;
 fail:
+    if (rc == -ENXIO) {
+        snprintf(err, errlen, "a journey step's service has no url to load");
+        rc = -EINVAL;
+    }
     plan_clear(p);
     return rc == 0 ? -ENOMEM : rc;
 }

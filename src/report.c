@@ -166,12 +166,10 @@ static int judge(struct verdict *v, const struct report_ctx *ctx, const struct t
         ts = &implicit_set;
     for (size_t i = 0; i < ts->n && v->n < sizeof(v->items) / sizeof(v->items[0]); i++) {
         const struct threshold *t = &ts->t[i];
-        struct tagset filter = t->filter;
         struct metric_view mv;
         struct verdict_item *it = &v->items[v->n++];
 
-        tagset_set(&filter, "scenario", scenario);
-        if (metrics_view(ctx->m, t->metric, &filter, &mv) < 0)
+        if (threshold_view(t, ctx->m, !strcmp(scenario, "smoke"), &mv) < 0)
             return -ENOMEM;
         memset(it, 0, sizeof(*it));
         it->t = t;
@@ -199,6 +197,8 @@ int report_verdict(const struct report_ctx *ctx, struct verdict *v)
         v->checks_total += checks[i].pass + checks[i].fail;
         v->checks_failed += checks[i].fail;
     }
+    if (ctx->cfg->no_thresholds)
+        return 0; /* --no-thresholds: nothing is judged, as k6 */
     if (ctx->smoke_ran)
         rc = judge(v, ctx, &ctx->cfg->smoke.thresholds, "smoke");
     if (rc == 0 && ctx->load_ran)
@@ -320,7 +320,34 @@ static void metric_label(FILE *out, const char *label, const char *mark)
     fputs(": ", out);
 }
 
-static void print_view(FILE *out, const struct metric_view *mv, double secs)
+/*
+ * One trend statistic named as in k6's summaryTrendStats ("avg", "min", "med", "max",
+ * "count", "p(N)") of h, in the trend's unit (usec for time trends). NAN for a name that is
+ * none of these (configuration checked the list).
+ */
+static double trend_stat(const struct hist *h, const char *name, size_t len)
+{
+    char buf[32];
+    if (len >= sizeof(buf))
+        return NAN;
+    memcpy(buf, name, len);
+    buf[len] = '\0';
+    if (!strcmp(buf, "avg"))
+        return hist_mean(h);
+    if (!strcmp(buf, "min"))
+        return (double)hist_min(h);
+    if (!strcmp(buf, "med"))
+        return hist_percentile(h, 50);
+    if (!strcmp(buf, "max"))
+        return (double)hist_max(h);
+    if (!strcmp(buf, "count"))
+        return (double)hist_count(h);
+    if (len > 3 && !strncmp(buf, "p(", 2) && buf[len - 1] == ')')
+        return hist_percentile(h, strtod(buf + 2, NULL));
+    return NAN;
+}
+
+static void print_view(FILE *out, const struct metric_view *mv, double secs, const char *stats)
 {
     const struct metric_def *d = metric_def(mv->id);
     char a[32], b[32];
@@ -341,13 +368,28 @@ static void print_view(FILE *out, const struct metric_view *mv, double secs)
         fprintf(out, "%-10g min=%-8g max=%g\n", mv->gauge_value, mv->gauge_min, mv->gauge_max);
         break;
     case METRIC_TREND: {
-        static const char *names[] = {"avg", "min", "med", "max", "p(90)", "p(95)"};
-        const struct hist *h = mv->trend;
-        double vals[] = {hist_mean(h), (double)hist_min(h), hist_percentile(h, 50),
-                         (double)hist_max(h), hist_percentile(h, 90), hist_percentile(h, 95)};
-        for (size_t i = 0; i < 6; i++)
-            fprintf(out, "%s%s=%s", i ? " " : "", names[i],
-                    units_format_latency(vals[i], a, sizeof(a)));
+        /* k6's columns: summary_trend_stats (--summary-trend-stats) */
+        bool first = true;
+        for (const char *p = stats; *p;) {
+            size_t len = strcspn(p, ",");
+            const char *name = p;
+            size_t nl = len;
+            while (nl && *name == ' ')
+                name++, nl--;
+            while (nl && name[nl - 1] == ' ')
+                nl--;
+            double v = trend_stat(mv->trend, name, nl);
+            if (!isnan(v)) {
+                bool count = nl == 5 && !strncmp(name, "count", 5);
+                fprintf(out, "%s%.*s=", first ? "" : " ", (int)nl, name);
+                if (count || d->unit != UNIT_TIME)
+                    fprintf(out, "%.6g", v);
+                else
+                    fputs(units_format_latency(v, a, sizeof(a)), out);
+                first = false;
+            }
+            p += len + (p[len] == ',');
+        }
         fputc('\n', out);
         break;
     }
@@ -403,7 +445,7 @@ void report_text(FILE *out, const struct report_ctx *ctx, const struct verdict *
             continue;
         if (metric_view_has_samples(&mv)) {
             metric_label(out, metric_def(id)->name, mark_for(v, metric_def(id)->name));
-            print_view(out, &mv, secs);
+            print_view(out, &mv, secs, ctx->cfg->summary_trend_stats);
         }
         metric_view_clear(&mv);
         /* k6 always shows the expected responses' duration (unless a threshold names it) */
@@ -414,7 +456,7 @@ void report_text(FILE *out, const struct report_ctx *ctx, const struct verdict *
             metrics_view(ctx->m, id, &expected_filter, &mv) == 0) {
             if (metric_view_has_samples(&mv)) {
                 metric_label(out, "{ expected_response:true }", " ");
-                print_view(out, &mv, secs);
+                print_view(out, &mv, secs, ctx->cfg->summary_trend_stats);
             }
             metric_view_clear(&mv);
         }
@@ -433,7 +475,7 @@ void report_text(FILE *out, const struct report_ctx *ctx, const struct verdict *
             strcat(key, " }");
             metric_label(out, key, mark_for(v, t->metric_key));
             if (metric_view_has_samples(&mv))
-                print_view(out, &mv, secs);
+                print_view(out, &mv, secs, ctx->cfg->summary_trend_stats);
             else
                 fputs("no samples\n", out);
             metric_view_clear(&mv);
@@ -449,6 +491,8 @@ void report_text(FILE *out, const struct report_ctx *ctx, const struct verdict *
                     (unsigned long long)errs[i].count);
         fputc('\n', out);
     }
+
+    report_scenarios_text(out, ctx);
 
     if (v->n) {
         char detail[1024];
@@ -527,7 +571,7 @@ static double ms(double usec)
     return usec / 1000.0;
 }
 
-static cJSON *view_json(const struct metric_view *mv, double secs)
+static cJSON *view_json(const struct metric_view *mv, double secs, const char *stats)
 {
     const struct metric_def *d = metric_def(mv->id);
     cJSON *o = cJSON_CreateObject();
@@ -556,6 +600,25 @@ static cJSON *view_json(const struct metric_view *mv, double secs)
         cJSON_AddNumberToObject(o, "p(90)", ms(hist_percentile(h, 90)));
         cJSON_AddNumberToObject(o, "p(95)", ms(hist_percentile(h, 95)));
         cJSON_AddNumberToObject(o, "p(99)", ms(hist_percentile(h, 99)));
+        /* and any other column --summary-trend-stats asked for (count, p(99.9)...) */
+        for (const char *p = stats ? stats : ""; *p;) {
+            size_t len = strcspn(p, ","), nl = len;
+            const char *name = p;
+            char key[32];
+            while (nl && *name == ' ')
+                name++, nl--;
+            while (nl && name[nl - 1] == ' ')
+                nl--;
+            p += len + (p[len] == ',');
+            if (nl >= sizeof(key))
+                continue;
+            memcpy(key, name, nl);
+            key[nl] = '\0';
+            double v = trend_stat(h, name, nl);
+            if (isnan(v) || cJSON_GetObjectItemCaseSensitive(o, key))
+                continue;
+            cJSON_AddNumberToObject(o, key, strcmp(key, "count") ? ms(v) : v);
+        }
         break;
     }
     }
@@ -566,7 +629,7 @@ static cJSON *view_json(const struct metric_view *mv, double secs)
  * renamed, so a signal that ends the process midway (a second SIGTERM exits at once)
  * leaves either the old file or the new one, never a truncated one. A path that is
  * not a plain file (/dev/stdout, any symlink, a FIFO) is written in place. */
-static int write_file(const char *path, const char *text)
+int report_write_file(const char *path, const char *text)
 {
     struct stat st;
     size_t len = strlen(text);
@@ -650,14 +713,15 @@ int report_json(const char *path, const struct report_ctx *ctx, const struct ver
         if (metrics_view(ctx->m, mid, NULL, &mv) < 0)
             continue;
         if (metric_view_has_samples(&mv))
-            cJSON_AddItemToObject(metrics, metric_def(mid)->name, view_json(&mv, secs));
+            cJSON_AddItemToObject(metrics, metric_def(mid)->name,
+                                  view_json(&mv, secs, ctx->cfg->summary_trend_stats));
         metric_view_clear(&mv);
     }
     /* k6 always reports the duration of the expected responses apart */
     struct metric_view ev;
     if (metrics_view(ctx->m, M_HTTP_REQ_DURATION, &expected_filter, &ev) == 0) {
         if (metric_view_has_samples(&ev))
-            cJSON_AddItemToObject(metrics, EXPECTED_KEY, view_json(&ev, secs));
+            cJSON_AddItemToObject(metrics, EXPECTED_KEY, view_json(&ev, secs, ctx->cfg->summary_trend_stats));
         metric_view_clear(&ev);
     }
     /* Thresholds under their metric key, true meaning failed (k6's convention). */
@@ -668,7 +732,7 @@ int report_json(const char *path, const struct report_ctx *ctx, const struct ver
             struct metric_view mv;
             if (metrics_view(ctx->m, t->metric, &t->filter, &mv) < 0)
                 continue;
-            m = view_json(&mv, secs);
+            m = view_json(&mv, secs, ctx->cfg->summary_trend_stats);
             metric_view_clear(&mv);
             cJSON_AddItemToObject(metrics, t->metric_key, m);
         }
@@ -702,6 +766,11 @@ int report_json(const char *path, const struct report_ctx *ctx, const struct ver
     if (detail)
         cJSON_AddItemToObject(root, "syncgate", detail);
 
+    /* Not in k6's shape either: what each load scenario did (rates, drops, lateness). */
+    cJSON *sj = report_scenarios_json(ctx);
+    if (sj)
+        cJSON_AddItemToObject(root, "scenarios", sj);
+
     /* Not in k6's shape: failed requests by kind, so a run can tell a timeout from a reset. */
     struct report_error errs[REPORT_MAX_ERRORS];
     size_t nerrs = report_errors(ctx->m, errs, REPORT_MAX_ERRORS);
@@ -713,7 +782,7 @@ int report_json(const char *path, const struct report_ctx *ctx, const struct ver
     cJSON_Delete(root);
     if (!text)
         return -ENOMEM;
-    int rc = write_file(path, text);
+    int rc = report_write_file(path, text);
     free(text);
     return rc;
 }
@@ -800,7 +869,7 @@ int report_junit(const char *path, const struct report_ctx *ctx, const struct ve
         fputs("\"/></testcase>\n", f);
     }
     fputs("  </testsuite>\n</testsuites>\n", f);
-    int rc = fclose(f) == 0 ? write_file(path, text) : -ENOMEM;
+    int rc = fclose(f) == 0 ? report_write_file(path, text) : -ENOMEM;
     free(text);
     return rc;
 }

@@ -109,7 +109,7 @@ bool run_should_stop(const struct run *r)
 }
 
 bool run_check_aborts(struct run *r, const struct threshold_set *ts, const struct metrics *snap,
-                      const char *scenario, int64_t elapsed)
+                      bool smoke, int64_t elapsed)
 {
     for (size_t i = 0; i < ts->n; i++) {
         const struct threshold *t = &ts->t[i];
@@ -120,11 +120,9 @@ bool run_check_aborts(struct run *r, const struct threshold_set *ts, const struc
         if (t->baseline && (!b || b->status != BASELINE_FOUND))
             continue;
         double limit = threshold_limit(t, b ? b->value : NAN);
-        struct tagset filter = t->filter;
         struct metric_view v;
         double observed = NAN;
-        tagset_set(&filter, "scenario", scenario);
-        if (metrics_view(snap, t->metric, &filter, &v) < 0)
+        if (threshold_view(t, snap, smoke, &v) < 0)
             continue;
         /* Before any sample arrives there is nothing to judge yet: wait. */
         bool judged = metric_view_has_samples(&v);

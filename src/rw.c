@@ -366,8 +366,9 @@ uint64_t rw_encoder_dropped(const struct rw_encoder *e)
 
 /*
  * The phase stands in for test_type only when neither the configuration nor
- * a scenario tag gives one; it is then part of the series' identity, so the
- * same gauge in two phases is two series, as the dashboards expect.
+ * a scenario tag gives one (the scenario "smoke" is the smoke phase, any other
+ * is load's); it is then part of the series' identity, so the same gauge in two
+ * phases is two series, as the dashboards expect.
  */
 static const char *fallback(const struct rw_encoder *e, const struct series *s)
 {
@@ -474,10 +475,13 @@ static struct rw_entry *entry_new(struct rw_encoder *e, const struct series *s, 
         if (strcmp(s->tags.t[i].key, "scenario") == 0)
             scenario = v;
     }
+    /* the phase a series belongs to: smoke's scenario is "smoke", every other scenario is
+     * one of load's (named scenarios: "browse", "checkout"...) */
     add_label(cand, &n, k_test_type,
-              e->test_type ? e->test_type
-              : scenario   ? (char *)scenario
-                           : phase_copy);
+              e->test_type                           ? e->test_type
+              : scenario && !strcmp(scenario, "smoke") ? (char *)"smoke"
+              : scenario                               ? (char *)"load"
+                                                       : phase_copy);
     for (size_t i = 0; i < ntag; i++)
         add_label(cand, &n, tagl[i].name, tagl[i].value);
     for (size_t i = 0; i < e->nstatic; i++)

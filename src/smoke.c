@@ -478,7 +478,7 @@ int smoke_run(struct run *r)
         smoke_clear(&s);
         return rc;
     }
-    rc = plan_build(&s.plan, c, PLAN_SMOKE, why, sizeof(why));
+    rc = plan_build(&s.plan, c, PLAN_SMOKE, SCENARIO_JOURNEYS, why, sizeof(why));
     if (rc == 0) {
         s.statuses = calloc(plan_nsteps(&s.plan) + 1, sizeof(*s.statuses));
         s.first = calloc(s.plan.n + 1, sizeof(*s.first));

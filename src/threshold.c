@@ -530,3 +530,17 @@ int threshold_key(const struct threshold *t, char *buf, size_t n)
     }
     return (int)len;
 }
+
+int threshold_view(const struct threshold *t, const struct metrics *m, bool smoke,
+                   struct metric_view *v)
+{
+    static const struct tag smoke_tag = {"scenario", "smoke"};
+    struct tagset filter = t->filter;
+    if (smoke) {
+        tagset_set(&filter, "scenario", "smoke");
+        return metrics_view(m, t->metric, &filter, v);
+    }
+    if (tagset_get(&filter, "scenario"))
+        return metrics_view(m, t->metric, &filter, v);
+    return metrics_view_except(m, t->metric, &filter, &smoke_tag, v);
+}

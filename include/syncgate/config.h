@@ -62,6 +62,34 @@ struct stage {
     int target;       /* VUs */
 };
 
+enum executor_kind {
+    EX_CONSTANT_VUS,
+    EX_RAMPING_VUS,
+    EX_CONSTANT_ARRIVAL_RATE,
+    EX_RAMPING_ARRIVAL_RATE,
+    EX_PER_VU_ITERATIONS,
+    EX_SHARED_ITERATIONS,
+};
+
+#define CONFIG_MAX_SCENARIOS 16
+#define SCENARIO_JOURNEYS -1 /* the profile's journeys by weight (health without journeys) */
+#define SCENARIO_HEALTH -2   /* the services' health requests */
+
+/* One load scenario (k6's scenarios option); see executor.h for the executors. */
+struct scenario {
+    char *name; /* the `scenario` tag */
+    enum executor_kind executor;
+    int journey; /* index into journeys, SCENARIO_JOURNEYS or SCENARIO_HEALTH */
+    int vus, start_vus, iterations, pre_allocated_vus, max_vus;
+    int64_t duration, max_duration, start_time, graceful_stop, graceful_ramp_down; /* usec */
+    int64_t rate, start_rate; /* iterations per time_unit */
+    int64_t time_unit;        /* usec */
+    size_t nstages;
+    struct stage stages[CONFIG_MAX_STAGES]; /* targets: VUs, or a rate per time_unit */
+    size_t ntags;
+    struct kv tags[3]; /* extra tags on its series: with the tags every request carries, 3 fit */
+};
+
 struct threshold_set {
     size_t n;
     struct threshold t[CONFIG_MAX_THRESHOLDS];
@@ -140,6 +168,11 @@ struct config {
         int64_t request_timeout;
         int threads; /* 0: one per available CPU */
         struct threshold_set thresholds;
+        /* What load runs: load.scenarios, or one ramping-vus scenario "load" made of the
+         * stages above (the shorthand); never empty once resolved. */
+        size_t nscenarios;
+        struct scenario *scenarios;
+        bool scenarios_given; /* load.scenarios (or a k6 shortcut option) set them */
     } load;
 
     struct {
@@ -151,6 +184,15 @@ struct config {
 
     /* user flows: journeys, and the auth, data and env_allow they use */
     struct journey_set journeys;
+
+    /* things worth saying that are not errors (a K6_* variable syncgate does not read, a
+     * shortcut that replaced the profile's scenarios); main prints them */
+#define CONFIG_MAX_WARNINGS 16
+    size_t nwarnings;
+    char *warnings[CONFIG_MAX_WARNINGS];
+
+    bool no_thresholds;        /* --no-thresholds (K6_NO_THRESHOLDS): nothing is judged */
+    char *summary_trend_stats; /* --summary-trend-stats: the trend columns of the summary */
 
     /* Baseline thresholds: where and how earlier runs are read back (see baseline.h). */
     struct {
@@ -178,6 +220,7 @@ struct config {
     /* outputs (command line, or profile "output:" section) */
     char *summary_export;
     char *junit;
+    char *report; /* self-contained HTML report */
     enum log_format log_format;
     bool quiet;
 };
@@ -187,10 +230,19 @@ struct config_cli {
     const char *profile;
     const char *summary_export;
     const char *junit;
+    const char *report;
     const char *log_format;
     bool quiet;
     size_t nsets;
     const char *const *sets; /* "PATH=VALUE" strings */
+    /* k6's execution shortcuts and habits (NULL/0: not given) */
+    const char *vus, *duration, *iterations;
+    size_t nstages;
+    const char *const *stages; /* --stage DURATION:TARGET, in order */
+    size_t ntags;
+    const char *const *tags; /* --tag NAME=VALUE */
+    const char *summary_trend_stats;
+    bool no_thresholds;
 };
 
 /* Built-in defaults (the KubeStock services). Returns 0 or -ENOMEM. */

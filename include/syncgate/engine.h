@@ -40,19 +40,21 @@
 #define ENGINE_MULTI_SIZE 50
 #define ENGINE_MAX_THREADS 256
 
+/* One scenario to run; both borrowed, they must outlive the engine. */
+struct engine_scenario {
+    const struct scenario *sc; /* when iterations start (executor.h), name and tags */
+    const struct plan *plan;   /* what an iteration does (think times included) */
+};
+
 struct engine_opts {
-    const struct stage *stages; /* borrowed, must outlive the engine */
-    size_t nstages;
-    int start_vus;              /* VUs before the first stage (sched.h) */
-    const struct plan *plan;    /* borrowed: what an iteration does (think times included) */
+    const struct engine_scenario *scenarios; /* run side by side on the same threads */
+    size_t nscenarios;
     /* ${auth.token}: copies the token (see struct jvu_ctx); NULL without auth */
     int (*token)(void *ud, char *buf, size_t n);
     void *token_ud;
     void (*unauthorized)(void *ud); /* a request that carried the token was answered 401 */
-    int64_t graceful_ramp_down; /* usec */
     int64_t request_timeout;    /* usec, 0: none */
     int threads;                /* 0: one per CPU this process may run on */
-    const char *scenario;       /* "scenario" tag value, e.g. "load" */
     const char *ca_file;        /* CA bundle for HTTPS (borrowed); NULL: the system's */
     /*
      * Called once per worker thread by engine_new for the registry that
@@ -98,7 +100,8 @@ bool engine_wait(struct engine *e, int64_t until);
 /* Wait for every worker to finish. */
 void engine_join(struct engine *e);
 
-/* The schedule's VU slots (largest target) and total duration (usec). */
+/* VU slots of every scenario together, and when the last scenario ends (usec from start,
+ * graceful stops included; the engine stops earlier when every scenario is done). */
 int engine_vus_max(const struct engine *e);
 int64_t engine_duration(const struct engine *e);
 
@@ -108,9 +111,15 @@ struct engine_stats {
     uint64_t requests;  /* finished and recorded */
     uint64_t failures;  /* of those, not the expected response */
     uint64_t iterations;
+    uint64_t dropped;   /* open-model iterations that found no free VU */
+    int64_t lag_max;    /* the latest an open-model iteration started after its due time */
     uint64_t lag_usec;  /* summed over workers: how late their loops ran for their
                            deadlines, beyond 2 ms a turn (the saturation watch) */
 };
 void engine_stats(const struct engine *e, struct engine_stats *s);
+
+/* Open-model iterations of scenario i started and dropped so far (all workers). */
+void engine_scenario_stats(const struct engine *e, size_t i, uint64_t *started,
+                           uint64_t *dropped);
 
 #endif

@@ -40,6 +40,17 @@ int hist_record(struct hist *h, int64_t value);
 /* Add every sample of src into dst. Returns 0 or -ENOMEM. */
 int hist_merge(struct hist *dst, const struct hist *src);
 
+/*
+ * dst = a - b, where b is an earlier state of a (the same histogram, fewer
+ * samples): the samples a gained since b, e.g. one interval of a run from two
+ * cumulative snapshots. dst is reset first and must be neither a nor b.
+ * count and sum are exact; min and max are the bounds of the lowest and
+ * highest non-empty bucket of the difference, kept within a's min and max.
+ * Returns 0; -EINVAL when some bucket of b holds more than a's (b is not an
+ * earlier state of a; dst is left empty); -ENOMEM (dst left empty).
+ */
+int hist_diff(struct hist *dst, const struct hist *a, const struct hist *b);
+
 uint64_t hist_count(const struct hist *h);
 /* Exact sum, min and max; min/max are 0 when empty. */
 double hist_sum(const struct hist *h);

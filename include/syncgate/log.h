@@ -99,6 +99,15 @@ void log_emit(struct log *l, enum log_level level, cJSON *ev);
 void log_add_quote(struct log *l, cJSON *ev, const char *key, const char *text, size_t len,
                    bool cut);
 
+/*
+ * A line made elsewhere (a child's own log line, already one line of UTF-8),
+ * written as it is plus a newline, never interleaved with other lines; the
+ * secrets registered here are masked in it too. Dropped when quiet and it is
+ * not a warning or an error (judged by its "level" field when it has one), and
+ * when memory runs out.
+ */
+void log_raw(struct log *l, const char *line, size_t len);
+
 /* Convenience: an event with a single "message" field. */
 void log_msg(struct log *l, enum log_level level, const char *event, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

@@ -26,6 +26,7 @@ enum metric_type { METRIC_COUNTER, METRIC_GAUGE, METRIC_RATE, METRIC_TREND };
 enum metric_unit { UNIT_NONE, UNIT_TIME, UNIT_DATA };
 
 enum metric_id {
+    M_ACHIEVED_RATE,
     M_CHECKS,
     M_DATA_RECEIVED,
     M_DATA_SENT,
@@ -34,6 +35,7 @@ enum metric_id {
     M_HTTP_REQ_BLOCKED,
     M_HTTP_REQ_CONNECTING,
     M_HTTP_REQ_DURATION,
+    M_HTTP_REQ_DURATION_SCHEDULED,
     M_HTTP_REQ_FAILED,
     M_HTTP_REQ_RECEIVING,
     M_HTTP_REQ_SENDING,
@@ -41,6 +43,7 @@ enum metric_id {
     M_HTTP_REQ_WAITING,
     M_HTTP_REQS,
     M_ITERATION_DURATION,
+    M_ITERATION_LATENESS,
     M_ITERATIONS,
     M_JOURNEY_SKIPPED,
     M_VUS,
@@ -170,6 +173,9 @@ struct metric_view {
 int metrics_view(const struct metrics *m, enum metric_id id, const struct tagset *filter,
                  struct metric_view *v);
 void metric_view_clear(struct metric_view *v);
+/* metrics_view() leaving out the series whose tag except->key is except->value. */
+int metrics_view_except(const struct metrics *m, enum metric_id id, const struct tagset *filter,
+                        const struct tag *except, struct metric_view *v);
 /* True when the view saw at least one sample (a gauge counts once set). */
 bool metric_view_has_samples(const struct metric_view *v);
 

@@ -51,11 +51,14 @@ struct plan {
 };
 
 /*
- * Build the plan of phase from c. Returns 0, -ENOMEM, or -EINVAL with why in
- * err (load with nothing to request). plan_clear() frees a built or failed plan.
+ * Build the plan of phase from c; for load, journey picks what iterations run
+ * (a scenario's journey: an index into c's journeys, SCENARIO_JOURNEYS or
+ * SCENARIO_HEALTH; smoke ignores it). Returns 0, -ENOMEM, or -EINVAL with why
+ * in err (load with nothing to request, a step whose service has no url).
+ * plan_clear() frees a built or failed plan.
  */
-int plan_build(struct plan *p, const struct config *c, enum plan_phase phase, char *err,
-               size_t errlen);
+int plan_build(struct plan *p, const struct config *c, enum plan_phase phase, int journey,
+               char *err, size_t errlen);
 void plan_clear(struct plan *p);
 
 /*

@@ -95,6 +95,14 @@ int report_json(const char *path, const struct report_ctx *ctx, const struct ver
 /* JUnit XML. Returns 0 or negative errno. */
 int report_junit(const char *path, const struct report_ctx *ctx, const struct verdict *v);
 
+/*
+ * Replace the file at path with text in one step (a temporary file beside it,
+ * renamed into place), so a signal midway leaves the old file or the new one,
+ * never half of one; a path that is not a plain file (/dev/stdout, a symlink,
+ * a FIFO) is written in place. Returns 0 or negative errno.
+ */
+int report_write_file(const char *path, const char *text);
+
 /* Failed requests of one kind, see report_errors(). */
 struct report_error {
     char kind[24]; /* "reset", "timeout", ... or "status_503", "status_4xx" */
@@ -117,5 +125,27 @@ struct report_error {
  * summary and the test_finish log event show this.
  */
 size_t report_errors(const struct metrics *m, struct report_error *out, size_t max);
+
+/* One load scenario as the run went (report_scenarios). */
+struct report_scenario {
+    const struct scenario *sc;
+    double iterations, dropped;
+    double due;          /* open model: iterations its rate asked for over the run */
+    double target_rate;  /* open model: mean target, iterations per second */
+    double achieved;     /* open model: started / due (the achieved_rate gauge) */
+    double lateness_p99; /* open model: ms; NAN without samples */
+    double scheduled_p99; /* open model: http_req_duration_scheduled p(99), ms; NAN without */
+};
+
+/*
+ * What each load scenario did, from the final registry: iterations, and for
+ * open-model scenarios what was due, dropped, achieved and how late. Fills at
+ * most max entries (the scenarios in configuration order); returns how many.
+ */
+size_t report_scenarios(const struct report_ctx *ctx, struct report_scenario *out, size_t max);
+
+/* The text summary's "scenarios" block, and the same in the JSON export's "scenarios". */
+void report_scenarios_text(FILE *out, const struct report_ctx *ctx);
+struct cJSON *report_scenarios_json(const struct report_ctx *ctx);
 
 #endif

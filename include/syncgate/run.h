@@ -74,12 +74,12 @@ void run_set_gauge(struct run *r, enum metric_id id, double v);
 bool run_should_stop(const struct run *r);
 
 /*
- * Evaluate the abortOnFail thresholds of ts on snap, restricted to series
- * whose scenario tag equals scenario, at elapsed usec since the phase began
+ * Evaluate the abortOnFail thresholds of ts on snap, over the smoke phase's
+ * series or the load phase's (threshold_view), at elapsed usec since the phase began
  * (delayAbortEval respected). Returns true (and logs a "threshold" event with
  * abort=true, and sets r->aborted) when one of them failed.
  */
 bool run_check_aborts(struct run *r, const struct threshold_set *ts, const struct metrics *snap,
-                      const char *scenario, int64_t elapsed);
+                      bool smoke, int64_t elapsed);
 
 #endif

@@ -61,6 +61,15 @@ void threshold_clear(struct threshold *t);
 int threshold_copy(struct threshold *dst, const struct threshold *src);
 
 /*
+ * The view t judges in a phase: smoke's series (scenario "smoke") for smoke;
+ * for load, every load scenario's series (any scenario but "smoke") unless t
+ * names a scenario itself ({scenario:checkout}). Returns 0 or -ENOMEM; release
+ * with metric_view_clear().
+ */
+int threshold_view(const struct threshold *t, const struct metrics *m, bool smoke,
+                   struct metric_view *v);
+
+/*
  * The statistic t compares, computed over an aggregate view of t->metric
  * with t->filter applied: ms for time trends, a ratio for rates, per second
  * for a counter's rate (elapsed_usec is the run time). NAN when the view has

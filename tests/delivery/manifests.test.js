@@ -37,7 +37,7 @@ const NPM_DIR = path.resolve(process.env.DELIVERY_NPM_DIR ||
 const SERIES = new Set([
     'k6_http_reqs_total', 'k6_iterations_total', 'k6_data_sent_total', 'k6_data_received_total',
     'k6_dropped_iterations_total', 'k6_http_req_failed_rate', 'k6_checks_rate', 'k6_vus',
-    'k6_vus_max',
+    'k6_vus_max', 'k6_achieved_rate',
     ...['http_req_duration', 'http_req_blocked', 'http_req_connecting', 'http_req_tls_handshaking',
         'http_req_sending', 'http_req_waiting', 'http_req_receiving', 'iteration_duration']
         .flatMap((t) => ['p95', 'p99', 'min', 'max', 'med', 'avg', 'count', 'sum']
@@ -51,6 +51,8 @@ const STAT_OF_SUFFIX = { p95: 'p(95)', p99: 'p(99)', min: 'min', max: 'max', med
 const SEED_PANELS = ['Test Execution Timeline', 'Test Success Rate', 'HTTP Request Rate',
     'Virtual Users', 'Response Time Percentiles', 'HTTP Failure Rate', 'Test Checks Status',
     'Recent Test Executions'];
+// Panels added for the open model (issue 11): what the seed's eight do not show.
+const OPEN_MODEL_PANELS = ['Dropped Iterations', 'Arrival Rate Achieved'];
 const LOKI_PANELS = new Set(['Test Execution Timeline', 'Recent Test Executions']);
 const SEED_STAGES = {
     staging: [['30s', 10], ['1m', 20], ['30s', 0]],
@@ -58,7 +60,7 @@ const SEED_STAGES = {
 };
 const ENVIRONMENTS = ['staging', 'production'];
 const KUSTOMIZATIONS = ['base', 'overlays/staging', 'overlays/production', 'observability',
-    'kong/kic', 'rollouts'];
+    'kong/kic', 'rollouts', 'service', 'components/test-runner-service'];
 const PROM_RW_URL = 'http://prometheus.observability.svc:9090/api/v1/write';
 const KEY_DIR = '/var/run/secrets/kong';
 const PROFILE_DIR = '/etc/syncgate/profiles';
@@ -476,7 +478,8 @@ group('dashboard', () => {
             else panels.push(p);
         }
     })(dash.panels);
-    eq(panels.map((p) => p.title), SEED_PANELS, "the seed's eight panels");
+    eq(panels.map((p) => p.title), [...SEED_PANELS, ...OPEN_MODEL_PANELS],
+        "the seed's eight panels, then the open model's two");
     ok(new Set(panels.map((p) => p.id)).size === panels.length, 'panel ids unique');
 
     // What syncgate logs, read from its sources: event names and fields.
@@ -627,6 +630,102 @@ group('rollouts', () => {
         q.metrics.forEach((s) => seen.add(s));
     }
     ok(seen.has('k6_checks_rate') && seen.has('k6_http_req_failed_rate'), 'Prometheus metrics on k6_checks_rate and k6_http_req_failed_rate');
+});
+
+// The test-runner service (syncgate serve): manifests/service with its component.
+group('service', () => {
+    const objs = rendered.service || [];
+    if (!ok(objs.length, 'manifests/service rendered')) return;
+    for (const o of objs) eq(o.metadata.namespace, 'test-runner', `service: ${o.kind}/${o.metadata.name} in test-runner`);
+    const dep = byKind(objs, 'Deployment').find((d) => d.metadata.name === 'test-runner');
+    if (!ok(dep, "service: Deployment test-runner (the seed's deployment/test-runner)")) return;
+    eq(dep.spec.replicas, 1, 'service: one replica (one writer of the history)');
+    eq(dep.spec.strategy && dep.spec.strategy.type, 'Recreate', 'service: Recreate (ReadWriteOnce data volume)');
+    const pod = dep.spec.template.spec;
+    eq(pod.containers.length, 1, 'service: one container');
+    const c = pod.containers[0];
+    eq(c.name, 'syncgate', 'service: container syncgate');
+    eq(c.image, imageRef(), `service: image ${imageRef()}`);
+    eq(c.args, ['serve'], 'service: runs syncgate serve');
+    ok(!c.command, 'service: keeps the image entrypoint');
+    const psc = pod.securityContext || {};
+    const csc = c.securityContext || {};
+    eq(psc.runAsNonRoot, true, 'service: pod runAsNonRoot');
+    eq(psc.runAsUser, 65532, 'service: pod runAsUser 65532');
+    eq(psc.seccompProfile && psc.seccompProfile.type, 'RuntimeDefault', 'service: seccomp RuntimeDefault');
+    eq(csc.readOnlyRootFilesystem, true, 'service: read-only root filesystem');
+    eq(csc.allowPrivilegeEscalation, false, 'service: no privilege escalation');
+    ok(csc.capabilities && csc.capabilities.drop.includes('ALL') && !(csc.capabilities.add || []).length,
+        'service: capabilities drop ALL');
+    ok(!csc.privileged, 'service: not privileged');
+    eq(pod.automountServiceAccountToken, false, 'service: no service account token');
+    const sa = byKind(objs, 'ServiceAccount').find((s) => s.metadata.name === pod.serviceAccountName);
+    ok(sa && sa.automountServiceAccountToken === false, 'service: its ServiceAccount has no token either');
+    const res = c.resources || {};
+    ok(res.limits && res.limits.cpu && res.limits.memory, 'service: cpu and memory limits');
+    eq(res.requests, res.limits, 'service: requests == limits');
+
+    const port = (c.ports || []).find((p) => p.name === 'http');
+    eq(port && port.containerPort, 3007, "service: container port http is 3007 (the seed's)");
+    for (const probe of ['startupProbe', 'readinessProbe', 'livenessProbe']) {
+        const p = c[probe] || {};
+        ok(p.httpGet && p.httpGet.path === '/healthz' && (p.httpGet.port === 'http' || p.httpGet.port === 3007),
+            `service: ${probe} on /healthz`);
+    }
+    const e = envOf(c);
+    ok(/:3007$/.test(e.SYNCGATE_LISTEN || ''), 'service: SYNCGATE_LISTEN on 3007');
+    const servesOpts = readText('src/serve_opts.c');
+    for (const name of Object.keys(e).filter((n) => n.startsWith('SYNCGATE_'))) {
+        ok(servesOpts.includes(`"${name}"`), `service: ${name} is a variable syncgate serve reads`);
+    }
+    ok(String(e.PATH || '').split(':').includes('/usr/local/bin'),
+        'service: PATH has /usr/local/bin, where the image ships curl (kubectl exec ... curl)');
+    const vols = Object.fromEntries((pod.volumes || []).map((v) => [v.name, v]));
+    const mountOf = (dir) => (c.volumeMounts || []).find((m) => dir === m.mountPath || dir.startsWith(m.mountPath + '/'));
+    const volOf = (dir) => { const m = mountOf(dir); return m && vols[m.name]; };
+    for (const m of c.volumeMounts || []) ok(vols[m.name], `service: volume ${m.name} exists`);
+    const data = volOf(e.SYNCGATE_DATA_DIR || '/nonexistent');
+    const pvc = byKind(objs, 'PersistentVolumeClaim')[0];
+    ok(data && data.persistentVolumeClaim && pvc && data.persistentVolumeClaim.claimName === pvc.metadata.name,
+        'service: SYNCGATE_DATA_DIR is on the PersistentVolumeClaim');
+    ok(pvc && pvc.spec.accessModes.includes('ReadWriteOnce') && pvc.spec.resources.requests.storage,
+        'service: the claim is ReadWriteOnce with a size');
+    ok(mountOf(e.SYNCGATE_DATA_DIR) && !mountOf(e.SYNCGATE_DATA_DIR).readOnly, 'service: the data directory is writable');
+    const tokenFile = e.SYNCGATE_API_TOKEN_FILE || '';
+    const tv = volOf(tokenFile);
+    ok(tv && tv.secret && tv.secret.secretName && (tv.secret.items || []).some((i) => tokenFile.endsWith('/' + i.path)),
+        'service: SYNCGATE_API_TOKEN_FILE is an item of a mounted Secret');
+    ok(mountOf(tokenFile) && mountOf(tokenFile).readOnly, 'service: the token is mounted read-only');
+    const pv = volOf(e.SYNCGATE_PROFILES_DIR || '/nonexistent');
+    const cm = byKind(objs, 'ConfigMap').find((m) => pv && pv.configMap && m.metadata.name === pv.configMap.name);
+    ok(cm, 'service: SYNCGATE_PROFILES_DIR is the generated profiles ConfigMap');
+    ok(cm && cm.data[`${e.SYNCGATE_DEFAULT_PROFILE}.yaml`], `service: the default profile (${e.SYNCGATE_DEFAULT_PROFILE}) is in it`);
+    for (const [key, text] of Object.entries((cm || {}).data || {})) {
+        const file = path.join(SRC, 'profiles', key);
+        ok(fs.existsSync(file) && fs.readFileSync(file, 'utf8') === text, `service: ConfigMap ${key} is identical to profiles/${key}`,
+            `refresh the copy: cp profiles/${key} manifests/service/profiles/`);
+        const prof = YAML.parse(text) || {};
+        const kf = (prof.gateway || {}).key_file;
+        if (kf) {
+            const kv = volOf(kf);
+            ok(kv && kv.secret && (kv.secret.items || []).some((i) => kf.endsWith('/' + i.path)),
+                `service: ${key}'s gateway.key_file is an item of a mounted Secret`);
+            ok(kv && kv.secret && kv.secret.secretName.startsWith(`${prof.environment}-`),
+                `service: the Kong key is ${prof.environment}'s (${kv && kv.secret && kv.secret.secretName})`);
+        }
+    }
+    ok(pod.terminationGracePeriodSeconds > 30, 'service: the grace period outlasts the run stop timeout (30 s)');
+    const svc = byKind(objs, 'Service').find((s) => s.metadata.name === 'test-runner');
+    if (!ok(svc, 'service: Service test-runner')) return;
+    const sp = (svc.spec.ports || [])[0] || {};
+    eq(sp.port, 3007, 'service: Service port 3007');
+    ok(sp.targetPort === 'http' || sp.targetPort === 3007, 'service: targets the container port');
+    const labels = dep.spec.template.metadata.labels;
+    ok(Object.entries(svc.spec.selector).every(([k, v]) => labels[k] === v), 'service: the selector matches the pods');
+    ok(Object.entries(dep.spec.selector.matchLabels).every(([k, v]) => labels[k] === v), 'service: the Deployment selector matches its pods');
+    const readme = readText('README.md');
+    ok(/kubectl exec -n test-runner deployment\/test-runner -- \\\n\s*curl -X POST http:\/\/localhost:3007\/api\/tests\/run/.test(readme),
+        "service: the README shows the seed's kubectl exec ... curl -X POST .../api/tests/run");
 });
 
 group('docs', () => {

@@ -8,8 +8,10 @@ Modes (first argument):
               script and arguments, in a copy of the build context filtered by
               .dockerignore), assemble the image's root filesystem, then in a
               chroot as uid 65532: `version`, `validate` of every shipped
-              profile, and a smoke run by host name (from the root's
-              /etc/hosts) against the fixture server on 127.0.0.1
+              profile, a smoke run by host name (from the root's /etc/hosts)
+              against the fixture server on 127.0.0.1, and `syncgate serve`:
+              /healthz from outside, then the seed's `curl -X POST
+              .../api/tests/run` with the image's own curl, from inside
   https       the same root; smoke over HTTPS against a server whose
               certificate is signed by a throwaway CA given by file
               (profile gateway.ca_file, and SSL_CERT_FILE), plus the control
@@ -30,11 +32,13 @@ import re
 import shlex
 import shutil
 import signal
+import socket
 import stat
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 
 SRC = os.path.abspath(os.environ.get("SYNCGATE_SOURCE_ROOT")
                       or os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -314,16 +318,19 @@ def inspect_root(plan, builddir, rootfs):
     check(os.stat(binary).st_uid == 0 and not os.stat(binary).st_mode & stat.S_IWOTH,
           "binary owned by root, not writable by the user")
 
-    expected = {exe.lstrip("/"), "etc/ssl/certs/ca-certificates.crt", "etc/passwd", "etc/group",
-                "etc/nsswitch.conf"}
+    curl = os.path.join(rootfs, "usr/local/bin/curl")
+    check("statically linked" in file_kind(curl) and os.access(curl, os.X_OK),
+          "the image's curl (for kubectl exec ... curl) is static", file_kind(curl))
+    expected = {exe.lstrip("/"), "usr/local/bin/curl", "etc/ssl/certs/ca-certificates.crt",
+                "etc/passwd", "etc/group", "etc/nsswitch.conf"}
     expected |= {f"etc/syncgate/profiles/{p}" for p in os.listdir(os.path.join(SRC, "profiles"))
                  if p.endswith(".yaml")}
     present = set()
     for root, _, names in os.walk(rootfs):
         for n in names:
             present.add(os.path.relpath(os.path.join(root, n), rootfs))
-    check(present == expected, "the root holds exactly the binary, CA certificates, passwd/group, "
-          "nsswitch.conf and the profiles",
+    check(present == expected, "the root holds exactly the binary, curl, CA certificates, "
+          "passwd/group, nsswitch.conf and the profiles",
           f"unexpected: {sorted(present - expected)}\nmissing: {sorted(expected - present)}")
     for p in (n for n in expected if n.startswith("etc/syncgate/profiles/")):
         with open(os.path.join(rootfs, p), "rb") as a, \
@@ -414,6 +421,109 @@ def smoke_profile(url, extra_gateway=""):
         "  thresholds: {checks: [\"rate==1.0\"]}\n")
 
 
+TOKEN = "chroot-api-token-5e1f"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def curl_in_root(rootfs, plan, args):
+    """The image's own curl, in the chroot as the image's user: (rc, stdout, stderr)."""
+    cmd = [shutil.which("chroot"), f"--userspec={plan.user}", rootfs, "/usr/local/bin/curl",
+           "-sS", "--max-time", "20"] + args
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=30,
+                           env={"PATH": "/nonexistent"})
+    except subprocess.TimeoutExpired as e:
+        return 124, e.stdout or "", e.stderr or ""
+    return r.returncode, r.stdout, r.stderr
+
+
+def serve_in_root(rootfs, plan, fixture_port):
+    """syncgate serve in the empty root; the seed's curl command against it, from inside."""
+    pdir = os.path.join(rootfs, "etc/syncgate/test/profiles")
+    os.makedirs(pdir, exist_ok=True)
+    with open(os.path.join(pdir, "staging.yaml"), "w", encoding="utf-8") as f:
+        f.write(smoke_profile(f"http://{HOST}:{fixture_port}"))
+    token = os.path.join(rootfs, "etc/syncgate/test/token")
+    with open(token, "w", encoding="utf-8") as f:
+        f.write(TOKEN + "\n")
+    os.chmod(token, 0o444)
+    sport = free_port()
+    cmd = [shutil.which("chroot"), f"--userspec={plan.user}", rootfs] + plan.entrypoint + [
+        "serve", "--listen", f"127.0.0.1:{sport}", "--token-file", "/etc/syncgate/test/token",
+        "--profiles-dir", "/etc/syncgate/test/profiles", "--default-profile", "staging",
+        "--data-dir", "/tmp/syncgate-data"]
+    srv = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                           env={"PATH": "/nonexistent"})
+    try:
+        health = None
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and srv.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{sport}/healthz", timeout=2) as r:
+                    health = (r.status, json.loads(r.read()))
+                break
+            except (OSError, ValueError):
+                time.sleep(0.1)
+        check(health and health[0] == 200 and health[1].get("status") == "ok",
+              "serve in the empty root: /healthz answers 200 ok", health)
+        base = f"http://localhost:{sport}"
+        # the seed's command as it is: refused without the token
+        rc, out, err = curl_in_root(rootfs, plan, [
+            "-X", "POST", f"{base}/api/tests/run", "-H", "Content-Type: application/json",
+            "-d", '{"testType": "smoke"}', "-w", "\n%{http_code}"])
+        check(rc == 0 and out.rstrip().endswith("401"),
+              "serve: the seed's curl without the token gets 401", out + err)
+        # and with it
+        rc, out, err = curl_in_root(rootfs, plan, [
+            "-X", "POST", f"{base}/api/tests/run", "-H", "Content-Type: application/json",
+            "-H", f"Authorization: Bearer {TOKEN}", "-d", '{"testType": "smoke"}',
+            "-w", "\n%{http_code}"])
+        body, _, code = out.rstrip().rpartition("\n")
+        run = {}
+        try:
+            run = json.loads(body)
+        except ValueError:
+            pass
+        check(rc == 0 and code == "202" and isinstance(run.get("id"), int),
+              "serve: the seed's curl -X POST .../api/tests/run with the token: 202 and an id",
+              out + err)
+        state = {}
+        deadline = time.monotonic() + 30
+        while run.get("id") and time.monotonic() < deadline:
+            rc, out, err = curl_in_root(rootfs, plan, [
+                f"{base}/api/tests/{run['id']}", "-H", f"Authorization: Bearer {TOKEN}"])
+            try:
+                state = json.loads(out)
+            except ValueError:
+                state = {}
+            if state.get("state") not in (None, "running"):
+                break
+            time.sleep(0.2)
+        check(state.get("result") == "passed" and state.get("exitCode") == 0,
+              "serve: the run (a child of serve in the empty root) passed",
+              {k: state.get(k) for k in ("state", "result", "exitCode", "reason")})
+        rc, out, err = curl_in_root(rootfs, plan, [
+            "-o", "/dev/null", "-w", "%{http_code} %{content_type}",
+            f"{base}/api/tests/{run.get('id', 0)}/report.html",
+            "-H", f"Authorization: Bearer {TOKEN}"])
+        check(out.startswith("200 text/html"), "serve: its HTML report is served", out + err)
+    finally:
+        srv.send_signal(signal.SIGTERM)
+        try:
+            rc = srv.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            srv.kill()
+            rc = srv.wait()
+        err = srv.stderr.read().decode(errors="replace")
+        check(rc == 0, f"serve: SIGTERM stops it with exit 0 (exit {rc})", err)
+        check(TOKEN not in err, "serve: the API token is not in its log")
+
+
 def json_events(stdout):
     evs = []
     for line in stdout.splitlines():
@@ -495,6 +605,7 @@ def mode_chroot():
                       f"summary: {passes} check passes, {fails} fails (written to /tmp)")
             except (OSError, ValueError, KeyError) as e:
                 check(False, "summary export written to /tmp in the root", e)
+            serve_in_root(rootfs, plan, port)
         finally:
             stop(fx)
         reqs = []

@@ -328,8 +328,12 @@ def case_auth_refused(t):
 
 def main():
     t = h.Tap()
-    t.run(case_smoke_lifecycle, case_load_lifecycle, case_token_renewed, case_wrong_value,
-          case_missing_capture, case_weights, case_auth_refused)
+    if os.environ.get("SYNCGATE_WRAPPER"):
+        # under valgrind (scripts/ci-extra.sh): the cases that judge behaviour, not counts
+        t.run(case_smoke_lifecycle, case_wrong_value, case_auth_refused)
+    else:
+        t.run(case_smoke_lifecycle, case_load_lifecycle, case_token_renewed, case_wrong_value,
+              case_missing_capture, case_weights, case_auth_refused)
     return t.done()
 
 

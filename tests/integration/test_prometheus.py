@@ -272,6 +272,9 @@ def substitute(expr, values):
     return re.sub(r"\$\{(\w+)\}|\$(\w+)", repl, expr)
 
 
+OPEN_MODEL_PANELS = ("Dropped Iterations", "Arrival Rate Achieved")
+
+
 def check_seed_dashboard(prom, start, end, smoke_id, load_id):
     targets = dashboard_targets()
     t.ok(len(targets) >= 8, "shipped dashboard has its Prometheus targets (%d)" % len(targets))
@@ -283,6 +286,10 @@ def check_seed_dashboard(prom, start, end, smoke_id, load_id):
             q = substitute(expr, values)
             r = query_range(prom, q, start, end)
             results[(title, legend)] = r
+            if tt == "smoke" and title in OPEN_MODEL_PANELS:
+                t.ok(not r, "seed dashboard, smoke: %s is empty (smoke has no arrival rate)"
+                     % title, r)
+                continue
             t.ok(r, "seed dashboard, test_type=%s: %s [%s] has data: %s" % (tt, title, legend, q))
         # values a user would read off the panels
         by_title = {k[0]: v for k, v in results.items()}
@@ -341,6 +348,36 @@ def check_doc(prom, testid, native):
 
 # ---- cases ----
 
+def check_open_model(prom, prof, d):
+    """An arrival-rate run with too few VUs: its drops, achieved rate, lateness and
+    scheduled durations arrive with the scenario label (the dashboard's two open-model
+    panels and the README's queries read them)."""
+    testid = "it-open-" + RUN
+    path = os.path.join(d, "open.json")
+    scen = ("{open: {executor: constant-arrival-rate, journey: health, rate: 1000, "
+            "duration: 2s, pre_allocated_vus: 1, max_vus: 1}}")
+    res = run(["load", "-p", prof, "--summary-export", path, "--set", "load.scenarios=" + scen,
+               "--set", "load.thresholds={}"], rw_env(prom.write_url, testid))
+    ev = res.event("remote_write_summary") or {}
+    t.ok(ev.get("delivered") is True, "open model: everything delivered", ev)
+    sm = summary(path)
+    dropped = sm["metrics"].get("dropped_iterations", {}).get("count", 0)
+    t.ok(dropped > 0, "open model: one VU cannot keep 1000/s with 2 ms answers (%d dropped)"
+         % dropped)
+    r = prom.query('sum by (scenario) (k6_dropped_iterations_total{testid="%s"})' % testid)
+    t.ok(len(r) == 1 and r[0]["metric"].get("scenario") == "open" and
+         float(r[0]["value"][1]) == dropped,
+         "open model: k6_dropped_iterations_total{scenario=open} = the summary's %d" % dropped, r)
+    r = prom.query('k6_achieved_rate{testid="%s"}' % testid)
+    ach = sm.get("scenarios", {}).get("open", {}).get("achieved_rate")
+    t.ok(len(r) == 1 and r[0]["metric"].get("scenario") == "open" and ach is not None and
+         r[0]["metric"].get("test_type") == "load" and abs(float(r[0]["value"][1]) - ach) < 0.02,
+         "open model: k6_achieved_rate{scenario=open} close to the summary's %r" % ach, r)
+    for m in ("k6_iteration_lateness_p95", "k6_http_req_duration_scheduled_p95"):
+        r = prom.query('%s{testid="%s", scenario="open"}' % (m, testid))
+        t.ok(r, "open model: %s pushed with its scenario" % m, r)
+
+
 def case_float(fx, prof, stats):
     smoke_id, load_id = "it-smoke-" + RUN, "it-load-" + RUN
     d = h.tempdir()
@@ -381,6 +418,8 @@ def case_float(fx, prof, stats):
         r = prom.query('sum(irate(k6_http_reqs_total{testid=~"%s", expected_response="false"}'
                        '[1m]))' % load_id)
         t.ok(num(r) is not None and num(r) > 0, "load: 19665 error request rate > 0", r)
+        check_open_model(prom, prof, d)
+        end = time.time() + 1
         check_seed_dashboard(prom, start, end, smoke_id, load_id)
         check_doc(prom, load_id, native=False)
 

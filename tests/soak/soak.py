@@ -10,7 +10,9 @@ memory must stay flat: no sample more than --rss-tolerance above the
 baseline (the median of the first three samples after warm-up), and the
 second half of the hold no higher on average than the first half plus half
 that tolerance (a slow leak). Descriptors must not grow: none more than
---fd-slack above the baseline.
+--fd-slack above the baseline. The run writes its HTML report (--report), so
+the once-a-second sampler and its bounded timeline are part of what must stay
+flat; the report must have its four charts, at most 600 points each.
 
 usage: soak.py [--duration SECONDS] [--vus N] [--every SECONDS] [--tap]
 Environment: SYNCGATE, FIXTURE (required), RWFIXTURE (optional).
@@ -20,6 +22,7 @@ With --tap the verdict lines are TAP (for meson's 'soak' suite).
 import argparse
 import json
 import os
+import re
 import signal
 import statistics
 import subprocess
@@ -115,10 +118,11 @@ def main():
                     "  thresholds: {http_req_failed: [\"rate<0.01\"]}\n"
                     % (o.ramp * 1000, o.vus, o.duration * 1000, o.vus))
         export = os.path.join(tmp, "summary.json")
+        report = os.path.join(tmp, "report.html")
         sg_err = open(os.path.join(tmp, "syncgate.stderr"), "wb")
         t0 = time.monotonic()
         sg = subprocess.Popen([syncgate, "load", "-p", profile, "-q", "--log-format", "json",
-                               "--summary-export", export], env=env,
+                               "--summary-export", export, "--report", report], env=env,
                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=sg_err)
         samples = []  # (t, rss KiB, fds)
         next_at = t0 + o.every
@@ -185,6 +189,15 @@ def main():
                    "%d requests (%.0f/s), %d failed, p(95) %s ms"
                    % (reqs, reqs / max(o.ramp + o.duration, 1), failed,
                       "%.2f" % p95 if p95 is not None else "n/a")))
+
+    try:
+        with open(report, encoding="utf-8") as f:
+            html = f.read()
+        points = [int(n) for n in re.findall(r'data-points="(\d+)"', html)]
+    except OSError:
+        points = []
+    checks.append((len(points) == 4 and all(0 < n <= 600 for n in points),
+                   "report: four charts of %s points (at most 600)" % points))
 
     ok = all(c for c, _ in checks)
     print("%ssoak: %d VUs, %gs hold, no think time%s"

@@ -1,4 +1,5 @@
 /* Unit tests for hist: accuracy against exact k6 percentiles, merge, memory, iteration. */
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -334,6 +335,71 @@ static void test_merge(void)
     free(v);
 }
 
+/* One interval out of two cumulative states: the interval's own histogram, exactly. */
+static void test_diff(void)
+{
+    struct hist *cum = hist_new(), *before = hist_new(), *interval = hist_new(),
+                *diff = hist_new();
+    int64_t *v = gen(60000, 4);
+
+    for (size_t i = 0; i < 40000; i++)
+        hist_record(cum, v[i]);
+    hist_merge(before, cum); /* the snapshot at the start of the interval */
+    for (size_t i = 40000; i < 60000; i++) {
+        hist_record(cum, v[i]);
+        hist_record(interval, v[i]);
+    }
+    ok(hist_diff(diff, cum, before) == 0, "diff of a later and an earlier state");
+    ok(hist_count(diff) == hist_count(interval) && hist_sum(diff) == hist_sum(interval),
+       "diff count and sum are the interval's (%llu, %.0f)",
+       (unsigned long long)hist_count(diff), hist_sum(diff));
+    ok(same_buckets(diff, interval), "diff buckets equal the interval's own histogram");
+    int close = 1;
+    for (size_t i = 1; i + 1 < sizeof(pcts) / sizeof(pcts[0]); i++) {
+        double want = hist_percentile(interval, pcts[i]), got = hist_percentile(diff, pcts[i]);
+        if (rel_err(got, want) > 1.0 / 1024)
+            close = 0;
+    }
+    ok(close, "diff percentiles within a bucket of the interval's (p95 %.0f vs %.0f)",
+       hist_percentile(diff, 95), hist_percentile(interval, 95));
+    ok(hist_min(diff) <= hist_min(interval) && hist_min(diff) >= hist_min(interval) -
+       hist_min(interval) / 1024 && hist_max(diff) >= hist_max(interval) &&
+       hist_max(diff) <= hist_max(cum),
+       "diff min/max are the bounds of the interval's extreme buckets");
+
+    /* exact range: values below 2048 come back exactly */
+    struct hist *a = hist_new(), *b = hist_new();
+    hist_record(a, 5);
+    hist_merge(b, a);
+    hist_record(a, 700);
+    hist_record(a, 1500);
+    ok(hist_diff(diff, a, b) == 0 && hist_count(diff) == 2 && hist_min(diff) == 700 &&
+       hist_max(diff) == 1500 && hist_sum(diff) == 2200,
+       "exact values: min 700, max 1500, sum 2200 (got %lld, %lld, %.0f)",
+       (long long)hist_min(diff), (long long)hist_max(diff), hist_sum(diff));
+    ok(hist_diff(diff, a, a) == 0 && hist_count(diff) == 0 && hist_min(diff) == 0 &&
+       hist_percentile(diff, 95) == 0, "a state minus itself is empty");
+    ok(hist_diff(diff, b, a) == -EINVAL && hist_count(diff) == 0,
+       "an earlier minus a later state is -EINVAL and leaves dst empty");
+    /* same count, different buckets: not an earlier state either */
+    struct hist *c = hist_new(), *d = hist_new();
+    hist_record(c, 10);
+    hist_record(d, 3000000);
+    ok(hist_diff(diff, c, d) == -EINVAL && hist_count(diff) == 0,
+       "same count, other buckets: -EINVAL");
+    ok(hist_diff(diff, d, c) == -EINVAL, "and the other way round");
+
+    hist_free(a);
+    hist_free(b);
+    hist_free(c);
+    hist_free(d);
+    hist_free(cum);
+    hist_free(before);
+    hist_free(interval);
+    hist_free(diff);
+    free(v);
+}
+
 static void test_memory(void)
 {
     struct hist *h = hist_new();
@@ -402,6 +468,7 @@ int main(void)
     test_accuracy();
     test_buckets();
     test_merge();
+    test_diff();
     test_memory();
     report_speed();
     return tap_done();

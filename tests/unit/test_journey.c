@@ -212,7 +212,7 @@ static void test_config(void)
 
     struct plan p;
     char why[256];
-    ok(plan_build(&p, &c, PLAN_LOAD, why, sizeof(why)) == 0 && p.n == 2 && p.nhealth == 0 &&
+    ok(plan_build(&p, &c, PLAN_LOAD, SCENARIO_JOURNEYS, why, sizeof(why)) == 0 && p.n == 2 && p.nhealth == 0 &&
            p.weights[0] == 3 && p.uses_auth,
        "load plan: the two journeys, weights");
     ok(!strcmp(p.j[0].steps[0].base, "http://orders:3005") && !p.j[0].steps[0].url &&
@@ -228,7 +228,7 @@ static void test_config(void)
            !tagset_get(&ctags, "service"),
        "step tags: name, group and service on requests; group on checks");
     plan_clear(&p);
-    ok(plan_build(&p, &c, PLAN_SMOKE, why, sizeof(why)) == 0 && p.n == 4 && p.nhealth == 3 &&
+    ok(plan_build(&p, &c, PLAN_SMOKE, SCENARIO_JOURNEYS, why, sizeof(why)) == 0 && p.n == 4 && p.nhealth == 3 &&
            !strcmp(p.j[0].j->name, "gateway") && !strcmp(p.j[3].j->name, "order-lifecycle") &&
            !strcmp(p.j[3].steps[0].base, "http://gw:8000") &&
            !strcmp(p.j[1].steps[0].url, "http://gw:8000/api/orders/health"),
@@ -243,7 +243,7 @@ static void test_config(void)
 
     /* without journeys: load requests each service's url, as always */
     config_init(&c);
-    ok(plan_build(&p, &c, PLAN_LOAD, why, sizeof(why)) == 0 && p.n == 5 &&
+    ok(plan_build(&p, &c, PLAN_LOAD, SCENARIO_JOURNEYS, why, sizeof(why)) == 0 && p.n == 5 &&
            !strcmp(p.j[0].steps[0].url, "http://product-service:3002/health") &&
            !p.j[0].steps[0].s->latency_check && !*p.j[0].j->group,
        "defaults: five implicit load journeys, one per service url");
@@ -378,7 +378,7 @@ static void test_jvu(void)
     _Atomic uint64_t rows = 0;
 
     load_journeys(&c);
-    plan_build(&p, &c, PLAN_LOAD, why, sizeof(why));
+    plan_build(&p, &c, PLAN_LOAD, SCENARIO_JOURNEYS, why, sizeof(why));
     struct jvu_ctx ctx = {.plan = &p, .token = token, .rows = &rows};
     ok(jvu_init(&v, 1, &p, 7) == 0, "jvu_init");
     jvu_start_journey(&v, &ctx, 0);

@@ -386,6 +386,41 @@ static void test_long_lines(void)
     }
 }
 
+static void raw(struct log *l, const char *line)
+{
+    log_raw(l, line, strlen(line));
+}
+
+/* log_raw: another process's line passed on whole, this one's secrets masked, quiet obeyed. */
+static void test_raw(void)
+{
+    struct sink s;
+    struct log *l = open_log(&s, LOG_FORMAT_JSON);
+    log_add_secret(l, "api-token-1234567");
+    static const char line[] = "{\"level\":\"info\",\"event\":\"x\",\"v\":\"a api-token-1234567 b\"}";
+    log_raw(l, line, sizeof(line) - 1);
+    raw(l, "{\"event\":\"y\"}");
+    ok(!strcmp(output(&s), "{\"level\":\"info\",\"event\":\"x\",\"v\":\"a <redacted> b\"}\n"
+                           "{\"event\":\"y\"}\n"),
+       "raw lines pass whole, one per line, a secret registered here masked");
+    cJSON *j = last_json(output(&s));
+    ok(j != NULL, "a masked JSON line is still JSON");
+    cJSON_Delete(j);
+    close_log(l, &s);
+
+    s.buf = NULL;
+    s.len = 0;
+    s.f = open_memstream(&s.buf, &s.len);
+    l = log_new(s.f, LOG_FORMAT_JSON, true, "test", "t1");
+    raw(l, "{\"level\":\"info\",\"event\":\"a\"}");
+    raw(l, "{\"level\":\"warn\",\"event\":\"b\"}");
+    raw(l, "{\"level\":\"error\",\"event\":\"c\"}");
+    ok(!strcmp(output(&s), "{\"level\":\"warn\",\"event\":\"b\"}\n"
+                           "{\"level\":\"error\",\"event\":\"c\"}\n"),
+       "quiet: only warnings and errors pass");
+    close_log(l, &s);
+}
+
 int main(void)
 {
     test_mask_forms();
@@ -397,5 +432,6 @@ int main(void)
     test_json_lines();
     test_text_lines();
     test_long_lines();
+    test_raw();
     return tap_done();
 }

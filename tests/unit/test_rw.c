@@ -706,8 +706,8 @@ static void test_reserved_labels(void)
     tagset_set(&base, "method", "GET");
     tagset_set(&base, "scenario", "load");
     const struct http_result results[] = {
-        {.status = 200, .duration = 1000},
-        {.status = 503, .duration = 1000},
+        {.status = 200, .duration = 1000, .proto = CURL_HTTP_VERSION_1_1},
+        {.status = 503, .duration = 1000, .proto = CURL_HTTP_VERSION_1_1},
         {.status = 0, .error = HTTP_ERR_REFUSED},
         {.status = 0, .error = HTTP_ERR_TIMEOUT},
         {.status = 200, .error = HTTP_ERR_PROTOCOL},

@@ -733,7 +733,7 @@ static void test_reserved_labels(void)
 
     struct rw_batch b = {0};
     Prometheus__WriteRequest *wr =
-        e && rw_encode(e, m, 1700000000000, false, &b) == 0 ? decode(&b) : NULL;
+        e && rw_encode(e, m, 1700000000000, RW_CHANGED, &b) == 0 ? decode(&b) : NULL;
     bool labels_ok = wr != NULL && wr->n_timeseries > 0;
     for (size_t i = 0; wr && i < wr->n_timeseries; i++)
         for (size_t k = 0; k < wr->timeseries[i]->n_labels; k++)

@@ -52,7 +52,7 @@ static void bad(const char *body, const char *key, const char *msg)
 static void test_data(void)
 {
     struct dataset ds;
-    char err[256];
+    char err[256] = "";
     const char csv[] = "\xef\xbb\xbfid,name,note\r\np1,Apple,\"a, b\"\r\n\r\np2,Pear,\"say \"\"hi\"\"\nx\"\np3,Fig,";
     ok(data_parse(&ds, csv, sizeof(csv) - 1, err, sizeof(err)) == 0 && ds.ncols == 3 &&
            ds.nrows == 3,

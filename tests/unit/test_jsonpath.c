@@ -29,7 +29,7 @@ static void missing(const char *path)
 {
     struct jpath p;
     struct json_span v;
-    char err[256];
+    char err[256] = "";
     int rc = jp_parse(&p, path, err, sizeof(err));
     ok(rc == 0 && jp_find(&p, doc, strlen(doc), &v) == -ENOENT, "%s is not there", path);
     jp_clear(&p);
@@ -45,7 +45,12 @@ static void badpath(const char *path)
 
 static void valid(const char *text, bool want)
 {
-    ok(json_valid(text, strlen(text)) == want, "%s JSON: %s", want ? "valid" : "invalid", text);
+    char shown[128]; /* control characters as '?': a raw line break would break TAP */
+    size_t n = 0;
+    for (; text[n] && n < sizeof(shown) - 1; n++)
+        shown[n] = (unsigned char)text[n] < 0x20 ? '?' : text[n];
+    shown[n] = 0;
+    ok(json_valid(text, strlen(text)) == want, "%s JSON: %s", want ? "valid" : "invalid", shown);
 }
 
 int main(void)
@@ -74,7 +79,7 @@ int main(void)
     {
         struct jpath p;
         struct json_span v;
-        char err[64];
+        char err[64] = "";
         ok(jp_parse(&p, "$", err, sizeof(err)) == 0 && jp_find(&p, "[1, 2]", 6, &v) == 0 &&
                v.type == JSON_ARRAY && v.len == 6,
            "$ is the whole document");

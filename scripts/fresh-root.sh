@@ -82,10 +82,12 @@ if [ "${1:-}" = --inner ]; then
     mnt --bind /dev "$root/dev"
     mnt --bind /dev/pts "$root/dev/pts"
     mnt -t tmpfs -o mode=1777,nosuid,nodev shm "$root/dev/shm"
-    rc=0
+    # In the background, so that a signal (the traps above) ends the wait at once.
     chroot "$root" /usr/bin/env -i HOME=/root TERM="${TERM:-dumb}" \
         PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-        /bin/bash -c 'cd /root/syncgate && exec bash -c "$1"' fresh-root "$*" || rc=$?
+        /bin/bash -c 'cd /root/syncgate && exec bash -c "$1"' fresh-root "$*" <&0 &
+    rc=0
+    wait $! || rc=$?
     exit $rc
 fi
 
@@ -188,8 +190,25 @@ log "clone of $ref ($(git -C "$repo" log -1 --format='%h %s' "$commit")) in /roo
 log "sources: $format; running: $command"
 
 t0=$(date +%s)
+# In the background so that a signal to this script reaches the run at once:
+# unshare itself holds INT and TERM back, so they go to its child, the inner
+# part, which cleans up (as it does when unshare dies: --kill-child). A
+# background command starts with SIGINT ignored; env gives the run the default.
+unshare --mount --pid --fork --mount-proc --propagation private --kill-child=TERM \
+    env --default-signal=INT,QUIT "$(readlink -f "$0")" --inner "$root" "$command" <&0 &
+inner=$!
+stop_run() {
+    local child
+    for child in $(cat "/proc/$inner/task/$inner/children" 2>/dev/null); do
+        kill -TERM "$child" 2>/dev/null || true
+    done
+}
+trap stop_run INT TERM
 rc=0
-unshare --mount --pid --fork --mount-proc --propagation private \
-    "$repo/scripts/fresh-root.sh" --inner "$root" "$command" || rc=$?
+wait "$inner" || rc=$?
+while kill -0 "$inner" 2>/dev/null; do # wait was cut short by a signal
+    rc=0
+    wait "$inner" || rc=$?
+done
 log "command exited with $rc after $(($(date +%s) - t0))s"
 exit $rc

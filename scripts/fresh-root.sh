@@ -27,7 +27,9 @@
 # process of the run live in their own mount and PID namespaces: when the
 # command ends (or this script is interrupted) the processes it left behind are
 # killed, everything is unmounted, and the root is deleted unless --keep.
-# Exit status: the command's.
+# Exit status: the command's; 1 if it succeeded but changed the root's apt
+# sources (/etc/apt/sources.list, /etc/apt/sources.list.d), which the
+# project's scripts must never do.
 #
 # Two things differ from a bare debootstrap, both about this machine rather than
 # the project: the host's /etc/resolv.conf is copied in (name resolution for
@@ -183,6 +185,13 @@ fi
 printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"
 chmod 0755 "$root/usr/sbin/policy-rc.d"
 
+# What the apt sources are before the run: the project must not change them.
+apt_sources() {
+    (cd "$root" && find etc/apt/sources.list etc/apt/sources.list.d -type f 2>/dev/null |
+        sort | xargs -r sha256sum)
+}
+sources_before=$(apt_sources)
+
 commit=$(git -C "$repo" rev-parse --verify "$ref^{commit}")
 git clone -q --no-hardlinks --no-checkout "$repo" "$root/root/syncgate"
 git -C "$root/root/syncgate" checkout -q -B fresh-root "$commit"
@@ -211,4 +220,9 @@ while kill -0 "$inner" 2>/dev/null; do # wait was cut short by a signal
     wait "$inner" || rc=$?
 done
 log "command exited with $rc after $(($(date +%s) - t0))s"
+if [ "$(apt_sources)" != "$sources_before" ]; then
+    log "error: the run changed the root's apt sources:"
+    diff <(echo "$sources_before") <(apt_sources) >&2 || true
+    [ $rc != 0 ] || rc=1
+fi
 exit $rc

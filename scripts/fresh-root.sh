@@ -10,6 +10,8 @@
 #                  /etc/apt/sources.list.d/debian.sources (deb822, what
 #                  Debian's installer and images write) and no sources.list
 #   --mirror URL   Debian mirror (default http://deb.debian.org/debian)
+#   --security URL security archive of the deb822 sources (default
+#                  http://deb.debian.org/debian-security; empty: none)
 #   --ref REF      what to clone (default HEAD); only committed work is seen
 #   --keep         keep the root afterwards (its path is printed)
 #   --refresh      debootstrap the cached base root again
@@ -41,6 +43,7 @@ set -euo pipefail
 
 suite=bookworm
 mirror=http://deb.debian.org/debian
+security=http://deb.debian.org/debian-security
 format=oneline
 ref=HEAD
 keep=0
@@ -102,6 +105,8 @@ while [ $# -gt 0 ]; do
     --format=*) format=${1#*=}; shift ;;
     --mirror) mirror=$2; shift 2 ;;
     --mirror=*) mirror=${1#*=}; shift ;;
+    --security) security=$2; shift 2 ;;
+    --security=*) security=${1#*=}; shift ;;
     --ref) ref=$2; shift 2 ;;
     --ref=*) ref=${1#*=}; shift ;;
     --keep) keep=1; shift ;;
@@ -143,6 +148,7 @@ fi
 root=$(mktemp -d "$workdir/syncgate-fresh-root.XXXXXX")
 cleanup() {
     local rc=$? left
+    [ $rc = 0 ] || log "exit status $rc"
     # The mounts belong to the inner namespace, gone with it; never delete
     # through a mount point that is still there.
     left=$(findmnt -rn -o TARGET | awk -v r="$root" 'index($0, r "/") == 1 || $0 == r')
@@ -172,9 +178,14 @@ oneline)
     ;;
 deb822)
     rm -f "$root/etc/apt/sources.list"
-    printf '%s\n' 'Types: deb' "URIs: $mirror" "Suites: $suite $suite-updates" 'Components: main' \
-        'Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg' \
-        >"$root/etc/apt/sources.list.d/debian.sources"
+    # As the debian:bookworm image has them: the release and its updates, and security.
+    {
+        printf '%s\n' 'Types: deb' "URIs: $mirror" "Suites: $suite $suite-updates" \
+            'Components: main' 'Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg'
+        [ -z "$security" ] || printf '%s\n' '' 'Types: deb' "URIs: $security" \
+            "Suites: $suite-security" 'Components: main' \
+            'Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg'
+    } >"$root/etc/apt/sources.list.d/debian.sources"
     ;;
 esac
 cp -L /etc/resolv.conf "$root/etc/resolv.conf"
@@ -187,8 +198,8 @@ chmod 0755 "$root/usr/sbin/policy-rc.d"
 
 # What the apt sources are before the run: the project must not change them.
 apt_sources() {
-    (cd "$root" && find etc/apt/sources.list etc/apt/sources.list.d -type f 2>/dev/null |
-        sort | xargs -r sha256sum)
+    (cd "$root/etc/apt" && find . -maxdepth 2 \( -path ./sources.list -o -path './sources.list.d/*' \) \
+        -type f -print0 | sort -z | xargs -0r sha256sum)
 }
 sources_before=$(apt_sources)
 

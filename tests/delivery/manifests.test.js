@@ -270,21 +270,33 @@ function effectiveConfig(c, profiles, args = []) {
 // The longest `syncgate <command>` may run with configuration cfg, in seconds,
 // pod start-up included: what activeDeadlineSeconds must cover.
 function deadlineBound(cfg, command) {
+    const smoke = command === 'smoke' || command === 'run';
+    const load = command === 'load' || command === 'run';
+    const texts = (th) => Object.values(th || {}).flat()
+        .map((t) => (typeof t === 'string' ? t : (t && t.threshold) || ''));
+    const baselines = [...(smoke ? texts(cfg.smoke.thresholds) : []),
+        ...(load ? texts(cfg.load.thresholds) : [])].some((t) => /\bbaseline\b/.test(t));
     let t = STARTUP_S;
-    if (command === 'smoke' || command === 'run') {
+    if (baselines) t += durationSeconds(cfg.baseline.timeout);
+    if (cfg.auth) t += durationSeconds(cfg.load.request_timeout); // the first token
+    if (smoke) {
         const sm = cfg.smoke;
         const ready = cfg.gateway.ready || {};
-        const targets = (ready.path ? 1 : 0) + (cfg.services || []).filter((s) => s.smoke_path).length;
-        const round = targets * ((sm.retries + 1) * durationSeconds(sm.request_timeout) + sm.retries * 1);
+        const requests = (ready.path ? 1 : 0) + (cfg.services || []).filter((s) => s.smoke_path).length +
+            (cfg.journeys || []).filter((j) => j.smoke !== false)
+                .reduce((n, j) => n + (j.steps || []).length, 0);
+        const round = requests * ((sm.retries + 1) * durationSeconds(sm.request_timeout) + sm.retries * 1);
         if (ready.path) t += durationSeconds(ready.timeout);
         t += sm.iterations ? sm.iterations * (round + durationSeconds(sm.think_time))
             : durationSeconds(sm.duration) + round;
     }
-    if (command === 'load' || command === 'run') {
+    if (load) {
         t += cfg.load.stages.reduce((sum, st) => sum + durationSeconds(st.duration), 0);
         t += durationSeconds(cfg.load.graceful_ramp_down);
     }
     if (cfg.metrics.remote_write.server_url) t += 10; // final flush
+    const notify = cfg.notify || {};
+    if (notify.webhook_url || notify.webhook_url_file) t += durationSeconds(notify.timeout);
     return t;
 }
 

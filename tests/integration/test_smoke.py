@@ -513,12 +513,13 @@ def seconds(d):
 
 def smoke_bound(p):
     """How long `syncgate smoke` may take, by the formula of docs/operations.md (no remote
-    write, so no final flush; no pod start-up)."""
+    write, baselines, auth or webhook, so none of their terms; no pod start-up)."""
     sm = p["smoke"]
     retries, timeout = sm["retries"], seconds(sm["request_timeout"])
     ready = p["gateway"]["ready"]
-    targets = (1 if ready.get("path") else 0) + len([s for s in p["services"] if s.get("smoke_path")])
-    one_round = targets * ((retries + 1) * timeout + retries * 1.0)
+    requests = (1 if ready.get("path") else 0) + len([s for s in p["services"] if s.get("smoke_path")])
+    requests += sum(len(j["steps"]) for j in p.get("journeys", []) if j.get("smoke", True))
+    one_round = requests * ((retries + 1) * timeout + retries * 1.0)
     if sm.get("iterations"):
         phase = sm["iterations"] * (one_round + seconds(sm["think_time"]))
     else:

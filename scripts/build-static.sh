@@ -14,23 +14,29 @@
 # triggering a run) works in a container that has nothing else.
 #
 # Usage: scripts/build-static.sh [--builddir DIR] [--rootfs DIR] [--no-install]
+#        scripts/build-static.sh --deps-only
 #   --builddir DIR  meson build directory (default: <repo>/build-static)
 #   --rootfs DIR    also assemble the image root filesystem in DIR: the stripped
 #                   binary, the curl program, CA certificates, passwd/group for
 #                   uid 65532, nsswitch.conf and the profiles (what the
 #                   Dockerfile ships)
 #   --no-install    never call apt-get install; fail if a package is missing
+#   --deps-only     only install the build packages and download the source
+#                   packages into the cache, build nothing (what
+#                   `scripts/deps.sh test` runs, so the tests need no network)
 # Environment:
-#   SYNCGATE_STATIC_CACHE  cache of the built libcurl/libmicrohttpd/cJSON (default:
-#                          /var/cache/syncgate-static as root, else
+#   SYNCGATE_STATIC_CACHE  cache of the sources and the built libraries
+#                          (default: /var/cache/syncgate-static as root, else
 #                          ${XDG_CACHE_HOME:-~/.cache}/syncgate-static)
 #   JOBS                   parallel jobs (default: nproc)
 #
 # Outputs: DIR/syncgate (static, with symbols), DIR/syncgate-stripped and
 # DIR/curl (static, stripped).
 # Idempotent: a second run reuses the cache and the meson build directory.
-# Non-interactive: as root it installs missing build packages with apt-get
-# and enables deb-src entries derived from the existing apt sources.
+# Non-interactive: as root it installs missing build packages with apt-get.
+# Source packages come through a private apt configuration in the cache (deb-src
+# entries derived from the system's Debian entries, one-line or deb822, with
+# their own lists): the system's apt configuration is read, never changed.
 set -euo pipefail
 
 readonly MAX_BYTES=$((8 * 1024 * 1024))
@@ -41,6 +47,7 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 builddir=$repo/build-static
 rootfs=
 may_install=1
+deps_only=0
 
 while [ $# -gt 0 ]; do
     case $1 in
@@ -49,6 +56,7 @@ while [ $# -gt 0 ]; do
     --rootfs) rootfs=$2; shift 2 ;;
     --rootfs=*) rootfs=${1#*=}; shift ;;
     --no-install) may_install=0; shift ;;
+    --deps-only) deps_only=1; shift ;;
     -h|--help) sed -n '2,/^set -e/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "build-static: unknown argument: $1" >&2; exit 2 ;;
     esac
@@ -108,86 +116,187 @@ ensure_packages() {
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-# apt-get source needs deb-src entries. Derive them from the machine's own
-# Debian entries (same mirror, suites and keyring) for this release only, so
-# third-party repositories are left alone.
-ensure_deb_src() {
-    if apt-get source --print-uris curl >/dev/null 2>&1; then
-        return 0
+# apt-get source needs deb-src entries, and the machine may have none. The
+# entries are derived from the machine's own Debian entries for this release
+# (same mirror, keyring and options; one-line sources.list files and deb822
+# .sources files alike) into a private apt configuration in the cache, with its
+# own package lists: the system's apt sources, lists and caches are never
+# touched, so nothing is left behind. apt_src runs apt-get with it.
+aptdir=$cache/apt
+apt_src() {
+    apt-get -q -o Dir::Etc::SourceList="$aptdir/sources.list" \
+        -o Dir::Etc::SourceParts="$aptdir/sources.list.d" \
+        -o Dir::State::Lists="$aptdir/lists" -o Dir::Cache="$aptdir/cache" "$@"
+}
+
+# Write the deb-src entries derived from the system's sources into $aptdir
+# (sources.list for one-line entries, sources.list.d/deb-src.sources for deb822
+# ones). Only suites CODENAME, CODENAME-updates and CODENAME-security with
+# component main count: third-party repositories and backports (which would
+# offer newer sources than the release's) are left out.
+derive_deb_src() {
+    local codename=$1 SL='' SP='' f
+    eval "$(apt-config shell SL Dir::Etc::SourceList/f SP Dir::Etc::SourceParts/d)"
+    # Earlier versions of this script added these to the system's sources.
+    for f in "$SP"syncgate-deb-src.sources "$SP"syncgate-deb-src.list; do
+        if [ -f "$f" ] && is_root; then
+            rm -f "$f"
+            log "removed $f (left by an earlier version of this script)"
+        fi
+    done
+    mkdir -p "$aptdir/sources.list.d" "$aptdir/lists/partial" "$aptdir/cache"
+    {
+        for f in "$SL" "$SP"*.list; do
+            [ -f "$f" ] || continue
+            awk -v codename="$codename" '
+                $1 == "deb" {
+                    i = 1 # $i: the last field before the URI
+                    if ($2 ~ /^\[/) for (i = 2; $i !~ /\]$/ && i < NF; ) i++
+                    suite = $(i + 2)
+                    if (suite != codename && suite != codename "-updates" &&
+                        suite != codename "-security" && suite != codename "/updates") next
+                    if ($(i + 1) ~ /^cdrom:/) next
+                    main = 0
+                    for (j = i + 3; j <= NF && $j !~ /^#/; j++) if ($j == "main") main = 1
+                    if (!main) next
+                    $1 = "deb-src"; print
+                }
+            ' "$f"
+        done
+    } >"$aptdir/sources.list.tmp"
+    {
+        for f in "$SP"*.sources; do
+            [ -f "$f" ] || continue
+            awk -v codename="$codename" '
+                function flush(   n, i, s, w, keep) {
+                    if (stanza != "" && types ~ /(^|[ \t])deb([ \t]|$)/ &&
+                        tolower(enabled) !~ /^[ \t]*no/ && comps ~ /(^|[ \t])main([ \t]|$)/ &&
+                        uris !~ /cdrom:/) {
+                        n = split(suites, w, /[ \t]+/); keep = ""
+                        for (i = 1; i <= n; i++)
+                            if (w[i] == codename || w[i] == codename "-updates" ||
+                                w[i] == codename "-security" || w[i] == codename "/updates")
+                                keep = keep " " w[i]
+                        if (keep != "") {
+                            if (out++) print ""
+                            s = stanza; sub(/@SUITES@/, keep, s)
+                            printf "Types: deb-src\n%s", s
+                        }
+                    }
+                    stanza = ""; types = ""; suites = ""; enabled = ""; comps = ""; uris = ""
+                    field = ""
+                }
+                /^[ \t]*#/ { next }
+                /^[ \t]*$/ { flush(); next }
+                /^[ \t]/ { if (field != "types" && field != "suites") stanza = stanza $0 "\n"; next }
+                {
+                    field = tolower(substr($0, 1, index($0, ":") - 1))
+                    value = substr($0, index($0, ":") + 1)
+                    if (field == "types") { types = value; next }
+                    if (field == "suites") { suites = value; stanza = stanza "Suites:@SUITES@\n"; next }
+                    if (field == "enabled") enabled = value
+                    if (field == "components") comps = value
+                    if (field == "uris") uris = value
+                    stanza = stanza $0 "\n"
+                }
+                END { flush() }
+            ' "$f"
+        done
+    } >"$aptdir/sources.list.d/deb-src.sources.tmp"
+    [ -s "$aptdir/sources.list.tmp" ] || [ -s "$aptdir/sources.list.d/deb-src.sources.tmp" ] || {
+        rm -f "$aptdir/sources.list.tmp" "$aptdir/sources.list.d/deb-src.sources.tmp"
+        die "no Debian $codename entry (suite $codename, component main) in the apt sources ($SL, $SP) to derive deb-src from"
+    }
+    mv "$aptdir/sources.list.tmp" "$aptdir/sources.list"
+    mv "$aptdir/sources.list.d/deb-src.sources.tmp" "$aptdir/sources.list.d/deb-src.sources"
+}
+
+# Private lists are refreshed when the derived entries change, when they are a
+# day old, and when a download fails (a stale list names a version the mirror
+# no longer has).
+apt_src_updated=0
+apt_src_update() {
+    log "apt-get update (deb-src lists in $aptdir)"
+    # One unreachable entry is not fatal: whether the sources needed are found
+    # is checked by name afterwards.
+    if ! apt_src update -qq >"$aptdir/update.log" 2>&1; then
+        log "apt-get update reported errors (see $aptdir/update.log); going on"
     fi
-    is_root || die "no deb-src entries in the apt sources; as root this script adds them"
-    local codename out
+    sha256sum "$aptdir/sources.list" "$aptdir/sources.list.d/deb-src.sources" >"$aptdir/lists.key"
+    apt_src_updated=1
+}
+
+ensure_deb_src() {
+    local codename
     # shellcheck source=/dev/null
     codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
     [ -n "$codename" ] || die "cannot tell the Debian release from /etc/os-release"
-    if [ -f /etc/apt/sources.list.d/debian.sources ]; then
-        out=/etc/apt/sources.list.d/syncgate-deb-src.sources
-        awk -v codename="$codename" '
-            function flush() {
-                if (stanza != "" && types ~ /(^|[ \t])deb([ \t]|$)/ && suites ~ codename &&
-                    enabled !~ /^[ \t]*no/) {
-                    if (n++) print ""
-                    printf "Types: deb-src\n%s", stanza
-                }
-                stanza = ""; types = ""; suites = ""; enabled = ""
-            }
-            /^[ \t]*#/ { next }
-            /^[ \t]*$/ { flush(); next }
-            /^Types:/ { types = substr($0, 7); next }
-            /^Suites:/ { suites = substr($0, 8) }
-            /^Enabled:/ { enabled = substr($0, 9) }
-            { stanza = stanza $0 "\n" }
-            END { flush() }
-        ' /etc/apt/sources.list.d/debian.sources >"$out.tmp"
-    elif [ -f /etc/apt/sources.list ]; then
-        out=/etc/apt/sources.list.d/syncgate-deb-src.list
-        awk -v codename="$codename" '
-            $1 == "deb" {
-                i = 2
-                if ($2 ~ /^\[/) while ($i !~ /\]$/) i++
-                if ($(i + 2) ~ "^" codename) { $1 = "deb-src"; print }
-            }
-        ' /etc/apt/sources.list >"$out.tmp"
-    else
-        die "no apt sources found (/etc/apt/sources.list.d/debian.sources or /etc/apt/sources.list)"
+    derive_deb_src "$codename"
+    if ! sha256sum --status -c "$aptdir/lists.key" 2>/dev/null ||
+        [ -n "$(find "$aptdir/lists.key" -mmin +1440 2>/dev/null)" ]; then
+        apt_src_update
     fi
-    [ -s "$out.tmp" ] || { rm -f "$out.tmp"; die "no Debian $codename entry to derive deb-src from"; }
-    mv "$out.tmp" "$out"
-    log "enabled deb-src entries in $out"
-    apt_updated=0
-    apt_update
 }
 
 # Print "<dsc file name>" of the source package apt would fetch.
 source_dsc() {
-    apt-get source --print-uris "$1" 2>/dev/null |
+    { apt_src source --print-uris "$1" 2>/dev/null || true; } |
         awk '$2 ~ /\.dsc$/ { print $2; exit }'
 }
 
-# Unpack source package $1 (dsc in $cache/src) into directory $2.
-unpack_source() {
-    local pkg=$1 dest=$2 dsc
+# Download source package $1 into $cache/src unless there; print its dsc name.
+fetch_source() {
+    local pkg=$1 dsc
     dsc=$(source_dsc "$pkg")
-    [ -n "$dsc" ] || die "apt cannot find source package $pkg"
+    if [ -z "$dsc" ] && [ $apt_src_updated = 0 ]; then
+        apt_src_update
+        dsc=$(source_dsc "$pkg")
+    fi
+    [ -n "$dsc" ] || die "apt cannot find source package $pkg (deb-src entries: $aptdir)"
     mkdir -p "$cache/src"
     if [ ! -f "$cache/src/$dsc" ]; then
         log "apt-get source $pkg ($dsc)"
         # (as root, apt warns that _apt cannot write here: harmless)
-        if ! (cd "$cache/src" && apt-get source --download-only -qq "$pkg") \
+        if ! (cd "$cache/src" && apt_src source --download-only -qq "$pkg") \
             >"$cache/src/$pkg.log" 2>&1 || [ ! -f "$cache/src/$dsc" ]; then
+            if [ $apt_src_updated = 0 ]; then
+                apt_src_update
+                fetch_source "$pkg"
+                return
+            fi
             cat "$cache/src/$pkg.log" >&2
             die "apt-get source $pkg did not produce $dsc"
         fi
     fi
-    rm -rf "$dest"
-    mkdir -p "$(dirname "$dest")"
-    dpkg-source --no-check -x "$cache/src/$dsc" "$dest" >/dev/null
+    echo "$dsc"
 }
 
 # ---------------------------------------------------------------------------
-# Minimal libcurl (and the curl program), libmicrohttpd and cJSON, cached by
-# source version and recipe.
+# Static libraries from Debian's source packages, cached by source version,
+# recipe and options. static_sources lists them in build order; each NAME has
+# a function build_NAME SRC PREFIX WORK (configure the unpacked source in SRC,
+# build, install into PREFIX; WORK is scratch space) and a cache key NAME_key
+# naming the options that shape the result. Adding one is those three things.
 # ---------------------------------------------------------------------------
+static_sources=(cjson curl libmicrohttpd)
+
+# shellcheck disable=SC2034 # NAME_key is read through ${!key} in build_dep
+cjson_key=static
+build_cjson() {
+    local src=$1 prefix=$2 work=$3
+    cmake -S "$src" -B "$work/build" -DCMAKE_BUILD_TYPE=Release \
+        -DCMAKE_INSTALL_PREFIX="$prefix" -DCMAKE_INSTALL_LIBDIR=lib \
+        -DBUILD_SHARED_LIBS=OFF -DBUILD_SHARED_AND_STATIC_LIBS=OFF \
+        -DENABLE_CJSON_UTILS=OFF -DENABLE_CJSON_TEST=OFF -DENABLE_TARGET_EXPORT=OFF \
+        >"$work/cmake.log" 2>&1 || { cat "$work/cmake.log" >&2; die "cJSON cmake failed"; }
+    cmake --build "$work/build" -j "$jobs" >"$work/build.log" 2>&1 ||
+        { tail -50 "$work/build.log" >&2; die "cJSON build failed"; }
+    cmake --install "$work/build" >/dev/null
+    [ -f "$prefix/lib/libcjson.a" ] || die "cJSON did not install libcjson.a"
+}
+
+# HTTP and HTTPS over OpenSSL, zlib, the threaded resolver; nothing else. The same
+# build gives the static curl program the image ships.
 curl_configure=(
     --disable-shared --enable-static --with-pic=no
     --with-openssl --with-zlib --enable-threaded-resolver --disable-ares
@@ -204,6 +313,35 @@ curl_configure=(
     --without-gssapi --without-libgsasl --without-hyper
     --with-ca-bundle=/etc/ssl/certs/ca-certificates.crt --with-ca-path=/etc/ssl/certs
 )
+# shellcheck disable=SC2034
+curl_key="${curl_configure[*]}"
+build_curl() {
+    local src=$1 prefix=$2 work=$3
+    # Debian's patches touch the autotools inputs; keep their timestamps older
+    # than the shipped configure so make never tries to rerun autoconf.
+    (cd "$src" && find . \( -name configure -o -name Makefile.in -o -name aclocal.m4 \
+        -o -name curl_config.h.in \) -exec touch {} +)
+    (cd "$src" && ./configure --prefix="$prefix" --libdir="$prefix/lib" \
+        "${curl_configure[@]}" CFLAGS="-O2 -g0") >"$work/configure.log" 2>&1 ||
+        { tail -60 "$work/configure.log" >&2; die "libcurl configure failed"; }
+    make -C "$src/lib" -j "$jobs" >"$work/build.log" 2>&1 ||
+        { tail -60 "$work/build.log" >&2; die "libcurl build failed"; }
+    make -C "$src/lib" install >/dev/null
+    make -C "$src/include" install >/dev/null
+    make -C "$src" install-pkgconfigDATA >/dev/null
+    [ -f "$prefix/lib/libcurl.a" ] || die "libcurl did not install libcurl.a"
+    grep '^  ' "$work/configure.log" | sed -n '/Protocols:/p;/SSL:/p;/Features:/p' \
+        >"$prefix/../features"
+    # the curl program on the same library, linked fully static (libtool's -all-static)
+    make -C "$src/src" -j "$jobs" curl LDFLAGS=-all-static >>"$work/build.log" 2>&1 ||
+        { tail -60 "$work/build.log" >&2; die "curl program build failed"; }
+    install -d "$prefix/bin"
+    strip -o "$prefix/bin/curl" "$src/src/curl"
+    case $(file -b "$prefix/bin/curl") in
+    *"statically linked"*) ;;
+    *) die "the curl program is not statically linked: $(file -b "$prefix/bin/curl")" ;;
+    esac
+}
 
 # libmicrohttpd: plain HTTP (no GnuTLS), none of the authentication, upgrade
 # and form-parsing parts syncgate serve does not use.
@@ -212,121 +350,60 @@ mhd_configure=(
     --enable-https=no --without-gnutls --disable-doc --disable-examples --disable-curl
     --disable-bauth --disable-dauth --disable-postprocessor --disable-httpupgrade --disable-nls
 )
+# shellcheck disable=SC2034
+libmicrohttpd_key="${mhd_configure[*]}"
+build_libmicrohttpd() {
+    local src=$1 prefix=$2 work=$3
+    # as for curl: never rerun autotools over the shipped configure
+    (cd "$src" && find . \( -name configure -o -name Makefile.in -o -name aclocal.m4 \
+        -o -name MHD_config.h.in \) -exec touch {} +)
+    (cd "$src" && ./configure --prefix="$prefix" --libdir="$prefix/lib" \
+        "${mhd_configure[@]}" CFLAGS="-O2 -g0") >"$work/configure.log" 2>&1 ||
+        { tail -60 "$work/configure.log" >&2; die "libmicrohttpd configure failed"; }
+    grep -q 'HTTPS support: *no' "$work/configure.log" ||
+        die "libmicrohttpd configure did not disable HTTPS"
+    make -C "$src/src/microhttpd" -j "$jobs" >"$work/build.log" 2>&1 ||
+        { tail -60 "$work/build.log" >&2; die "libmicrohttpd build failed"; }
+    make -C "$src/src/microhttpd" install >/dev/null
+    make -C "$src/src/include" install >/dev/null
+    make -C "$src" install-pkgconfigDATA >/dev/null
+    [ -f "$prefix/lib/libmicrohttpd.a" ] || die "libmicrohttpd did not install its archive"
+}
 
-dep_dir() { # name dsc extra-key -> cache directory of that build
+dep_dir() { # name dsc key -> cache directory of that build
     local key
     key=$(printf '%s\n' "$RECIPE" "$2" "$3" | sha256sum | cut -c1-12)
     echo "$cache/$1-${2%.dsc}-$key"
 }
 
-build_cjson() {
-    local dsc dir work
-    dsc=$(source_dsc cjson)
-    [ -n "$dsc" ] || die "apt cannot find source package cjson"
-    dir=$(dep_dir cjson "$dsc" "static")
-    if [ -f "$dir/done" ]; then
-        cjson_prefix=$dir/prefix
-        return 0
+# Build static library NAME unless the cache has it; add its pkg-config
+# directory to pcpath and set NAME_prefix (- as _) to its prefix.
+pcpath=
+curl_prefix=
+build_dep() {
+    local name=$1 key dsc dir work
+    key=${name//-/_}_key
+    dsc=$(fetch_source "$name")
+    dir=$(dep_dir "$name" "$dsc" "${!key}")
+    if [ ! -f "$dir/done" ]; then
+        log "building $name from $dsc into $dir"
+        work=$cache/work/$name
+        rm -rf "$dir" "$work"
+        mkdir -p "$work"
+        dpkg-source --no-check -x "$cache/src/$dsc" "$work/src" >/dev/null
+        "build_${name//-/_}" "$work/src" "$dir/prefix" "$work"
+        touch "$dir/done"
+        rm -rf "$work"
     fi
-    log "building cJSON from $dsc into $dir"
-    work=$cache/work/cjson
-    rm -rf "$dir" "$cache/work/cjson"
-    mkdir -p "$cache/work"
-    unpack_source cjson "$work/src"
-    cmake -S "$work/src" -B "$work/build" -DCMAKE_BUILD_TYPE=Release \
-        -DCMAKE_INSTALL_PREFIX="$dir/prefix" -DCMAKE_INSTALL_LIBDIR=lib \
-        -DBUILD_SHARED_LIBS=OFF -DBUILD_SHARED_AND_STATIC_LIBS=OFF \
-        -DENABLE_CJSON_UTILS=OFF -DENABLE_CJSON_TEST=OFF -DENABLE_TARGET_EXPORT=OFF \
-        >"$work/cmake.log" 2>&1 || { cat "$work/cmake.log" >&2; die "cJSON cmake failed"; }
-    cmake --build "$work/build" -j "$jobs" >"$work/build.log" 2>&1 ||
-        { tail -50 "$work/build.log" >&2; die "cJSON build failed"; }
-    cmake --install "$work/build" >/dev/null
-    [ -f "$dir/prefix/lib/libcjson.a" ] || die "cJSON did not install libcjson.a"
-    touch "$dir/done"
-    rm -rf "$work"
-    cjson_prefix=$dir/prefix
-}
-
-build_mhd() {
-    local dsc dir work
-    dsc=$(source_dsc libmicrohttpd)
-    [ -n "$dsc" ] || die "apt cannot find source package libmicrohttpd"
-    dir=$(dep_dir libmicrohttpd "$dsc" "${mhd_configure[*]}")
-    if [ -f "$dir/done" ]; then
-        mhd_prefix=$dir/prefix
-        return 0
-    fi
-    log "building libmicrohttpd from $dsc into $dir"
-    work=$cache/work/libmicrohttpd
-    rm -rf "$dir" "$work"
-    mkdir -p "$cache/work"
-    unpack_source libmicrohttpd "$work/src"
-    # as for curl: never rerun autotools over the shipped configure
-    (cd "$work/src" && find . \( -name configure -o -name Makefile.in -o -name aclocal.m4 \
-        -o -name MHD_config.h.in \) -exec touch {} +)
-    (cd "$work/src" && ./configure --prefix="$dir/prefix" --libdir="$dir/prefix/lib" \
-        "${mhd_configure[@]}" CFLAGS="-O2 -g0") >"$work/configure.log" 2>&1 ||
-        { tail -60 "$work/configure.log" >&2; die "libmicrohttpd configure failed"; }
-    grep -q 'HTTPS support: *no' "$work/configure.log" ||
-        die "libmicrohttpd configure did not disable HTTPS"
-    make -C "$work/src/src/microhttpd" -j "$jobs" >"$work/build.log" 2>&1 ||
-        { tail -60 "$work/build.log" >&2; die "libmicrohttpd build failed"; }
-    make -C "$work/src/src/microhttpd" install >/dev/null
-    make -C "$work/src/src/include" install >/dev/null
-    make -C "$work/src" install-pkgconfigDATA >/dev/null
-    [ -f "$dir/prefix/lib/libmicrohttpd.a" ] || die "libmicrohttpd did not install its archive"
-    touch "$dir/done"
-    rm -rf "$work"
-    mhd_prefix=$dir/prefix
-}
-
-build_curl() {
-    local dsc dir work
-    dsc=$(source_dsc curl)
-    [ -n "$dsc" ] || die "apt cannot find source package curl"
-    dir=$(dep_dir curl "$dsc" "${curl_configure[*]}")
-    if [ -f "$dir/done" ]; then
-        curl_prefix=$dir/prefix
-        return 0
-    fi
-    log "building libcurl from $dsc into $dir"
-    work=$cache/work/curl
-    rm -rf "$dir" "$work"
-    mkdir -p "$cache/work"
-    unpack_source curl "$work/src"
-    # Debian's patches touch the autotools inputs; keep their timestamps older
-    # than the shipped configure so make never tries to rerun autoconf.
-    (cd "$work/src" && find . \( -name configure -o -name Makefile.in -o -name aclocal.m4 \
-        -o -name curl_config.h.in \) -exec touch {} +)
-    (cd "$work/src" && ./configure --prefix="$dir/prefix" --libdir="$dir/prefix/lib" \
-        "${curl_configure[@]}" CFLAGS="-O2 -g0") >"$work/configure.log" 2>&1 ||
-        { tail -60 "$work/configure.log" >&2; die "libcurl configure failed"; }
-    make -C "$work/src/lib" -j "$jobs" >"$work/build.log" 2>&1 ||
-        { tail -60 "$work/build.log" >&2; die "libcurl build failed"; }
-    make -C "$work/src/lib" install >/dev/null
-    make -C "$work/src/include" install >/dev/null
-    make -C "$work/src" install-pkgconfigDATA >/dev/null
-    [ -f "$dir/prefix/lib/libcurl.a" ] || die "libcurl did not install libcurl.a"
-    # the curl program on the same library, linked fully static (libtool's -all-static)
-    make -C "$work/src/src" -j "$jobs" curl LDFLAGS=-all-static >>"$work/build.log" 2>&1 ||
-        { tail -60 "$work/build.log" >&2; die "curl program build failed"; }
-    install -d "$dir/prefix/bin"
-    strip -o "$dir/prefix/bin/curl" "$work/src/src/curl"
-    case $(file -b "$dir/prefix/bin/curl") in
-    *"statically linked"*) ;;
-    *) die "the curl program is not statically linked: $(file -b "$dir/prefix/bin/curl")" ;;
-    esac
-    grep '^  ' "$work/configure.log" | sed -n '/Protocols:/p;/SSL:/p;/Features:/p' >"$dir/features"
-    touch "$dir/done"
-    rm -rf "$work"
-    curl_prefix=$dir/prefix
+    pcpath+=${pcpath:+:}$dir/prefix/lib/pkgconfig
+    printf -v "${name//-/_}_prefix" '%s' "$dir/prefix"
+    log "$name: $dir/prefix"
 }
 
 # ---------------------------------------------------------------------------
 # syncgate itself
 # ---------------------------------------------------------------------------
 build_syncgate() {
-    local pcpath=$curl_prefix/lib/pkgconfig:$cjson_prefix/lib/pkgconfig:$mhd_prefix/lib/pkgconfig
     local opts=(-Dstatic_link=true -Dprefer_static=true -Ddefault_library=static
         -Dtests=false -Dbuildtype=release "-Dpkg_config_path=$pcpath")
     if [ -f "$builddir/build.ninja" ]; then
@@ -381,19 +458,25 @@ assemble_rootfs() {
 }
 
 main() {
-    local t0 t1
+    local t0 name
     t0=$(date +%s)
     # One builder at a time per cache (CI jobs, the test suite, a person).
     exec 9>"$cache/.lock"
     flock 9
-    ensure_deb_src
     ensure_packages
+    ensure_deb_src
+    if [ $deps_only = 1 ]; then
+        for name in "${static_sources[@]}"; do
+            fetch_source "$name" >/dev/null
+        done
+        log "build packages and sources ready in $(($(date +%s) - t0))s"
+        return 0
+    fi
     [ -f /etc/ssl/certs/ca-certificates.crt ] || die "no /etc/ssl/certs/ca-certificates.crt"
-    build_cjson
-    build_curl
-    build_mhd
-    t1=$(date +%s)
-    log "dependencies ready in $((t1 - t0))s (libcurl: $curl_prefix)"
+    for name in "${static_sources[@]}"; do
+        build_dep "$name"
+    done
+    log "dependencies ready in $(($(date +%s) - t0))s"
     build_syncgate
     flock -u 9
     check_binary

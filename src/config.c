@@ -209,6 +209,7 @@ struct secret_file {
     size_t off; /* char * in struct config */
     const char *what;
     bool only_source; /* null file: no value (else the value may come from elsewhere) */
+    const char *hint; /* what to do when the file cannot be opened, or NULL */
 };
 
 static const char *check_label_value(const char *s);
@@ -228,8 +229,12 @@ const char *const config_notify_format_names[] = {"json", "slack", NULL};
 
 #define CFG(m) offsetof(struct config, m)
 
-static const struct secret_file gateway_key_file = {CFG(gateway.key), "key file", true};
-static const struct secret_file webhook_url_file = {CFG(notify.webhook_url), "webhook URL file", false};
+static const struct secret_file gateway_key_file = {
+    CFG(gateway.key), "key file", true,
+    "give the Kong key's file with KONG_KEY_FILE=FILE (or --set gateway.key_file=FILE), or go "
+    "without a key with --set gateway.key_file="};
+static const struct secret_file webhook_url_file = {CFG(notify.webhook_url), "webhook URL file", false,
+                                                    NULL};
 
 static const struct field ready_fields[] = {
     {"path", T_STR, F_NULL | F_PATH, CFG(gateway.ready_path), 0, 0, NULL, check_path},
@@ -871,8 +876,10 @@ static int read_key_file(struct cvt *cv, const struct doc_node *n, const char *k
     quote(n->str, false, q, sizeof(q));
     /* O_NONBLOCK: a FIFO with no writer reads as empty instead of hanging the gate */
     int fd = open(n->str, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    /* Outside the pod that mounts the file (a laptop, CI), say how to go on. */
     if (fd < 0)
-        return cfg_fail(cv->d, &n->at, key, "cannot read %s %s: %s", what, q, strerror(errno));
+        return cfg_fail(cv->d, &n->at, key, "cannot read %s %s: %s%s%s", what, q, strerror(errno),
+                        sf->hint ? "; " : "", sf->hint ? sf->hint : "");
     size_t len = 0;
     int err = 0;
     while (len < sizeof(buf) - 1) {

@@ -27,6 +27,7 @@ static const struct {
     {"GATEWAY_URL", "gateway.url"},
     {"SSL_CERT_FILE", "ca_file"},
     {"KONG_CONSUMER_HEADER", "gateway.consumer"},
+    {"KONG_KEY_FILE", "gateway.key_file"},
     {"ENVIRONMENT", "environment"},
     {"TEST_TYPE", "test_type"},
     {"TESTID", "testid"},

@@ -344,7 +344,7 @@ static bool smoke_attempts(struct smoke *s, struct metrics *m, pthread_mutex_t *
                            struct http_statuses *st,
                            const struct jreq *req, struct http_result *res, int *attempts)
 {
-    int64_t backoff = 200 * USEC_PER_MSEC;
+    int64_t backoff = SMOKE_RETRY_WAIT_FIRST;
     const char *method = ps->s->method;
     for (;;) {
         smoke_send(s, req->url, method, req->headers, req->body, req->body_len,
@@ -371,7 +371,7 @@ static bool smoke_attempts(struct smoke *s, struct metrics *m, pthread_mutex_t *
         log_emit(s->r->log, LOG_WARN, ev);
         if (!nap(s->r, backoff))
             return false;
-        backoff *= 2;
+        backoff = backoff * 2 > SMOKE_RETRY_WAIT_MAX ? SMOKE_RETRY_WAIT_MAX : backoff * 2;
     }
 }
 

@@ -5,7 +5,10 @@
  * Kong key header when a key is configured). Each target gets two named
  * checks, "<name> status <code>" and "<name> latency < <max>", recorded in
  * the checks rate with tags check, name and scenario "smoke". Connect errors
- * and 502/503/504 are retried up to smoke.retries times; every attempt is a
+ * and 502/503/504 are retried up to smoke.retries times, after a wait of
+ * SMOKE_RETRY_WAIT_FIRST that doubles up to SMOKE_RETRY_WAIT_MAX, so a target
+ * takes at most (retries + 1) x request_timeout + retries x 1 s (the bound
+ * docs/operations.md sizes activeDeadlineSeconds with); every attempt is a
  * request in http_reqs and a log line. 429s and Kong's rate-limit headers are
  * logged as "rate_limited" events.
  */
@@ -16,6 +19,10 @@
 #include <stddef.h>
 
 #include "syncgate/run.h"
+#include "syncgate/units.h"
+
+#define SMOKE_RETRY_WAIT_FIRST (200 * USEC_PER_MSEC) /* before the first retry */
+#define SMOKE_RETRY_WAIT_MAX (1 * USEC_PER_SEC)      /* the longest wait between attempts */
 
 /*
  * Wait until gateway.url + gateway.ready_path answers gateway.ready_status,

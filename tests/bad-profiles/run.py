@@ -26,7 +26,9 @@ Bad inputs: run.py DIR
 Good profiles: run.py --good DIR
   Every DIR/*.yaml must validate (exit 0, empty stderr) with a key file
   supplied, never show the key, and its printed configuration must
-  validate again to the same text.
+  validate again to the same text. A profile whose key file is not on this
+  machine must fail without one in a single line naming KONG_KEY_FILE and
+  `--set gateway.key_file=`, and validate with either.
 
 The syncgate binary comes from the SYNCGATE environment variable.
 """
@@ -228,6 +230,34 @@ def check_good(syncgate, path, tmp):
                  if not ln.lstrip().startswith("#") and "key_file" not in ln]
         if body != body2:
             problems.append("printed configuration changes when validated again")
+    problems += check_key_hint(syncgate, path, key_file, key)
+    return problems
+
+
+def check_key_hint(syncgate, path, key_file, key):
+    """A shipped profile whose key file (a mounted Secret) is not on this machine: plain
+    `validate -p` fails in one line that names both ways on, and both ways work."""
+    with open(path, encoding="utf-8") as f:
+        m = re.search(r"^  key_file: (\S+)", f.read(), re.M)
+    if not m or m.group(1) == "null" or os.path.exists(m.group(1)):
+        return []
+    problems = []
+    r = run(syncgate, ["-p", path], base_env())
+    err = r.stderr.decode("utf-8", "replace")
+    if r.returncode != BAD_EXIT or err.count("\n") != 1:
+        problems.append(f"without its key file: exit {r.returncode}, stderr {err!r}")
+    for hint in ("KONG_KEY_FILE=FILE", "--set gateway.key_file=FILE",
+                 "go without a key with --set gateway.key_file=\n"):
+        if hint not in err:
+            problems.append(f"without its key file, the message does not say {hint!r}: {err!r}")
+    r = run(syncgate, ["-p", path], base_env(["KONG_KEY_FILE=" + key_file]))
+    out = r.stdout.decode("utf-8", "replace")
+    if r.returncode != 0 or f'key_file: "{key_file}"' not in out or key in out:
+        problems.append(f"KONG_KEY_FILE: exit {r.returncode}, key file or key not as expected")
+    r = run(syncgate, ["-p", path, "--set", "gateway.key_file="], base_env())
+    if r.returncode != 0 or "  key_file: null\n" not in r.stdout.decode("utf-8", "replace"):
+        problems.append(f"--set gateway.key_file=: exit {r.returncode}, "
+                        + r.stderr.decode(errors="replace").strip())
     return problems
 
 

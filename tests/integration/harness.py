@@ -34,7 +34,7 @@ import traceback
 
 # Variables syncgate reads; removed from the inherited environment.
 _SYNCGATE_ENV = re.compile(
-    r"^(GATEWAY_URL|KONG_CONSUMER_HEADER|STAGES|ENVIRONMENT|TEST_TYPE|TESTID|"
+    r"^(GATEWAY_URL|KONG_CONSUMER_HEADER|KONG_KEY_FILE|STAGES|ENVIRONMENT|TEST_TYPE|TESTID|"
     r"SYNCGATE_.*|K6_.*|[A-Z0-9_]+_SERVICE_URL)$")
 
 _live_procs = []

@@ -11,6 +11,7 @@ services' direct URLs, which smoke must never touch.
 import hashlib
 import json
 import os
+import re
 import signal
 import sys
 import time
@@ -45,6 +46,10 @@ def gateway(extra_routes=()):
 
 
 def profile(gw_url, direct_url, smoke=None, gw=None, services=None):
+    return h.write_profile(profile_dict(gw_url, direct_url, smoke, gw, services))
+
+
+def profile_dict(gw_url, direct_url, smoke=None, gw=None, services=None):
     p = {
         "environment": "itest",
         "gateway": {
@@ -70,7 +75,7 @@ def profile(gw_url, direct_url, smoke=None, gw=None, services=None):
     p["smoke"].update(smoke or {})
     for s in p["services"]:
         s.update((services or {}).get(s["name"], {}))
-    return h.write_profile(p)
+    return p
 
 
 def all_checks(latency="1s"):
@@ -500,6 +505,52 @@ def case_transient_503(t):
          res.stderr)
 
 
+def seconds(d):
+    """A duration as the profile writes it ("1s", "100ms", "1m30s") in seconds."""
+    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
+    return sum(float(n) * units[u] for n, u in re.findall(r"([0-9.]+)(ms|s|m|h)", d))
+
+
+def smoke_bound(p):
+    """How long `syncgate smoke` may take, by the formula of docs/operations.md (no remote
+    write, baselines, auth or webhook, so none of their terms; no pod start-up)."""
+    sm = p["smoke"]
+    retries, timeout = sm["retries"], seconds(sm["request_timeout"])
+    ready = p["gateway"]["ready"]
+    requests = (1 if ready.get("path") else 0) + len([s for s in p["services"] if s.get("smoke_path")])
+    requests += sum(len(j["steps"]) for j in p.get("journeys", []) if j.get("smoke", True))
+    one_round = requests * ((retries + 1) * timeout + retries * 1.0)
+    if sm.get("iterations"):
+        phase = sm["iterations"] * (one_round + seconds(sm["think_time"]))
+    else:
+        phase = seconds(sm["duration"]) + one_round
+    return (seconds(ready["timeout"]) if ready.get("path") else 0) + phase
+
+
+def case_retry_bound(t):
+    """Many retries against a service that always answers 503: the run ends within the
+    documented activeDeadlineSeconds formula, and every retry still waited."""
+    retries = 10
+    with gateway(["0:GET:/api/orders/health=status=503"]) as fx:
+        p = profile_dict(fx.url(0), fx.url(1), gw={"ready": {"path": "/health", "timeout": "1s"}},
+                         smoke={"retries": retries, "request_timeout": "100ms"},
+                         services={n: {"smoke_path": None} for n, _ in SERVICES if n != "order"})
+        path = h.write_profile(p)
+        bound = smoke_bound(p)
+        res = h.run_syncgate(["smoke", "-p", path], timeout=bound + 5)
+        reqs = fx.requests()
+    # waits 0.2, 0.4, 0.8 s, then 1 s each: the backoff is capped, not skipped
+    waits = sum(min(0.2 * 2 ** i, 1.0) for i in range(retries))
+    t.ok(not res.timed_out and res.elapsed <= bound,
+         "%d retries, always 503: smoke ends within the documented bound (%.1f s <= %.1f s)"
+         % (retries, res.elapsed, bound), res.explain())
+    t.eq(res.rc, 99, "%d retries, always 503: exit 99" % retries) or t.diag(res.explain())
+    t.eq(len(on_path(reqs, "/api/orders/health")), retries + 1,
+         "%d retries, always 503: %d attempts" % (retries, retries + 1))
+    t.ok(res.elapsed >= waits, "%d retries: the waits add up to at least %.1f s (took %.1f s)"
+         % (retries, waits, res.elapsed))
+
+
 def case_reset(t):
     """An RST instead of a response (fresh connection) is an error, not a connect error:
     no retry, the check fails with status 0 and an error kind. (A reset on a reused
@@ -571,7 +622,8 @@ def main():
     tap = h.Tap()
     tap.run(case_healthy, case_env_overrides, case_long_key, case_service_500,
             case_no_thresholds, case_k6_parity, case_slow, case_gateway_down,
-            case_ready_timeout_short, case_gateway_late, case_429, case_transient_503, case_reset,
+            case_ready_timeout_short, case_gateway_late, case_429, case_transient_503,
+            case_retry_bound, case_reset,
             case_sigterm, case_bad_env)
 
 

@@ -4,27 +4,14 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdbool.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "utf8.h"
-
-__attribute__((format(printf, 3, 4))) static int fail(char *err, size_t errlen, const char *fmt,
-                                                      ...)
-{
-    va_list ap;
-    if (err && errlen) {
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -EINVAL;
-}
+#include "errbuf.h"
 
 void data_clear(struct dataset *ds)
 {
@@ -94,16 +81,16 @@ static int finish(struct dataset *ds, struct builder *b, size_t ncols)
 static int check_header(struct builder *b, size_t ncols, char *err, size_t errlen)
 {
     if (ncols == 0)
-        return fail(err, errlen, "no columns");
+        return errbuf_fail(err, errlen, "no columns");
     if (ncols > DATA_MAX_COLS)
-        return fail(err, errlen, "more than %d columns", DATA_MAX_COLS);
+        return errbuf_fail(err, errlen, "more than %d columns", DATA_MAX_COLS);
     for (size_t i = 0; i < ncols; i++) {
         const char *name = b->text + b->cells[i];
         if (!*name)
-            return fail(err, errlen, "column %zu has no name", i + 1);
+            return errbuf_fail(err, errlen, "column %zu has no name", i + 1);
         for (size_t j = 0; j < i; j++)
             if (!strcmp(name, b->text + b->cells[j]))
-                return fail(err, errlen, "column \"%.64s\" appears twice", name);
+                return errbuf_fail(err, errlen, "column \"%.64s\" appears twice", name);
     }
     return 0;
 }
@@ -129,7 +116,8 @@ static int parse_csv(struct dataset *ds, const char *buf, size_t len, char *err,
             i++;
             for (;;) {
                 if (i >= len) {
-                    rc = fail(err, errlen, "line %zu: a quoted field is never closed", start_line);
+                    rc = errbuf_fail(err, errlen, "line %zu: a quoted field is never closed",
+                                     start_line);
                     break;
                 }
                 if (buf[i] == '"') {
@@ -143,23 +131,24 @@ static int parse_csv(struct dataset *ds, const char *buf, size_t len, char *err,
                 if (buf[i] == '\n')
                     line++;
                 if (cl == DATA_MAX_CELL) {
-                    rc = fail(err, errlen, "line %zu: a field longer than %d bytes", start_line,
-                              DATA_MAX_CELL);
+                    rc = errbuf_fail(err, errlen, "line %zu: a field longer than %d bytes",
+                                     start_line, DATA_MAX_CELL);
                     break;
                 }
                 cell[cl++] = buf[i++];
             }
             if (rc == 0 && i < len && buf[i] != ',' && buf[i] != '\n' && buf[i] != '\r')
-                rc = fail(err, errlen, "line %zu: text after a closing quote", line);
+                rc = errbuf_fail(err, errlen, "line %zu: text after a closing quote", line);
         } else {
             while (i < len && buf[i] != ',' && buf[i] != '\n' && buf[i] != '\r') {
                 if (buf[i] == '"') {
-                    rc = fail(err, errlen, "line %zu: a quote inside an unquoted field", line);
+                    rc = errbuf_fail(err, errlen, "line %zu: a quote inside an unquoted field",
+                                     line);
                     break;
                 }
                 if (cl == DATA_MAX_CELL) {
-                    rc = fail(err, errlen, "line %zu: a field longer than %d bytes", line,
-                              DATA_MAX_CELL);
+                    rc = errbuf_fail(err, errlen, "line %zu: a field longer than %d bytes", line,
+                                     DATA_MAX_CELL);
                     break;
                 }
                 cell[cl++] = buf[i++];
@@ -170,7 +159,8 @@ static int parse_csv(struct dataset *ds, const char *buf, size_t len, char *err,
         cell[cl] = '\0';
         for (size_t k = 0; k < cl; k++)
             if (cell[k] == '\0' || !utf8_seq_len((const unsigned char *)cell + k, cl - k)) {
-                rc = fail(err, errlen, "line %zu: a field that is not UTF-8 text", start_line);
+                rc = errbuf_fail(err, errlen, "line %zu: a field that is not UTF-8 text",
+                                 start_line);
                 break;
             }
         if (rc || (rc = add_cell(&b, cell, cl)) < 0)
@@ -196,10 +186,10 @@ static int parse_csv(struct dataset *ds, const char *buf, size_t len, char *err,
             ncols = row_cells;
             rc = check_header(&b, ncols, err, errlen);
         } else if (row_cells != ncols) {
-            rc = fail(err, errlen, "line %zu: %zu fields where the header has %zu", start_line,
-                      row_cells, ncols);
+            rc = errbuf_fail(err, errlen, "line %zu: %zu fields where the header has %zu",
+                             start_line, row_cells, ncols);
         } else if (b.n / ncols - 1 > DATA_MAX_ROWS) {
-            rc = fail(err, errlen, "more than %d rows", DATA_MAX_ROWS);
+            rc = errbuf_fail(err, errlen, "more than %d rows", DATA_MAX_ROWS);
         }
         row_cells = 0;
         line++;
@@ -212,9 +202,9 @@ static int parse_csv(struct dataset *ds, const char *buf, size_t len, char *err,
     }
     free(cell);
     if (rc == 0 && ncols == 0)
-        rc = fail(err, errlen, "empty: a header row and at least one row are needed");
+        rc = errbuf_fail(err, errlen, "empty: a header row and at least one row are needed");
     if (rc == 0 && b.n == ncols)
-        rc = fail(err, errlen, "no rows after the header");
+        rc = errbuf_fail(err, errlen, "no rows after the header");
     if (rc < 0) {
         free(b.cells);
         free(b.text);
@@ -245,14 +235,14 @@ static int parse_json(struct dataset *ds, const char *buf, size_t len, char *err
     int rc = 0;
 
     if (!root)
-        return fail(err, errlen, "not valid JSON (expected an array of objects)");
+        return errbuf_fail(err, errlen, "not valid JSON (expected an array of objects)");
     if (!cJSON_IsArray(root) || cJSON_GetArraySize(root) == 0) {
         cJSON_Delete(root);
-        return fail(err, errlen, "expected a non-empty JSON array of objects");
+        return errbuf_fail(err, errlen, "expected a non-empty JSON array of objects");
     }
     for (const cJSON *o = root->child; o && rc == 0; o = o->next, row++) {
         if (!cJSON_IsObject(o)) {
-            rc = fail(err, errlen, "element %zu is not an object", row + 1);
+            rc = errbuf_fail(err, errlen, "element %zu is not an object", row + 1);
             break;
         }
         if (row == 0) {
@@ -262,12 +252,12 @@ static int parse_json(struct dataset *ds, const char *buf, size_t len, char *err
                 rc = check_header(&b, ncols, err, errlen);
         }
         if (row + 1 > DATA_MAX_ROWS)
-            rc = fail(err, errlen, "more than %d rows", DATA_MAX_ROWS);
+            rc = errbuf_fail(err, errlen, "more than %d rows", DATA_MAX_ROWS);
         for (size_t c = 0; c < ncols && rc == 0; c++) {
             const char *name = b.text + b.cells[c];
             const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
             if (!v)
-                rc = fail(err, errlen, "element %zu has no \"%.64s\"", row + 1, name);
+                rc = errbuf_fail(err, errlen, "element %zu has no \"%.64s\"", row + 1, name);
             else
                 rc = json_cell(&b, v);
         }
@@ -286,7 +276,7 @@ int data_parse(struct dataset *ds, const char *buf, size_t len, char *err, size_
     size_t i = 0;
     memset(ds, 0, sizeof(*ds));
     if (len > DATA_MAX_BYTES)
-        return fail(err, errlen, "larger than %d bytes", DATA_MAX_BYTES);
+        return errbuf_fail(err, errlen, "larger than %d bytes", DATA_MAX_BYTES);
     while (i < len && (buf[i] == ' ' || buf[i] == '\t' || buf[i] == '\n' || buf[i] == '\r'))
         i++;
     if (i < len && buf[i] == '[')
@@ -302,14 +292,14 @@ int data_load(struct dataset *ds, const char *path, char *err, size_t errlen)
 
     memset(ds, 0, sizeof(*ds));
     if (fd < 0)
-        return fail(err, errlen, "cannot read \"%s\": %s", path, strerror(errno));
+        return errbuf_fail(err, errlen, "cannot read \"%s\": %s", path, strerror(errno));
     if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
         close(fd);
-        return fail(err, errlen, "\"%s\" is not a regular file", path);
+        return errbuf_fail(err, errlen, "\"%s\" is not a regular file", path);
     }
     if (st.st_size > DATA_MAX_BYTES) {
         close(fd);
-        return fail(err, errlen, "\"%s\" is larger than %d bytes", path, DATA_MAX_BYTES);
+        return errbuf_fail(err, errlen, "\"%s\" is larger than %d bytes", path, DATA_MAX_BYTES);
     }
     char *buf = malloc((size_t)st.st_size + 1);
     size_t got = 0;

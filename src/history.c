@@ -13,6 +13,7 @@
 
 #include "syncgate/threshold.h"
 #include "utf8.h"
+#include "errbuf.h"
 
 /* Text appended to a bounded buffer; a too-small buffer is remembered, not overrun. */
 struct out {
@@ -166,18 +167,6 @@ int history_promql_values(const struct history_match *m, const char *key, const 
     return o.full ? -ENOSPC : (int)o.len;
 }
 
-__attribute__((format(printf, 3, 4))) static int fail(char *err, size_t errlen, const char *fmt,
-                                                      ...)
-{
-    va_list ap;
-    if (err && errlen) {
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -EINVAL;
-}
-
 /* A value of Prometheus' [time, "value"] pair: "NaN", "+Inf" and numbers. */
 static bool sample_value(const cJSON *pair, double *out)
 {
@@ -196,17 +185,17 @@ int history_parse_vector(const char *body, size_t len, struct history_point *out
     cJSON *root = cJSON_ParseWithLength(body, len);
     int n = 0;
     if (!root)
-        return fail(err, errlen, "the answer is not JSON (not a Prometheus query API?)");
+        return errbuf_fail(err, errlen, "the answer is not JSON (not a Prometheus query API?)");
     const cJSON *status = cJSON_GetObjectItemCaseSensitive(root, "status");
     if (!cJSON_IsString(status)) {
-        n = fail(err, errlen, "the answer has no status (not a Prometheus query API?)");
+        n = errbuf_fail(err, errlen, "the answer has no status (not a Prometheus query API?)");
         goto out;
     }
     if (strcmp(status->valuestring, "success") != 0) {
         const cJSON *et = cJSON_GetObjectItemCaseSensitive(root, "errorType");
         const cJSON *e = cJSON_GetObjectItemCaseSensitive(root, "error");
         const char *msg = cJSON_IsString(e) ? e->valuestring : "no message";
-        n = fail(
+        n = errbuf_fail(
             err, errlen, "%s: %s", cJSON_IsString(et) ? et->valuestring : "error",
             utf8_escape(msg, strlen(msg) > 120 ? 120 : strlen(msg), false, safe, sizeof(safe)));
         goto out;
@@ -216,7 +205,7 @@ int history_parse_vector(const char *body, size_t len, struct history_point *out
     const cJSON *result = cJSON_GetObjectItemCaseSensitive(data, "result");
     if (!cJSON_IsString(type) || strcmp(type->valuestring, "vector") != 0 ||
         !cJSON_IsArray(result)) {
-        n = fail(err, errlen, "the answer is not an instant vector");
+        n = errbuf_fail(err, errlen, "the answer is not an instant vector");
         goto out;
     }
     const cJSON *item;

@@ -2,32 +2,19 @@
 #include "syncgate/jsonpath.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "utf8.h"
-
-__attribute__((format(printf, 3, 4))) static int fail(char *err, size_t errlen, const char *fmt,
-                                                      ...)
-{
-    va_list ap;
-    if (err && errlen) {
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -EINVAL;
-}
+#include "errbuf.h"
 
 /* ---- paths ---------------------------------------------------------------- */
 
 static bool name_char(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-';
 }
 
 int jp_parse(struct jpath *p, const char *src, char *err, size_t errlen)
@@ -37,9 +24,9 @@ int jp_parse(struct jpath *p, const char *src, char *err, size_t errlen)
 
     memset(p, 0, sizeof(*p));
     if (len == 0 || src[0] != '$')
-        return fail(err, errlen, "JSON path \"%.64s\" must start with '$'", src);
+        return errbuf_fail(err, errlen, "JSON path \"%.64s\" must start with '$'", src);
     if (len > JP_MAX_TEXT)
-        return fail(err, errlen, "JSON path longer than %d bytes", JP_MAX_TEXT);
+        return errbuf_fail(err, errlen, "JSON path longer than %d bytes", JP_MAX_TEXT);
     p->src = strdup(src);
     p->keys = malloc(len + 1); /* unescaped names are never longer than the source */
     if (!p->src || !p->keys) {
@@ -50,7 +37,8 @@ int jp_parse(struct jpath *p, const char *src, char *err, size_t errlen)
         struct jp_step *st = &p->step[p->n];
         if (p->n == JP_MAX_STEPS) {
             jp_clear(p);
-            return fail(err, errlen, "JSON path \"%.64s\": more than %d steps", src, JP_MAX_STEPS);
+            return errbuf_fail(err, errlen, "JSON path \"%.64s\": more than %d steps", src,
+                               JP_MAX_STEPS);
         }
         if (src[i] == '.') {
             size_t j = i + 1;
@@ -58,10 +46,11 @@ int jp_parse(struct jpath *p, const char *src, char *err, size_t errlen)
                 j++;
             if (j == i + 1) {
                 jp_clear(p);
-                return fail(err, errlen,
-                            "JSON path \"%.64s\": expected a member name after '.' at byte %zu "
-                            "(use ['...'] for other characters)",
-                            src, i + 1);
+                return errbuf_fail(
+                    err, errlen,
+                    "JSON path \"%.64s\": expected a member name after '.' at byte %zu "
+                    "(use ['...'] for other characters)",
+                    src, i + 1);
             }
             st->key = p->keys + kl;
             st->key_len = j - i - 1;
@@ -73,23 +62,23 @@ int jp_parse(struct jpath *p, const char *src, char *err, size_t errlen)
         }
         if (src[i] != '[') {
             jp_clear(p);
-            return fail(err, errlen, "JSON path \"%.64s\": unexpected '%c' at byte %zu", src,
-                        src[i], i);
+            return errbuf_fail(err, errlen, "JSON path \"%.64s\": unexpected '%c' at byte %zu", src,
+                               src[i], i);
         }
         i++;
         if (i < len && (src[i] == '\'' || src[i] == '"')) {
             char q = src[i++];
             st->key = p->keys + kl;
             while (i < len && src[i] != q) {
-                if (src[i] == '\\' && i + 1 < len &&
-                    (src[i + 1] == q || src[i + 1] == '\\'))
+                if (src[i] == '\\' && i + 1 < len && (src[i + 1] == q || src[i + 1] == '\\'))
                     i++;
                 p->keys[kl++] = src[i++];
             }
             st->key_len = (size_t)(p->keys + kl - st->key);
             if (i + 1 >= len || src[i + 1] != ']') {
                 jp_clear(p);
-                return fail(err, errlen, "JSON path \"%.64s\": unclosed [%c...%c]", src, q, q);
+                return errbuf_fail(err, errlen, "JSON path \"%.64s\": unclosed [%c...%c]", src, q,
+                                   q);
             }
             i += 2;
             p->n++;
@@ -102,9 +91,9 @@ int jp_parse(struct jpath *p, const char *src, char *err, size_t errlen)
             v = v * 10 + (src[j++] - '0');
         if (j == i + neg || j >= len || src[j] != ']' || (neg && v == 0)) {
             jp_clear(p);
-            return fail(err, errlen,
-                        "JSON path \"%.64s\": expected [N], [-N] or ['name'] at byte %zu", src,
-                        i - 1);
+            return errbuf_fail(err, errlen,
+                               "JSON path \"%.64s\": expected [N], [-N] or ['name'] at byte %zu",
+                               src, i - 1);
         }
         st->key = NULL;
         st->index = neg ? -v : v;
@@ -251,13 +240,20 @@ static const char *skip_word(const char *p, const char *end, const char *w)
 static enum json_type type_at(const char *p)
 {
     switch (*p) {
-    case '"': return JSON_STRING;
-    case '{': return JSON_OBJECT;
-    case '[': return JSON_ARRAY;
-    case 't': return JSON_TRUE;
-    case 'f': return JSON_FALSE;
-    case 'n': return JSON_NULL;
-    default: return JSON_NUMBER;
+    case '"':
+        return JSON_STRING;
+    case '{':
+        return JSON_OBJECT;
+    case '[':
+        return JSON_ARRAY;
+    case 't':
+        return JSON_TRUE;
+    case 'f':
+        return JSON_FALSE;
+    case 'n':
+        return JSON_NULL;
+    default:
+        return JSON_NUMBER;
     }
 }
 
@@ -361,11 +357,21 @@ static ssize_t unescape(const char *p, size_t len, char *out, size_t cap)
         }
         p++;
         switch (*p) {
-        case 'b': cp = '\b'; break;
-        case 'f': cp = '\f'; break;
-        case 'n': cp = '\n'; break;
-        case 'r': cp = '\r'; break;
-        case 't': cp = '\t'; break;
+        case 'b':
+            cp = '\b';
+            break;
+        case 'f':
+            cp = '\f';
+            break;
+        case 'n':
+            cp = '\n';
+            break;
+        case 'r':
+            cp = '\r';
+            break;
+        case 't':
+            cp = '\t';
+            break;
         case 'u':
             cp = (unsigned long)hex4(p + 1);
             p += 4;
@@ -378,7 +384,9 @@ static ssize_t unescape(const char *p, size_t len, char *out, size_t cap)
                 }
             }
             break;
-        default: cp = (unsigned char)*p; break; /* \" \\ \/ */
+        default:
+            cp = (unsigned char)*p;
+            break; /* \" \\ \/ */
         }
         if (!put_utf8(out, cap, &n, cp))
             return -ENOSPC;

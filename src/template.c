@@ -3,22 +3,11 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-__attribute__((format(printf, 3, 4))) static int fail(char *err, size_t errlen, const char *fmt,
-                                                      ...)
-{
-    va_list ap;
-    if (err && errlen) {
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -EINVAL;
-}
+#include "errbuf.h"
 
 static bool is_alpha(char c)
 {
@@ -77,20 +66,20 @@ static int classify(struct tpl_seg *s, const char *src, uint32_t off, uint32_t n
     s->name = off;
     s->name_len = n;
     if (n == 0)
-        return fail(err, errlen, "empty placeholder \"${}\"");
+        return errbuf_fail(err, errlen, "empty placeholder \"${}\"");
     /* Spaces only inside a data column name ("${data.rows.product id}"), never at its ends. */
     const char *col = n > 5 && !memcmp(p, "data.", 5) ? memchr(p + 5, '.', n - 5) : NULL;
     for (uint32_t i = 0; i < n; i++) {
         bool in_col = col && p + i > col + 1 && i + 1 < n;
         if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f || p[i] == '{' || p[i] == '$' ||
             (p[i] == ' ' && !in_col))
-            return fail(err, errlen,
-                        "placeholder \"${%.*s}\": no spaces, control characters, '{' or '$' "
-                        "inside ${...}",
-                        (int)(n > 64 ? 64 : n), p);
+            return errbuf_fail(err, errlen,
+                               "placeholder \"${%.*s}\": no spaces, control characters, '{' or '$' "
+                               "inside ${...}",
+                               (int)(n > 64 ? 64 : n), p);
     }
     if (n > TPL_MAX_NAME)
-        return fail(err, errlen, "placeholder longer than %d bytes", TPL_MAX_NAME);
+        return errbuf_fail(err, errlen, "placeholder longer than %d bytes", TPL_MAX_NAME);
     if (!dot) {
         if (word(p, n, "vu"))
             s->kind = TPL_VU;
@@ -101,27 +90,31 @@ static int classify(struct tpl_seg *s, const char *src, uint32_t off, uint32_t n
         else if (ident(p, n, false))
             s->kind = TPL_CAPTURE;
         else
-            return fail(err, errlen,
-                        "placeholder \"${%.*s}\": a capture name is letters, digits and '_', "
-                        "not starting with a digit",
-                        (int)n, p);
+            return errbuf_fail(
+                err, errlen,
+                "placeholder \"${%.*s}\": a capture name is letters, digits and '_', "
+                "not starting with a digit",
+                (int)n, p);
         return 0;
     }
     const char *rest = dot + 1;
     size_t rn = n - head - 1;
     if (word(p, head, "auth")) {
         if (!word(rest, rn, "token"))
-            return fail(err, errlen, "placeholder \"${%.*s}\": the only auth value is "
-                        "${auth.token}", (int)n, p);
+            return errbuf_fail(err, errlen,
+                               "placeholder \"${%.*s}\": the only auth value is "
+                               "${auth.token}",
+                               (int)n, p);
         s->kind = TPL_AUTH;
         return 0;
     }
     if (word(p, head, "env")) {
         if (!ident(rest, rn, false))
-            return fail(err, errlen,
-                        "placeholder \"${%.*s}\": expected ${env.NAME} with NAME an environment "
-                        "variable name",
-                        (int)n, p);
+            return errbuf_fail(
+                err, errlen,
+                "placeholder \"${%.*s}\": expected ${env.NAME} with NAME an environment "
+                "variable name",
+                (int)n, p);
         s->kind = TPL_ENV;
         s->name = (uint32_t)(rest - src);
         s->name_len = (uint32_t)rn;
@@ -131,8 +124,8 @@ static int classify(struct tpl_seg *s, const char *src, uint32_t off, uint32_t n
         const char *dot2 = memchr(rest, '.', rn);
         size_t sn = dot2 ? (size_t)(dot2 - rest) : rn;
         if (!dot2 || !ident(rest, sn, true) || sn + 1 == rn)
-            return fail(err, errlen,
-                        "placeholder \"${%.*s}\": expected ${data.SET.COLUMN}", (int)n, p);
+            return errbuf_fail(err, errlen, "placeholder \"${%.*s}\": expected ${data.SET.COLUMN}",
+                               (int)n, p);
         s->kind = TPL_DATA;
         s->name = (uint32_t)(rest - src);
         s->name_len = (uint32_t)sn;
@@ -143,24 +136,25 @@ static int classify(struct tpl_seg *s, const char *src, uint32_t off, uint32_t n
     if (word(p, head, "random")) {
         const char *open = memchr(rest, '(', rn);
         const char *comma = open ? memchr(open, ',', (size_t)(rest + rn - open)) : NULL;
-        if (!open || !word(rest, (size_t)(open - rest), "int") || !comma ||
-            rest[rn - 1] != ')' ||
+        if (!open || !word(rest, (size_t)(open - rest), "int") || !comma || rest[rn - 1] != ')' ||
             !integer(open + 1, (size_t)(comma - open - 1), &s->lo) ||
             !integer(comma + 1, (size_t)(rest + rn - 1 - comma - 1), &s->hi))
-            return fail(err, errlen,
-                        "placeholder \"${%.*s}\": expected ${random.int(A,B)} with A and B "
-                        "integers",
-                        (int)n, p);
+            return errbuf_fail(err, errlen,
+                               "placeholder \"${%.*s}\": expected ${random.int(A,B)} with A and B "
+                               "integers",
+                               (int)n, p);
         if (s->lo > s->hi)
-            return fail(err, errlen, "placeholder \"${%.*s}\": %" PRId64 " is above %" PRId64,
-                        (int)n, p, s->lo, s->hi);
+            return errbuf_fail(err, errlen,
+                               "placeholder \"${%.*s}\": %" PRId64 " is above %" PRId64, (int)n, p,
+                               s->lo, s->hi);
         s->kind = TPL_RANDOM;
         return 0;
     }
-    return fail(err, errlen,
-                "unknown placeholder \"${%.*s}\"; known: ${NAME} (a capture), ${data.SET.COLUMN}, "
-                "${auth.token}, ${env.NAME}, ${vu}, ${iteration}, ${uuid}, ${random.int(A,B)}",
-                (int)(n > 64 ? 64 : n), p);
+    return errbuf_fail(
+        err, errlen,
+        "unknown placeholder \"${%.*s}\"; known: ${NAME} (a capture), ${data.SET.COLUMN}, "
+        "${auth.token}, ${env.NAME}, ${vu}, ${iteration}, ${uuid}, ${random.int(A,B)}",
+        (int)(n > 64 ? 64 : n), p);
 }
 
 static int push(struct tpl *t, size_t *cap, const struct tpl_seg *s)
@@ -189,7 +183,7 @@ int tpl_parse(struct tpl *t, const char *src, char *err, size_t errlen, size_t *
     *at = 0;
     memset(t, 0, sizeof(*t));
     if (len > TPL_MAX_TEXT)
-        return fail(err, errlen, "template longer than %d bytes", TPL_MAX_TEXT);
+        return errbuf_fail(err, errlen, "template longer than %d bytes", TPL_MAX_TEXT);
     if (!(t->src = malloc(len + 1)))
         return -ENOMEM;
     memcpy(t->src, src, len + 1);
@@ -203,8 +197,9 @@ int tpl_parse(struct tpl *t, const char *src, char *err, size_t errlen, size_t *
             continue;
         }
         if (i > lit)
-            rc = push(t, &cap, &(struct tpl_seg){.kind = TPL_LIT, .off = (uint32_t)lit,
-                                                 .len = (uint32_t)(i - lit)});
+            rc = push(t, &cap,
+                      &(struct tpl_seg){
+                          .kind = TPL_LIT, .off = (uint32_t)lit, .len = (uint32_t)(i - lit)});
         if (escaped) {
             lit = i + 1; /* the second '$' and the '{' stay literal */
             i += 3;
@@ -213,12 +208,12 @@ int tpl_parse(struct tpl *t, const char *src, char *err, size_t errlen, size_t *
         const char *close = memchr(src + i + 2, '}', len - i - 2);
         if (!close) {
             *at = i;
-            rc = fail(err, errlen, "\"${\" without a closing '}' (write $${ for a literal ${)");
+            rc = errbuf_fail(err, errlen,
+                             "\"${\" without a closing '}' (write $${ for a literal ${)");
             break;
         }
         struct tpl_seg s = {.off = (uint32_t)i, .len = (uint32_t)(close - src - i + 1)};
-        rc = classify(&s, src, (uint32_t)(i + 2), (uint32_t)(close - src - i - 2), err, errlen,
-                      at);
+        rc = classify(&s, src, (uint32_t)(i + 2), (uint32_t)(close - src - i - 2), err, errlen, at);
         if (rc == 0)
             rc = push(t, &cap, &s);
         t->has_vars = true;
@@ -226,10 +221,11 @@ int tpl_parse(struct tpl *t, const char *src, char *err, size_t errlen, size_t *
         lit = i;
     }
     if (rc == 0 && len > lit)
-        rc = push(t, &cap, &(struct tpl_seg){.kind = TPL_LIT, .off = (uint32_t)lit,
-                                             .len = (uint32_t)(len - lit)});
+        rc = push(
+            t, &cap,
+            &(struct tpl_seg){.kind = TPL_LIT, .off = (uint32_t)lit, .len = (uint32_t)(len - lit)});
     if (rc == -E2BIG)
-        rc = fail(err, errlen, "more than %d parts in one template", TPL_MAX_SEGS);
+        rc = errbuf_fail(err, errlen, "more than %d parts in one template", TPL_MAX_SEGS);
     if (rc < 0)
         tpl_clear(t);
     return rc;

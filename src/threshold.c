@@ -5,26 +5,14 @@
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "errbuf.h"
+
 /* Longest metric key or expression accepted; k6 keys are short, this only stops abuse. */
 #define THR_TEXT_MAX 1024
-
-__attribute__((format(printf, 3, 4))) static int fail(char *err, size_t errlen, const char *fmt,
-                                                      ...)
-{
-    va_list ap;
-
-    if (err && errlen > 0) {
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -EINVAL;
-}
 
 /* A trimmed slice of the caller's text; parsing borrows and copies only at the end. */
 struct span {
@@ -162,25 +150,25 @@ static int parse_key(struct threshold *t, const char *key, char *err, size_t err
     char nbuf[128];
 
     if (!brace && close)
-        return fail(err, errlen, "metric \"%s\": '}' without '{'", key);
+        return errbuf_fail(err, errlen, "metric \"%s\": '}' without '{'", key);
     if (brace && (!close || close < brace || close != all.p + all.n - 1))
-        return fail(err, errlen, "metric \"%s\": the tag list must end with '}'", key);
+        return errbuf_fail(err, errlen, "metric \"%s\": the tag list must end with '}'", key);
     if (name.n == 0)
-        return fail(err, errlen, "metric \"%s\": empty metric name", key);
+        return errbuf_fail(err, errlen, "metric \"%s\": empty metric name", key);
     if (name.n >= sizeof(nbuf))
-        return fail(err, errlen, "unknown metric \"%.*s\"", (int)name.n, name.p);
+        return errbuf_fail(err, errlen, "unknown metric \"%.*s\"", (int)name.n, name.p);
     memcpy(nbuf, name.p, name.n);
     nbuf[name.n] = '\0';
     int id = metric_lookup(nbuf);
     if (id < 0)
-        return fail(err, errlen, "unknown metric \"%s\"", nbuf);
+        return errbuf_fail(err, errlen, "unknown metric \"%s\"", nbuf);
     t->metric = (enum metric_id)id;
     if (!brace)
         return 0;
 
     const char *p = brace + 1, *end = close;
     if (span_trim(p, (size_t)(end - p)).n == 0)
-        return fail(err, errlen, "metric \"%s\": empty tag list", key);
+        return errbuf_fail(err, errlen, "metric \"%s\": empty tag list", key);
 
     while (p <= end) {
         const char *comma = memchr(p, ',', (size_t)(end - p));
@@ -188,15 +176,15 @@ static int parse_key(struct threshold *t, const char *key, char *err, size_t err
         struct span item = span_trim(p, (size_t)(stop - p));
         const char *colon = memchr(item.p, ':', item.n);
         if (!colon)
-            return fail(err, errlen, "metric \"%s\": tag \"%.*s\" is not key:value", key,
-                        (int)item.n, item.p);
+            return errbuf_fail(err, errlen, "metric \"%s\": tag \"%.*s\" is not key:value", key,
+                               (int)item.n, item.p);
         struct span k = unquote(span_trim(item.p, (size_t)(colon - item.p)));
         struct span v = unquote(span_trim(colon + 1, (size_t)(item.p + item.n - colon - 1)));
         if (k.n == 0 || v.n == 0)
-            return fail(err, errlen, "metric \"%s\": tag \"%.*s\" needs a key and a value", key,
-                        (int)item.n, item.p);
+            return errbuf_fail(err, errlen, "metric \"%s\": tag \"%.*s\" needs a key and a value",
+                               key, (int)item.n, item.p);
         if (t->filter.n == TAGS_MAX)
-            return fail(err, errlen, "metric \"%s\": more than %d tags", key, TAGS_MAX);
+            return errbuf_fail(err, errlen, "metric \"%s\": more than %d tags", key, TAGS_MAX);
         char *kc = span_dup(k), *vc = span_dup(v);
         if (!kc || !vc) {
             free(kc);
@@ -206,7 +194,8 @@ static int parse_key(struct threshold *t, const char *key, char *err, size_t err
         if (tagset_get(&t->filter, kc)) {
             free(kc);
             free(vc);
-            return fail(err, errlen, "metric \"%s\": tag \"%.*s\" given twice", key, (int)k.n, k.p);
+            return errbuf_fail(err, errlen, "metric \"%s\": tag \"%.*s\" given twice", key,
+                               (int)k.n, k.p);
         }
         tagset_set(&t->filter, kc, vc); /* cannot fail: room was checked above */
         p = stop + 1;
@@ -235,20 +224,29 @@ static int parse_baseline(struct threshold *t, const char *expr, struct span res
     if (rest.n == 0)
         return 0;
     switch (rest.p[0]) {
-    case '*': t->base_op = THR_BASE_MUL; break;
-    case '+': t->base_op = THR_BASE_ADD; break;
-    case '-': t->base_op = THR_BASE_SUB; break;
+    case '*':
+        t->base_op = THR_BASE_MUL;
+        break;
+    case '+':
+        t->base_op = THR_BASE_ADD;
+        break;
+    case '-':
+        t->base_op = THR_BASE_SUB;
+        break;
     default:
-        return fail(err, errlen,
-                    "threshold \"%s\": after \"baseline\" expected * N, + N or - N, got \"%.*s\"",
-                    expr, (int)rest.n, rest.p);
+        return errbuf_fail(
+            err, errlen,
+            "threshold \"%s\": after \"baseline\" expected * N, + N or - N, got \"%.*s\"", expr,
+            (int)rest.n, rest.p);
     }
     struct span num = span_trim(rest.p + 1, rest.n - 1);
     if (!parse_number(num, &t->operand))
-        return fail(err, errlen, "threshold \"%s\": \"%.*s\" after \"baseline %c\" is not a number",
-                    expr, (int)num.n, num.p, rest.p[0]);
+        return errbuf_fail(err, errlen,
+                           "threshold \"%s\": \"%.*s\" after \"baseline %c\" is not a number", expr,
+                           (int)num.n, num.p, rest.p[0]);
     if (t->base_op == THR_BASE_MUL && t->operand <= 0)
-        return fail(err, errlen, "threshold \"%s\": the factor of baseline must be above 0", expr);
+        return errbuf_fail(err, errlen, "threshold \"%s\": the factor of baseline must be above 0",
+                           expr);
     return 0;
 }
 
@@ -258,8 +256,8 @@ static int parse_expr(struct threshold *t, const char *expr, char *err, size_t e
     size_t oplen = 0;
 
     if (!o)
-        return fail(err, errlen, "threshold \"%s\": no comparison (expected e.g. \"p(95)<500\")",
-                    expr);
+        return errbuf_fail(err, errlen,
+                           "threshold \"%s\": no comparison (expected e.g. \"p(95)<500\")", expr);
     for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
         size_t n = strlen(ops[i].text);
         if (strncmp(o, ops[i].text, n) == 0) {
@@ -269,8 +267,8 @@ static int parse_expr(struct threshold *t, const char *expr, char *err, size_t e
         }
     }
     if (oplen == 0)
-        return fail(err, errlen, "threshold \"%s\": unknown operator (use <, <=, >, >=, ==, !=)",
-                    expr);
+        return errbuf_fail(err, errlen,
+                           "threshold \"%s\": unknown operator (use <, <=, >, >=, ==, !=)", expr);
 
     struct span agg = span_trim(expr, (size_t)(o - expr));
     struct span num = span_trim(o + oplen, strlen(o + oplen));
@@ -292,24 +290,24 @@ static int parse_expr(struct threshold *t, const char *expr, char *err, size_t e
     } else if (agg.n >= 3 && memcmp(agg.p, "p(", 2) == 0 && agg.p[agg.n - 1] == ')') {
         struct span pct = span_trim(agg.p + 2, agg.n - 3);
         if (!parse_number(pct, &t->pct) || t->pct < 0 || t->pct > 100)
-            return fail(err, errlen,
-                        "threshold \"%s\": percentile \"%.*s\" is not a number "
-                        "from 0 to 100",
-                        expr, (int)pct.n, pct.p);
+            return errbuf_fail(err, errlen,
+                               "threshold \"%s\": percentile \"%.*s\" is not a number "
+                               "from 0 to 100",
+                               expr, (int)pct.n, pct.p);
         t->agg = THR_PCT;
     } else {
-        return fail(err, errlen,
-                    "threshold \"%s\": unknown aggregation \"%.*s\" (expected avg, "
-                    "min, max, med, p(N), count, rate or value)",
-                    expr, (int)agg.n, agg.p);
+        return errbuf_fail(err, errlen,
+                           "threshold \"%s\": unknown aggregation \"%.*s\" (expected avg, "
+                           "min, max, med, p(N), count, rate or value)",
+                           expr, (int)agg.n, agg.p);
     }
 
     if (num.n >= 8 && memcmp(num.p, "baseline", 8) == 0 &&
         (num.n == 8 || (!isalnum((unsigned char)num.p[8]) && num.p[8] != '_')))
         return parse_baseline(t, expr, span_trim(num.p + 8, num.n - 8), err, errlen);
     if (!parse_number(num, &t->bound))
-        return fail(err, errlen, "threshold \"%s\": \"%.*s\" is not a number", expr, (int)num.n,
-                    num.p);
+        return errbuf_fail(err, errlen, "threshold \"%s\": \"%.*s\" is not a number", expr,
+                           (int)num.n, num.p);
     return 0;
 }
 
@@ -323,9 +321,9 @@ int threshold_parse(struct threshold *t, const char *metric_key, const char *exp
     if (err && errlen > 0)
         err[0] = '\0';
     if (!metric_key || !expr)
-        return fail(err, errlen, "threshold without metric or expression");
+        return errbuf_fail(err, errlen, "threshold without metric or expression");
     if (strlen(metric_key) > THR_TEXT_MAX || strlen(expr) > THR_TEXT_MAX)
-        return fail(err, errlen, "threshold text longer than %d bytes", THR_TEXT_MAX);
+        return errbuf_fail(err, errlen, "threshold text longer than %d bytes", THR_TEXT_MAX);
 
     rc = parse_key(t, metric_key, err, errlen);
     if (rc == 0)
@@ -333,8 +331,8 @@ int threshold_parse(struct threshold *t, const char *metric_key, const char *exp
     if (rc == 0) {
         const struct metric_def *d = metric_def(t->metric);
         if (!agg_allowed(d->type, t->agg, &hint))
-            rc = fail(err, errlen, "%s is not valid for %s metric %s (use %s)", agg_name(t->agg),
-                      type_name(d->type), d->name, hint);
+            rc = errbuf_fail(err, errlen, "%s is not valid for %s metric %s (use %s)",
+                             agg_name(t->agg), type_name(d->type), d->name, hint);
     }
     if (rc == 0) {
         t->metric_key = strdup(metric_key);
@@ -343,7 +341,7 @@ int threshold_parse(struct threshold *t, const char *metric_key, const char *exp
             rc = -ENOMEM;
     }
     if (rc == -ENOMEM)
-        fail(err, errlen, "out of memory");
+        errbuf_fail(err, errlen, "out of memory");
     if (rc < 0)
         threshold_clear(t);
     return rc;

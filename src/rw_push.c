@@ -356,7 +356,7 @@ static int setup_curl(struct rw_push *p, const struct rw_config *rc, const char 
         "Content-Encoding: snappy",
         "Content-Type: application/x-protobuf",
         "X-Prometheus-Remote-Write-Version: 0.1.0",
-        "User-Agent: syncgate/" SYNCGATE_VERSION,
+        ("User-Agent: syncgate/" SYNCGATE_VERSION), /* one element: a joined literal */
         "Expect:", /* no 100-continue round trip for large bodies */
     };
     bool bearer = rc->bearer_token && *rc->bearer_token;

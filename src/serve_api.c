@@ -134,15 +134,8 @@ static void list(struct serve *s, const struct serve_req *req, struct serve_resp
 static void get(struct serve *s, int64_t id, struct serve_resp *resp)
 {
     cJSON *o;
-    int rc = rundb_get(s->h, id, &o);
-    if (rc == -ENOENT) {
-        serve_resp_error(resp, 404, "no run %lld", (long long)id);
+    if (serve_run_get(s, id, &o, resp) < 0)
         return;
-    }
-    if (rc < 0) {
-        serve_resp_error(resp, 500, "cannot read the history");
-        return;
-    }
     char path[64];
     snprintf(path, sizeof(path), "/api/tests/%lld", (long long)id);
     cJSON *links = cJSON_AddObjectToObject(o, "links");
@@ -164,15 +157,8 @@ static void run_file(struct serve *s, int64_t id, const char *name, const char *
 {
     char path[PATH_MAX];
     cJSON *o;
-    int rc = rundb_get(s->h, id, &o);
-    if (rc == -ENOENT) {
-        serve_resp_error(resp, 404, "no run %lld", (long long)id);
+    if (serve_run_get(s, id, &o, resp) < 0)
         return;
-    }
-    if (rc < 0) {
-        serve_resp_error(resp, 500, "cannot read the history");
-        return;
-    }
     const cJSON *state = cJSON_GetObjectItemCaseSensitive(o, "state");
     bool running = cJSON_IsString(state) && !strcmp(state->valuestring, "running");
     cJSON_Delete(o);

@@ -584,15 +584,8 @@ void serve_runs_cancel(struct serve *s, int64_t id, struct serve_resp *resp)
     }
     pthread_mutex_unlock(&s->lock);
     cJSON *o = NULL;
-    int rc = rundb_get(s->h, id, &o);
-    if (rc == -ENOENT) {
-        serve_resp_error(resp, 404, "no run %lld", (long long)id);
+    if (serve_run_get(s, id, &o, resp) < 0)
         return;
-    }
-    if (rc < 0) {
-        serve_resp_error(resp, 500, "cannot read the history");
-        return;
-    }
     if (!active) {
         const cJSON *state = cJSON_GetObjectItemCaseSensitive(o, "state");
         serve_resp_error(resp, 409, "run %lld is not running (%s)", (long long)id,
@@ -605,6 +598,16 @@ void serve_runs_cancel(struct serve *s, int64_t id, struct serve_resp *resp)
     cJSON_AddBoolToObject(o, "cancelRequested", true);
     serve_runs_add_progress(s, o);
     serve_resp_json(resp, 202, o);
+}
+
+int serve_run_get(struct serve *s, int64_t id, cJSON **out, struct serve_resp *resp)
+{
+    int rc = rundb_get(s->h, id, out);
+    if (rc == -ENOENT)
+        serve_resp_error(resp, 404, "no run %lld", (long long)id);
+    else if (rc < 0)
+        serve_resp_error(resp, 500, "cannot read the history");
+    return rc < 0 ? rc : 0;
 }
 
 void serve_runs_add_progress(struct serve *s, cJSON *run)

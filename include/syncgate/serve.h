@@ -148,6 +148,8 @@ void serve_runs_start(struct serve *s, const struct api_run_request *req,
                       struct serve_resp *resp);
 /* POST /api/tests/{id}/cancel: 202, 404 or 409. */
 void serve_runs_cancel(struct serve *s, int64_t id, struct serve_resp *resp);
+/* A run's history row into *out (0), or a 404/500 answer in resp (< 0). */
+int serve_run_get(struct serve *s, int64_t id, cJSON **out, struct serve_resp *resp);
 /* Add "progress" to run (a history row) when it is the active run. */
 void serve_runs_add_progress(struct serve *s, cJSON *run);
 /* The id of the active run, or 0. */

@@ -21,6 +21,7 @@
 #include "engine_int.h"
 #include "syncgate/executor.h"
 #include "syncgate/sched.h"
+#include "syncgate/split.h"
 #include "syncgate/units.h"
 
 #define EVENT_BATCH 256
@@ -504,10 +505,12 @@ static int escen_init(struct engine *e, size_t i, uint32_t slot0)
     es->o = o;
     es->sc = sc;
     es->ctx = (struct jvu_ctx){.plan = p, .token = e->o.token, .token_ud = e->o.token_ud,
-                               .rows = &es->rows};
+                               .rows = &es->rows, .row_offset = e->instance,
+                               .row_stride = e->instances};
     es->open = ex_open(sc);
-    es->slots = ex_slots(sc);
+    es->slots = split_slots(sc, e->instance, e->instances);
     es->slot0 = slot0;
+    es->iterations = split_shared_iterations(sc, e->instance, e->instances);
     es->workers = es->slots < e->nthreads ? es->slots : e->nthreads;
     es->start = sc->start_time;
     es->stop = sc->start_time + ex_length(sc);
@@ -552,12 +555,14 @@ struct engine *engine_new(const struct engine_opts *o, int *err)
     pthread_cond_init(&e->done_cond, &ca);
     pthread_condattr_destroy(&ca);
     rc = -EINVAL;
-    if (!o->nscenarios || o->nscenarios > UINT16_MAX)
+    e->instances = o->instances > 1 ? o->instances : 1;
+    e->instance = o->instance;
+    if (!o->nscenarios || o->nscenarios > UINT16_MAX || e->instance >= e->instances)
         goto fail;
     for (size_t i = 0; i < o->nscenarios; i++) {
         if (!o->scenarios[i].plan || !o->scenarios[i].plan->n)
             goto fail;
-        int n = ex_slots(o->scenarios[i].sc);
+        int n = split_slots(o->scenarios[i].sc, e->instance, e->instances);
         e->total = e->total > ex_end(o->scenarios[i].sc) ? e->total : ex_end(o->scenarios[i].sc);
         e->vus_max += n;
     }
@@ -575,7 +580,8 @@ struct engine *engine_new(const struct engine_opts *o, int *err)
     for (size_t i = 0; i < e->nscen; i++) {
         if ((rc = escen_init(e, i, slots)) < 0)
             goto fail;
-        slots += (uint32_t)e->scen[i].slots;
+        /* VU numbers count every instance's VUs: the whole scenario's slots */
+        slots += (uint32_t)ex_slots(e->o.scenarios[i].sc);
     }
     e->maxconnects = distinct_origins(e);
 

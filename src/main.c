@@ -78,7 +78,10 @@ static void usage(FILE *out)
           "  -s, --stage D:T           a ramping stage, repeatable (K6_STAGES)\n"
           "      --tag NAME=VALUE      a label on every series, repeatable (K6_TAGS)\n"
           "      --summary-trend-stats LIST  trend columns of the summary (K6_SUMMARY_TREND_STATS)\n"
-          "      --no-thresholds       judge no threshold (K6_NO_THRESHOLDS)\n",
+          "      --no-thresholds       judge no threshold (K6_NO_THRESHOLDS)\n"
+          "a distributed run (the pods of an Indexed Job; see the README):\n"
+          "      --instances N         how many instances run the load together\n"
+          "                            (SYNCGATE_INSTANCES; the index is JOB_COMPLETION_INDEX)\n",
           out);
 }
 
@@ -102,7 +105,8 @@ static const char *value_name(int val)
     case 'E': return "PATH=VALUE";
     case 'L': return "json|text";
     case 'u':
-    case 'i': return "N";
+    case 'i':
+    case 'X': return "N";
     case 'd': return "DURATION";
     case 's': return "DURATION:TARGET";
     case 'T': return "NAME=VALUE";
@@ -190,6 +194,7 @@ static int parse_args(int argc, char **argv, struct args *a)
         {"tag", required_argument, NULL, 'T'},
         {"summary-trend-stats", required_argument, NULL, 'K'},
         {"no-thresholds", no_argument, NULL, 'N'},
+        {"instances", required_argument, NULL, 'X'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -252,6 +257,7 @@ static int parse_args(int argc, char **argv, struct args *a)
             break;
         case 'K': a->cli.summary_trend_stats = optarg; break;
         case 'N': a->cli.no_thresholds = true; break;
+        case 'X': a->cli.instances = optarg; break;
         case 'V': a->cmd = CMD_VERSION; have_cmd = 1; break;
         case 'h': usage(stdout); return -1;
         default:

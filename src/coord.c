@@ -21,7 +21,8 @@
 
 #define HTTP_THREADS 2
 #define HTTP_CONNECTION_TIMEOUT 60 /* s: peers keep one connection alive between requests */
-#define WATCH_EVERY (200 * USEC_PER_MSEC)
+#define WATCH_EVERY (100 * USEC_PER_MSEC)
+#define REFUSED_GRACE (300 * USEC_PER_MSEC)
 
 enum route { R_REGISTER, R_POLL, R_REPORT };
 
@@ -35,6 +36,9 @@ struct cpeer {
     /* under the coordinator's lock */
     bool registered, lost, final, verdict_seen;
     int64_t last_seen;
+    int64_t refused_at;      /* refused (another configuration...): lost a moment later, once
+                                the answer saying why is on its way */
+    char refused_why[192];
     char label[128]; /* its instance label */
     char why[192];   /* lost: why */
 };
@@ -143,6 +147,12 @@ static void *watchdog_main(void *arg)
         if (c->state != FLEET_DONE)
             for (unsigned i = 1; i < c->n; i++) {
                 struct cpeer *p = &c->peers[i];
+                if (p->refused_at && !p->lost && now - p->refused_at >= REFUSED_GRACE) {
+                    if (lose(c, i, "refused: %.160s", p->refused_why) &&
+                        nnew < sizeof(newly) / sizeof(newly[0]))
+                        newly[nnew++] = i;
+                    continue;
+                }
                 if (!p->registered || p->lost || p->final || now - p->last_seen <= FLEET_LOST_AFTER)
                     continue;
                 if (lose(c, i, "no word for %.1f s (it died, or cannot reach the coordinator)",
@@ -250,10 +260,15 @@ static enum MHD_Result on_register(struct coord *c, struct MHD_Connection *conn,
 
     pthread_mutex_lock(&c->lock);
     bool ok = !why[0];
-    if (ok && c->state != FLEET_WAITING && !c->peers[i].registered)
+    /* too late to take part once the load started; once it is over, it learns the verdict */
+    if (ok && (c->state == FLEET_GO || c->state == FLEET_STOP) && !c->peers[i].registered &&
+        !c->peers[i].lost)
         snprintf(why, sizeof(why), "the run started without it (%s)",
                  fleet_state_name(c->state)), ok = false;
-    bool newly = false, lost_now = false;
+    if (ok && c->peers[i].lost && c->state != FLEET_DONE)
+        snprintf(why, sizeof(why), "it was counted lost already: %.150s", c->peers[i].why),
+            ok = false;
+    bool newly = false;
     if (ok) {
         struct cpeer *p = &c->peers[i];
         newly = !p->registered;
@@ -261,10 +276,12 @@ static enum MHD_Result on_register(struct coord *c, struct MHD_Connection *conn,
         p->last_seen = now_mono();
         snprintf(p->label, sizeof(p->label), "%s", label);
         pthread_cond_broadcast(&c->cond);
-    } else if (i > 0 && i < c->n && c->state != FLEET_DONE) {
-        /* an instance of this run that cannot take part: the run cannot be whole */
+    } else if (i > 0 && i < c->n && c->state != FLEET_DONE && !c->peers[i].refused_at) {
+        /* an instance of this run that cannot take part: the run cannot be whole (the
+         * watchdog counts it lost once this answer is on its way) */
         snprintf(c->peers[i].label, sizeof(c->peers[i].label), "%s", label);
-        lost_now = lose(c, i, "refused: %s", why);
+        snprintf(c->peers[i].refused_why, sizeof(c->peers[i].refused_why), "%s", why);
+        c->peers[i].refused_at = now_mono();
     }
     enum MHD_Result rc = ok ? send_status(c, conn, i) : MHD_YES;
     pthread_mutex_unlock(&c->lock);
@@ -280,8 +297,6 @@ static enum MHD_Result on_register(struct coord *c, struct MHD_Connection *conn,
         cJSON_AddStringToObject(ev, "instance", label);
         cJSON_AddStringToObject(ev, "message", why);
         log_emit(c->log, LOG_ERROR, ev);
-        if (lost_now)
-            log_lost(c, i);
         return refuse(conn, 409, "%s", why);
     }
     return rc;
@@ -826,10 +841,18 @@ void coord_done(struct coord *c, int exit_code, const char *result, const char *
 void coord_linger(struct coord *c, int64_t deadline)
 {
     pthread_mutex_lock(&c->lock);
+    /* a peer that has not come yet (the run ended before it could: smoke failed) still
+     * gets the verdict when it comes within the registration time */
+    int64_t reg_end = c->started + c->cfg->scaleout.register_timeout;
+    for (unsigned i = 1; i < c->n; i++)
+        if (!c->peers[i].registered && !c->peers[i].lost && reg_end > deadline)
+            deadline = reg_end;
     for (;;) {
         unsigned waiting = 0;
         for (unsigned i = 1; i < c->n; i++)
-            waiting += c->peers[i].registered && !c->peers[i].lost && !c->peers[i].verdict_seen;
+            waiting += !c->peers[i].lost && !c->peers[i].verdict_seen;
+        if (*c->run->stop && deadline > now_mono() + 2 * USEC_PER_SEC)
+            deadline = now_mono() + 2 * USEC_PER_SEC; /* a signal: whoever sent it waits */
         if (!waiting || now_mono() >= deadline)
             break;
         wait_until(c, deadline);

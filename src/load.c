@@ -278,6 +278,16 @@ static void watch(struct watch *w)
 {
     int64_t next_tick = w->start + TICK, next_abort = w->start + ABORT_EVERY;
     int64_t next_progress = w->start + PROGRESS_EVERY, end = w->start + w->total;
+    if (engine_threads(w->e) == 0) {
+        /* no VU here (an instance whose share is none): nothing can be in flight, so the
+         * schedule ends with the scenarios' lengths, not their graceful stops */
+        int64_t last = 0;
+        for (size_t i = 0; i < w->nsc; i++) {
+            int64_t stop = w->sc[i].sc->start_time + ex_length(w->sc[i].sc);
+            last = stop > last ? stop : last;
+        }
+        end = w->start + last;
+    }
     bool stopping = false;
 
     w->last_progress_at = w->last_bar_at = w->start;

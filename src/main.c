@@ -1263,9 +1263,6 @@ static int execute_peer(struct config *cfg, enum command cmd)
     run_init(&r, cfg, log, &stop_flag);
     started_wall = units_now_wall();
     set_phase(log, cfg, "load");
-    log_test_start(log, cfg, cmd);
-    for (size_t i = 0; i < cfg->nwarnings; i++)
-        log_msg(log, LOG_WARN, "config_warning", "%s", cfg->warnings[i]);
     if (!(peer = peer_new(cfg, log, &err)))
         goto out;
 
@@ -1283,6 +1280,9 @@ static int execute_peer(struct config *cfg, enum command cmd)
         else if (rc == -ETIMEDOUT)
             snprintf(why, sizeof(why), "no coordinator answered at %s within %s "
                      "(SYNCGATE_REGISTER_TIMEOUT): %s", cfg->scaleout.coordinator, t, st.reason);
+        else if (rc == -EHOSTDOWN)
+            snprintf(why, sizeof(why), "the coordinator at %s was lost while this instance "
+                     "joined: %s", cfg->scaleout.coordinator, st.reason);
         else
             snprintf(why, sizeof(why), "interrupted while joining the run");
         if (rc != -EINTR)
@@ -1296,8 +1296,10 @@ static int execute_peer(struct config *cfg, enum command cmd)
             goto out;
         free(cfg->testid);
         cfg->testid = t;
-        log_set_testid(log, t);
     }
+    log_test_start(log, cfg, cmd);
+    for (size_t i = 0; i < cfg->nwarnings; i++)
+        log_msg(log, LOG_WARN, "config_warning", "%s", cfg->warnings[i]);
     if (cfg->metrics.rw.server_url) {
         char e[256];
         struct rw_push_opts po = {.interrupt = &stop_flag,
@@ -1312,7 +1314,8 @@ static int execute_peer(struct config *cfg, enum command cmd)
         snprintf(why, sizeof(why), "%s", failure == EXIT_AUTH ? "the OAuth2 token could not be "
                  "fetched" : "could not start");
 
-    rc = peer_wait(peer, FLEET_GO, &stop_flag, failure, why, &st);
+    /* registered while the run waits for its start, or after it ended (then st is DONE) */
+    rc = st.state == FLEET_WAITING ? peer_wait(peer, FLEET_GO, &stop_flag, failure, why, &st) : 0;
     if (rc == 0 && st.state == FLEET_GO && !failure && cmd != CMD_SMOKE) {
         int64_t offset, rtt;
         peer_clock(peer, &offset, &rtt);
@@ -1343,7 +1346,7 @@ static int execute_peer(struct config *cfg, enum command cmd)
             goto done;
         }
     }
-    if (rc == 0)
+    if (rc == 0 && st.state != FLEET_DONE)
         rc = peer_wait(peer, FLEET_DONE, &stop_flag, failure, why, &st);
     if (rc == -EINTR || *r.stop) {
         code = EXIT_INTERRUPTED;

@@ -28,6 +28,8 @@ struct peer {
     bool answer_cut;
     struct fleet_clock clock;
     int64_t last_ok; /* mono usec of the last answered exchange */
+    int64_t reached; /* mono usec when a connection to the coordinator first failed after
+                        being made (it exists: its silence from then on counts), 0: never */
     uint64_t seq;    /* reports sent */
     _Atomic bool lost;
 
@@ -152,10 +154,22 @@ static enum outcome exchange(struct peer *p, const char *path, const uint8_t *bo
     p->err[0] = '\0';
     *code = 0;
     int64_t t0 = units_now_mono();
+    /* never wait past the point where the coordinator counts as lost (plus a little) */
+    int64_t timeout = FLEET_REQUEST_TIMEOUT;
+    if (p->last_ok) {
+        int64_t left = p->last_ok + FLEET_PEER_LOST_AFTER + 250 * USEC_PER_MSEC - t0;
+        timeout = left < 300 * USEC_PER_MSEC ? 300 * USEC_PER_MSEC : left < timeout ? left : timeout;
+    }
+    curl_easy_setopt(p->easy, CURLOPT_TIMEOUT_MS, (long)(timeout / USEC_PER_MSEC));
     CURLcode rc = curl_easy_perform(p->easy);
     int64_t t1 = units_now_mono();
-    if (rc != CURLE_OK)
+    if (rc != CURLE_OK) {
+        /* connected, then nothing: the coordinator is there (or was) */
+        if (!p->reached && (rc == CURLE_GOT_NOTHING || rc == CURLE_RECV_ERROR ||
+                            rc == CURLE_SEND_ERROR || rc == CURLE_PARTIAL_FILE))
+            p->reached = t1;
         return NO_ANSWER;
+    }
     curl_easy_getinfo(p->easy, CURLINFO_RESPONSE_CODE, code);
     if (*code >= 500)
         return NO_ANSWER;
@@ -201,6 +215,19 @@ static const char *refusal(struct peer *p, long code, char *buf, size_t n)
     return buf;
 }
 
+static void log_lost(struct peer *p, const char *during)
+{
+    int64_t since = p->last_ok ? p->last_ok : p->reached;
+    cJSON *ev = log_begin(p->log, "coordinator_lost");
+    cJSON_AddStringToObject(ev, "coordinator", p->cfg->scaleout.coordinator);
+    cJSON_AddStringToObject(ev, "during", during);
+    cJSON_AddNumberToObject(ev, "silent_s",
+                            (double)((units_now_mono() - since) / USEC_PER_MSEC) / 1000.0);
+    if (p->err[0])
+        cJSON_AddStringToObject(ev, "error", p->err);
+    log_emit(p->log, LOG_ERROR, ev);
+}
+
 int peer_register(struct peer *p, volatile sig_atomic_t *stop, struct peer_status *st)
 {
     const struct config *c = p->cfg;
@@ -225,6 +252,9 @@ int peer_register(struct peer *p, volatile sig_atomic_t *stop, struct peer_statu
         enum outcome o = exchange(p, "/v1/register", buf, len, st, &code);
         attempts++;
         if (o == OK) {
+            /* no TESTID: the run's testid is the coordinator's, from this line on */
+            if (c->scaleout.testid_generated && st->testid[0])
+                log_set_testid(p->log, st->testid);
             cJSON *ev = log_begin(p->log, "peer_register");
             cJSON_AddNumberToObject(ev, "index", c->scaleout.index);
             cJSON_AddNumberToObject(ev, "instances", c->scaleout.instances);
@@ -242,6 +272,13 @@ int peer_register(struct peer *p, volatile sig_atomic_t *stop, struct peer_statu
             snprintf(st->reason, sizeof(st->reason), "%s", p->err[0] ? p->err : "no answer");
             return -ETIMEDOUT;
         }
+        /* a coordinator that took our connection and went silent is lost, not late */
+        if (p->reached && units_now_mono() - p->reached > FLEET_PEER_LOST_AFTER) {
+            snprintf(st->reason, sizeof(st->reason), "%s", p->err[0] ? p->err : "no answer");
+            p->lost = true;
+            log_lost(p, "registration");
+            return -EHOSTDOWN;
+        }
         nap(units_now_mono() + FLEET_POLL, stop);
     }
 }
@@ -250,18 +287,6 @@ void peer_clock(const struct peer *p, int64_t *offset, int64_t *rtt)
 {
     *offset = p->clock.offset;
     *rtt = p->clock.rtt;
-}
-
-static void log_lost(struct peer *p, const char *during)
-{
-    cJSON *ev = log_begin(p->log, "coordinator_lost");
-    cJSON_AddStringToObject(ev, "coordinator", p->cfg->scaleout.coordinator);
-    cJSON_AddStringToObject(ev, "during", during);
-    cJSON_AddNumberToObject(ev, "silent_s",
-                            (double)((units_now_mono() - p->last_ok) / USEC_PER_MSEC) / 1000.0);
-    if (p->err[0])
-        cJSON_AddStringToObject(ev, "error", p->err);
-    log_emit(p->log, LOG_ERROR, ev);
 }
 
 int peer_wait(struct peer *p, enum fleet_state until, volatile sig_atomic_t *stop, int failure,
@@ -368,6 +393,8 @@ static void *report_main(void *arg)
             next = now + FLEET_INTERVAL;
         struct peer_status st;
         enum outcome o = send_report(p, p->cb, p->ud, false, &st);
+        if (o != OK) /* the coordinator may be gone: look again soon, not in a second */
+            next = units_now_mono() + FLEET_POLL;
         if (o == OK && (st.state == FLEET_STOP || st.state == FLEET_DONE) && !told) {
             told = true;
             *p->fleet_stop = 1;

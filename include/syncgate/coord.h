@@ -79,7 +79,9 @@ bool coord_peers_undelivered(struct coord *c);
 /* The verdict: every later answer says DONE with exit_code, result and reason. */
 void coord_done(struct coord *c, int exit_code, const char *result, const char *reason);
 
-/* Wait until every peer that is not lost has read the verdict, or until deadline. */
+/* Wait until every peer that is not lost has read the verdict, or until deadline (or, for
+ * a peer that has not registered yet, until the registration time is over); 2 s at most
+ * after a signal. */
 void coord_linger(struct coord *c, int64_t deadline);
 
 #endif

@@ -46,7 +46,8 @@
 #define FLEET_INTERVAL USEC_PER_SEC                    /* reports during load */
 #define FLEET_POLL (250 * USEC_PER_MSEC)               /* polls while waiting */
 #define FLEET_LOST_AFTER (3 * FLEET_INTERVAL)          /* a silent peer is lost after this */
-#define FLEET_PEER_LOST_AFTER (5 * USEC_PER_SEC)       /* a silent coordinator, for a peer */
+#define FLEET_PEER_LOST_AFTER (4 * USEC_PER_SEC)       /* a silent coordinator, for a peer:
+                                                          it stops within 5 s of its end */
 #define FLEET_START_MARGIN (1 * USEC_PER_SEC)          /* T0 is this far ahead of GO */
 #define FLEET_REQUEST_TIMEOUT (2 * USEC_PER_SEC)       /* one request of a peer */
 #define FLEET_VERDICT_LINGER (5 * USEC_PER_SEC)        /* the coordinator waits for peers to

@@ -41,9 +41,11 @@ void peer_free(struct peer *p);
 
 /*
  * Join the run: retried while nothing answers (the coordinator's pod may start later),
- * until the registration timeout. Returns 0 with st filled (testid: the run's); -EACCES
- * (the token was refused), -EPROTO (refused: why in st->reason), -ETIMEDOUT, -EINTR (stop
- * became nonzero).
+ * until the registration timeout. Returns 0 with st filled (testid: the run's, which the
+ * log takes when cfg's testid was generated rather than given); -EACCES
+ * (the token was refused), -EPROTO (refused: why in st->reason), -ETIMEDOUT, -EHOSTDOWN (a
+ * coordinator took the connection and then said nothing for FLEET_PEER_LOST_AFTER), -EINTR
+ * (stop became nonzero).
  */
 int peer_register(struct peer *p, volatile sig_atomic_t *stop, struct peer_status *st);
 

@@ -15,8 +15,11 @@ import signal
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "remote_write"))
 import harness as h  # noqa: E402
+import rwlib  # noqa: E402
 
 SANITIZED = os.environ.get("SANITIZED") == "1"
 SLOW = 3 if SANITIZED or os.environ.get("SYNCGATE_WRAPPER") else 1
@@ -308,6 +311,43 @@ def case_other_profile(t):
     t.ok(res[0].elapsed < 10 * SLOW, "other profile: it failed at once (%.1f s)" % res[0].elapsed)
 
 
+def case_remote_write(t):
+    """Each instance pushes its own series under its own instance label (the counters add up
+    to the run's); the coordinator also pushes the merged trends as instance="all", and
+    their p(95) is the summary's."""
+    with h.Fixture(["*:*:*=delay=2ms"]) as fx, rwlib.Fixture() as rw:
+        f = Fleet(3, profile(fx, {"c": {"executor": "constant-vus", "vus": 3, "duration": "2s"}}),
+                  env={"K6_PROMETHEUS_RW_SERVER_URL": rw.url,
+                       "K6_PROMETHEUS_RW_PUSH_INTERVAL": "1s"}).start()
+        res = f.finish()
+        recs = rw.records()
+    s = f.summary()
+    t.ok(all(r.rc == 0 for r in res.values()), "remote write: every instance exits 0") or \
+        t.diag(explain_all(res))
+    reqs = rwlib.last_values(recs, "k6_http_reqs_total")
+    by_inst = {}
+    for k, v in reqs.items():
+        inst = dict(k)["instance"]
+        by_inst[inst] = by_inst.get(inst, 0) + v
+    t.eq(sorted(by_inst), sorted(["%s" % (r.event("test_start") or {}).get("instance")
+                                  for r in res.values()]),
+         "remote write: requests counted under each instance's own label, no other")
+    t.eq(sum(by_inst.values()), metric(s, "http_reqs", "count"),
+         "remote write: the instances' counters add up to the run's requests")
+    merged = rwlib.last_values(recs, "k6_http_req_duration_p95", instance="all")
+    names = {rwlib.name(x) for _, x in rwlib.all_series(recs)
+             if rwlib.labels(x).get("instance") == "all"}
+    t.ok(merged and all(n.startswith("k6_") and n.rsplit("_", 1)[-1] in
+                        ("p95", "p99", "min", "max") for n in names),
+         "remote write: instance=\"all\" carries trend statistics only (%s)" % sorted(names)[:6])
+    want = metric(s, "http_req_duration", "p(95)")
+    got = max(merged.values()) * 1000 if merged else None
+    t.ok(got is not None and want is not None and abs(got - want) <= 0.001 * want,
+         "remote write: the merged p95 pushed (%s ms) is the summary's (%s ms)" % (got, want))
+    testids = {rwlib.labels(x).get("testid") for _, x in rwlib.all_series(recs)}
+    t.eq(len(testids), 1, "remote write: one testid on every series (%r)" % testids)
+
+
 def case_smoke_once(t):
     """`run`: smoke and the readiness wait on the coordinator only; a failed smoke starts load
     nowhere and every instance exits with its verdict."""
@@ -333,4 +373,4 @@ def case_smoke_once(t):
 if __name__ == "__main__":
     h.Tap().run(case_exact_totals, case_one_verdict, case_abort_merged, case_killed_peer,
                 case_killed_coordinator, case_wrong_token, case_never_registered,
-                case_other_profile, case_smoke_once)
+                case_other_profile, case_remote_write, case_smoke_once)

@@ -5,6 +5,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,6 +66,9 @@ struct coord {
 
     pthread_t watchdog;
     bool watching, quit;
+
+    /* what the peers cost (fleet_stats, logged at the end) */
+    _Atomic uint64_t reports, report_bytes, decode_us, merges, merged_peers, merge_us;
 };
 
 /* Per request, from its first call to its completion. */
@@ -355,7 +359,11 @@ static enum MHD_Result on_report(struct coord *c, struct MHD_Connection *conn,
         pthread_mutex_unlock(&p->decode);
         return refuse(conn, 500, "out of memory");
     }
+    int64_t t0 = now_mono();
     int rc = snapshot_decode(q->body, q->len, p->spare, &meta);
+    atomic_fetch_add(&c->decode_us, (uint64_t)(now_mono() - t0));
+    atomic_fetch_add(&c->reports, 1);
+    atomic_fetch_add(&c->report_bytes, q->len);
     if (rc == 0 && meta.index != i)
         rc = -EINVAL;
     if (rc == 0) {
@@ -606,6 +614,18 @@ void coord_free(struct coord *c)
         return;
     if (c->d)
         MHD_stop_daemon(c->d);
+    if (c->d && c->log) {
+        /* the coordinator's work for its peers: what scaling to many pods costs */
+        cJSON *ev = log_begin(c->log, "fleet_stats");
+        cJSON_AddNumberToObject(ev, "instances", c->n);
+        cJSON_AddNumberToObject(ev, "reports", (double)c->reports);
+        cJSON_AddNumberToObject(ev, "report_bytes", (double)c->report_bytes);
+        cJSON_AddNumberToObject(ev, "decode_us", (double)c->decode_us);
+        cJSON_AddNumberToObject(ev, "merges", (double)c->merges);
+        cJSON_AddNumberToObject(ev, "merged_peers", (double)c->merged_peers);
+        cJSON_AddNumberToObject(ev, "merge_us", (double)c->merge_us);
+        log_emit(c->log, LOG_DEBUG, ev);
+    }
     if (c->watching) {
         pthread_mutex_lock(&c->lock);
         c->quit = true;
@@ -706,10 +726,13 @@ int coord_merge(struct coord *c, struct metrics *dst, const uint64_t *own_starte
         due[k] = own_due ? own_due[k] : 0;
     }
     int rc = 0;
+    int64_t t0 = now_mono();
+    uint64_t merged = 0;
     for (unsigned i = 1; i < c->n && rc == 0; i++) {
         struct cpeer *p = &c->peers[i];
         pthread_mutex_lock(&p->lock);
         if (p->has_report) {
+            merged++;
             rc = metrics_merge_instances(dst, p->m);
             for (size_t k = 0; k < nsc && k < p->meta.nscenarios; k++) {
                 started[k] += p->meta.started[k];
@@ -718,6 +741,9 @@ int coord_merge(struct coord *c, struct metrics *dst, const uint64_t *own_starte
         }
         pthread_mutex_unlock(&p->lock);
     }
+    atomic_fetch_add(&c->merge_us, (uint64_t)(now_mono() - t0));
+    atomic_fetch_add(&c->merges, 1);
+    atomic_fetch_add(&c->merged_peers, merged);
     /* a ratio does not add up: the whole run's iterations started over those due */
     for (size_t k = 0; rc == 0 && k < nsc; k++) {
         if (!ex_open(&cfg->load.scenarios[k]))

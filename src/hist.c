@@ -44,8 +44,9 @@ void hist_free(struct hist *h)
 
 void hist_reset(struct hist *h)
 {
+    /* a range holds counts only when rcount says so: the others are zero already */
     for (int r = 0; r < NRANGES; r++)
-        if (h->range[r])
+        if (h->range[r] && h->rcount[r])
             memset(h->range[r], 0, SUB_COUNT * sizeof(uint64_t));
     memset(h->rcount, 0, sizeof(h->rcount));
     h->count = h->sum_lo = h->sum_hi = h->max = 0;

@@ -173,8 +173,9 @@ out:
     return rc;
 }
 
-/* One series of a report into its registry (emptied beforehand). */
-static int take_series(struct metrics *into, const Syncgate__Fleet__Series *o, struct hist *scratch)
+/* One series of a report into its registry (emptied beforehand). index: room for the
+ * buckets of the biggest trend of the report. */
+static int take_series(struct metrics *into, const Syncgate__Fleet__Series *o, uint32_t *index)
 {
     int id = o->metric ? metric_lookup(o->metric) : -1;
     if (id < 0 || o->n_tags > TAGS_MAX)
@@ -206,12 +207,10 @@ static int take_series(struct metrics *into, const Syncgate__Fleet__Series *o, s
         tmp.v.rate.total = o->total;
         break;
     case METRIC_TREND: {
+        /* straight into the registry's histogram (it was emptied: adding is setting) */
         const Syncgate__Fleet__Trend *t = o->trend;
-        if (!t || t->n_index_delta != t->n_n)
+        if (!t || t->n_index_delta != t->n_n || t->n_n > HIST_BUCKETS)
             return -EINVAL;
-        uint32_t *index = malloc((t->n_n ? t->n_n : 1) * sizeof(*index));
-        if (!index)
-            return -ENOMEM;
         uint64_t at = 0;
         for (size_t i = 0; i < t->n_n; i++) {
             at += t->index_delta[i];
@@ -220,13 +219,13 @@ static int take_series(struct metrics *into, const Syncgate__Fleet__Series *o, s
         struct hist_totals tot = {t->count, t->sum_lo, t->sum_hi, t->min, t->max};
         if (tot.count == 0)
             tot.min = UINT64_MAX, tot.max = 0;
-        hist_reset(scratch);
-        int rc = hist_add_parts(scratch, &tot, index, t->n, t->n_n);
-        free(index);
-        if (rc < 0)
-            return rc;
-        tmp.v.trend = scratch;
-        break;
+        struct series *d = metrics_series(into, tmp.id, &ts);
+        if (!d)
+            return -ENOMEM;
+        int rc = hist_add_parts(d->v.trend, &tot, index, t->n, t->n_n);
+        if (rc == 0)
+            d->version += tmp.version;
+        return rc;
     }
     }
     struct series *d = metrics_series(into, tmp.id, &ts);
@@ -246,12 +245,16 @@ int snapshot_decode(const uint8_t *buf, size_t len, struct metrics *into,
     if (!r)
         return -EINVAL;
     int rc = r->n_scenarios > CONFIG_MAX_SCENARIOS ? -EINVAL : 0;
-    struct hist *scratch = rc ? NULL : hist_new();
-    if (!rc && !scratch)
-        rc = -ENOMEM;
+    size_t most = 1;
+    for (size_t i = 0; i < r->n_series; i++)
+        if (r->series[i]->trend && r->series[i]->trend->n_n > most)
+            most = r->series[i]->trend->n_n;
+    uint32_t *index = rc || most > HIST_BUCKETS ? NULL : malloc(most * sizeof(*index));
+    if (!rc && !index)
+        rc = most > HIST_BUCKETS ? -EINVAL : -ENOMEM;
     for (size_t i = 0; !rc && i < r->n_series; i++)
-        rc = take_series(into, r->series[i], scratch);
-    hist_free(scratch);
+        rc = take_series(into, r->series[i], index);
+    free(index);
     if (!rc) {
         metrics_add_lost(into, r->dropped, r->grouped);
         meta->index = r->index;

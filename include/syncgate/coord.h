@@ -12,7 +12,8 @@
  * before load, coord_go with T0, coord_merge for every view of the whole run,
  * coord_wait_final after load, coord_done with the verdict, coord_linger before exiting.
  * Log events: fleet_listen, peer_registered, peer_refused, peer_lost, peer_unauthorized,
- * fleet_ready, fleet_go.
+ * fleet_ready, fleet_go, and at the end fleet_stats (debug: reports taken, their bytes and
+ * decoding time, merges and their time: what the peers cost).
  */
 #ifndef SYNCGATE_COORD_H
 #define SYNCGATE_COORD_H

@@ -4,15 +4,14 @@
 #
 # A benchmark, not a test: it prints numbers, it asserts nothing. The project's fixture
 # server answers on 127.0.0.1 with exact delays (path /d/K waits K ms; /f 1 ms; /s 2 ms).
-# For each N, one profile with four scenarios runs once as N processes
-# (JOB_COMPLETION_INDEX 0..N-1, a coordinator on a free port, a shared token) and once as
-# one process:
-#   shared   shared-iterations, 2N VUs, 200N iterations over 100 data rows in turn: 90% of
-#            them 1 to 9 ms, 8% 12 ms, 2% 20 ms, so p(95) and p(99) fall inside a group
-#            of equal delays; both runs send the same requests with the same server delays
-#   pervu    per-vu-iterations, N VUs x 50
-#   open     constant-arrival-rate 200/s for the measurement's length, 2N VUs
-#   closed   constant-vus, 2N VUs, 100 ms think time, for the measurement's length
+# For each N, two profiles run as N processes (JOB_COMPLETION_INDEX 0..N-1, a coordinator
+# on a free port, a shared token) and as one process:
+#   latency   shared-iterations, 2N VUs, 200N iterations over 100 data rows in turn: 90% of
+#             them 1 to 9 ms, 8% 12 ms, 2% 20 ms, so p(95) and p(99) fall inside a group
+#             of equal delays; both runs send the same requests with the same server delays
+#   schedule  per-vu-iterations (N VUs x 50), constant-arrival-rate 200/s and constant-vus
+#             (2N VUs, 100 ms think time), both for the measurement's length; as N
+#             processes REPEATS times (the start skew)
 # Then N processes again with an abortOnFail threshold that the merged count crosses.
 #
 # usage: scripts/bench-scaleout.sh [-d SECONDS] [-r REPEATS] [-s SYNCGATE] [N ...]
@@ -24,20 +23,23 @@
 # Needs: python3.
 #
 # What it prints, per N:
-#   start skew     each instance's start (its T0 on the shared monotonic clock plus how
-#                  late its engine started) minus the coordinator's, over every peer of
-#                  every repeat: p50, p99, max
+#   T0             how far each peer's T0 on the shared monotonic clock was from the
+#                  coordinator's (the clock offset each one measured): max
+#   start skew     each instance's start (its T0 plus how late its first engine thread
+#                  turned after it) minus the coordinator's, over every peer of every
+#                  repeat: p50, p99, max
 #   merged p95/99  http_req_duration of `shared` in the coordinator's merge and in the one
 #                  process's run, and their difference against the histogram's 0.1% (the
 #                  requests and server delays are the same; what differs between two runs
 #                  is each request's own noise: the merge itself is exact, see
 #                  tests/unit/test_snapshot.c)
-#   totals         iterations of shared and pervu, the open model's due count and what ran
-#                  or was dropped, the closed model's requests: N processes against one
+#   totals         iterations of shared-iterations and per-vu-iterations, the open model's
+#                  due count and what ran or was dropped, the closed model's requests: N
+#                  processes against one
 #   abort          from the coordinator's abortOnFail line to each peer hearing STOP (max)
-#   coordinator    its decoding time per report and merging time per peer (its own
-#                  fleet_stats line), the report size, its CPU time beyond a peer's, and
-#                  what that makes per peer per second and for 500 pods
+#   coordinator    its checking time per report and merging time per peer (its own
+#                  fleet_stats line), the report size, its CPU time and peak memory beyond a
+#                  peer's, and what that makes per peer per second and for 500 pods
 set -eu
 
 DURATION=5
@@ -98,21 +100,24 @@ with open(os.path.join(TMP, "rows.csv"), "w") as f:
     f.write("d\n" + "".join("%d\n" % k for k in DELAYS))
 
 
-def profile(n, abort=False):
-    name = os.path.join(TMP, "p%d%s.yaml" % (n, "a" if abort else ""))
-    if abort:
+def profile(n, kind):
+    name = os.path.join(TMP, "p%d%s.yaml" % (n, kind))
+    if kind == "abort":
         load = ("  scenarios:\n    open: {executor: constant-arrival-rate, journey: fast, rate: 300,"
                 " duration: 20s, pre_allocated_vus: %d}\n"
                 "  thresholds:\n    http_reqs: [{threshold: \"count<900\", abortOnFail: true}]\n" % (2 * n))
-    else:
+    elif kind == "latency":
         load = ("  scenarios:\n"
                 "    shared: {executor: shared-iterations, journey: lat, vus: %d, iterations: %d, max_duration: 60s}\n"
+                "  thresholds:\n"
+                "    \"http_req_duration{scenario:shared}\": [\"p(95)<60000\", \"p(99)<60000\"]\n"
+                % (2 * n, 200 * n))
+    else:
+        load = ("  scenarios:\n"
                 "    pervu: {executor: per-vu-iterations, journey: fast, vus: %d, iterations: 50, max_duration: 60s}\n"
                 "    open: {executor: constant-arrival-rate, journey: fast, rate: 200, duration: %ds, pre_allocated_vus: %d}\n"
                 "    closed: {executor: constant-vus, journey: slow, vus: %d, duration: %ds}\n"
-                "  thresholds:\n"
-                "    \"http_req_duration{scenario:shared}\": [\"p(95)<60000\", \"p(99)<60000\"]\n"
-                % (2 * n, 200 * n, n, D, 2 * n, 2 * n, D))
+                % (n, D, 2 * n, 2 * n, D))
     with open(name, "w") as f:
         f.write("""environment: bench
 services:
@@ -173,7 +178,7 @@ def run(n, prof, tag):
         _, status, ru = os.wait4(p.pid, 0)
         p.returncode = os.waitstatus_to_exitcode(status)
         err.close()
-        out[i] = (p.returncode, ru.ru_utime + ru.ru_stime, logs(err.name))
+        out[i] = (p.returncode, ru.ru_utime + ru.ru_stime, logs(err.name), ru.ru_maxrss)
     with open(export) as f:
         return out, json.load(f)
 
@@ -201,63 +206,73 @@ print("syncgate %s; %d CPUs; fixture with exact delays on 127.0.0.1; time-based 
          os.cpu_count(), D))
 for n in COUNTS:
     print("\n== N = %d" % n)
-    single, s1 = run(1, profile(n), "n%d-single" % n)
-    skews, fleets = [], []
+    lat_n, ln = run(n, profile(n, "latency"), "n%d-lat" % n)
+    lat_1, l1 = run(1, profile(n, "latency"), "n%d-lat1" % n)
+    sched_1, s1 = run(1, profile(n, "schedule"), "n%d-sched1" % n)
+    skews, t0s, fleets = [], [], []
     for r in range(R):
-        res, sn = run(n, profile(n), "n%d-r%d" % (n, r))
-        fleets.append((res, sn))
-        starts = {}
-        for i, (_, _, lines) in res.items():
+        res, sn = run(n, profile(n, "schedule"), "n%d-r%d" % (n, r))
+        fleets.append(res)
+        starts, t0 = {}, {}
+        for i, (_, _, lines, _) in res.items():
             fs = ev(lines, "fleet_start")
             if fs:
+                t0[i] = fs[0]["t0_mono_us"]
                 starts[i] = fs[0]["t0_mono_us"] + fs[0]["late_us"]
         if 0 in starts:
             skews += [abs(starts[i] - starts[0]) / 1000 for i in starts if i]
-    res, sn = fleets[-1]
+            t0s += [abs(t0[i] - t0[0]) for i in t0 if i]
     print("exit codes: N processes %s, one process %s (114: the saturation watch found a "
-          "generator short of CPU)" % (sorted({c for f, _ in fleets for c, _, _ in f.values()}),
-                                       single[0][0]))
+          "generator short of CPU)" % (sorted({c for f in fleets + [lat_n] for c, _, _, _ in f.values()}),
+                                       sorted({lat_1[0][0], sched_1[0][0]})))
+    print("T0: the peers' at most %d us from the coordinator's" % max(t0s) if t0s else "T0: none")
     print("start skew: p50 %.2f ms, p99 %.2f ms, max %.2f ms (%d peers over %d runs)"
           % (pct(skews, 50), pct(skews, 99), max(skews) if skews else float("nan"), len(skews), R))
     key = "http_req_duration{scenario:shared}"
     for p in ("p(95)", "p(99)"):
-        a, b = sn["metrics"][key][p], s1["metrics"][key][p]
-        print("merged %s of shared: %.3f ms, one process %.3f ms, difference %.2f%% (histogram "
-              "precision 0.1%%)" % (p, a, b, 100 * abs(a - b) / b))
-    print("shared iterations: %d of %d (one process: %d); per-vu: %d of %d (one process: %d)"
-          % (scen(sn, "shared", "iterations"), 200 * n, scen(s1, "shared", "iterations"),
-             scen(sn, "pervu", "iterations"), 50 * n, scen(s1, "pervu", "iterations")))
+        a, b = ln["metrics"][key][p], l1["metrics"][key][p]
+        print("merged %s (latency profile): %.3f ms, one process %.3f ms, difference %.2f%% "
+              "(histogram precision 0.1%%)" % (p, a, b, 100 * abs(a - b) / b))
+    print("shared-iterations: %d of %d (one process: %d); per-vu-iterations: %d of %d (one "
+          "process: %d)" % (scen(ln, "shared", "iterations"), 200 * n, scen(l1, "shared", "iterations"),
+                            scen(sn, "pervu", "iterations"), 50 * n, scen(s1, "pervu", "iterations")))
     print("open model: %d due (one process: %d), %d ran + %d dropped"
           % (scen(sn, "open", "iterations_due"), scen(s1, "open", "iterations_due"),
              scen(sn, "open", "iterations"), scen(sn, "open", "dropped_iterations")))
     c_n, c_1 = scen(sn, "closed", "iterations"), scen(s1, "closed", "iterations")
     print("closed model (time-based): %d requests, one process %d: %+.2f%%"
           % (c_n, c_1, 100 * (c_n - c_1) / c_1 if c_1 else float("nan")))
-    # what the coordinator pays for its peers
+    # what the coordinator pays for its peers (the last schedule run)
+    res = fleets[-1]
     st = (ev(res[0][2], "fleet_stats") or [{}])[0]
     reports, merges = st.get("reports", 0), st.get("merged_peers", 0)
     dec = st.get("decode_us", 0) / reports if reports else float("nan")
     mer = st.get("merge_us", 0) / merges if merges else float("nan")
     size = st.get("report_bytes", 0) / reports if reports else float("nan")
-    took = max(t_of(ev(l, "test_finish")[0]) for _, _, l in res.values()) - \
-        min(t_of(ev(l, "test_start")[0]) for _, _, l in res.values())
+    took = max(t_of(ev(l, "test_finish")[0]) for _, _, l, _ in res.values()) - \
+        min(t_of(ev(l, "test_start")[0]) for _, _, l, _ in res.values())
     merges_per_s = st.get("merges", 0) / took if took else 0
-    peer_cpu = statistics.mean(c for i, (_, c, _) in res.items() if i)
+    peer_cpu = statistics.mean(c for i, (_, c, _, _) in res.items() if i)
+    peer_rss = statistics.mean(m for i, (_, _, _, m) in res.items() if i)
     extra = (res[0][1] - peer_cpu) / (n - 1) / took * 1e6
+    extra_rss = (res[0][3] - peer_rss) / (n - 1)
     per_peer = dec + mer * merges_per_s
-    print("coordinator: %d reports of %.0f bytes, decoded in %.0f us each; %d merges (%.1f/s), "
-          "%.0f us per peer merged" % (reports, size, dec, st.get("merges", 0), merges_per_s, mer))
-    print("coordinator per peer per second: %.0f us by its own count (decode + merges); CPU "
-          "beyond a peer's: %.0f us; 500 pods: %.2f CPU by count, %.2f by CPU time, %.0f KB/s "
-          "of reports" % (per_peer, extra, 500 * per_peer / 1e6, 500 * extra / 1e6, 500 * size / 1000))
+    print("coordinator: %d reports of %.0f bytes, checked in %.0f us each; %d merges (%.1f/s), "
+          "%.0f us per peer merged; peak RSS %.1f MiB, a peer's %.1f MiB"
+          % (reports, size, dec, st.get("merges", 0), merges_per_s, mer, res[0][3] / 1024,
+             peer_rss / 1024))
+    print("coordinator per peer per second: %.0f us by its own count (check + merges), CPU "
+          "time beyond a peer's %.0f us, memory beyond a peer's %.0f KiB per peer; 500 pods: "
+          "%.2f CPU by count, %.2f by CPU time, %.0f KB/s of reports"
+          % (per_peer, extra, extra_rss, 500 * per_peer / 1e6, 500 * extra / 1e6, 500 * size / 1000))
 
-    res, sa = run(n, profile(n, abort=True), "n%d-abort" % n)
+    res, sa = run(n, profile(n, "abort"), "n%d-abort" % n)
     ab = [e for e in ev(res[0][2], "threshold") if e.get("abort")]
     lags = [t_of(ev(l, "coordinator_stop")[0]) - t_of(ab[0])
-            for i, (_, _, l) in res.items() if i and ab and ev(l, "coordinator_stop")]
-    ends = [t_of(ev(l, "test_finish")[0]) - t_of(ab[0]) for _, _, l in res.values() if ab]
+            for i, (_, _, l, _) in res.items() if i and ab and ev(l, "coordinator_stop")]
+    ends = [t_of(ev(l, "test_finish")[0]) - t_of(ab[0]) for _, _, l, _ in res.values() if ab]
     print("abort: exit codes %s; peers heard STOP %.0f ms after the abort (max of %d), every "
-          "process ended within %.0f ms" % (sorted({c for c, _, _ in res.values()}),
+          "process ended within %.0f ms" % (sorted({c for c, _, _, _ in res.values()}),
                                             1000 * max(lags) if lags else float("nan"), len(lags),
                                             1000 * max(ends) if ends else float("nan")))
 fx.send_signal(signal.SIGTERM)

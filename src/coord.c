@@ -29,11 +29,13 @@ enum route { R_REGISTER, R_POLL, R_REPORT };
 
 /* One peer, index 1 .. n-1. */
 struct cpeer {
-    pthread_mutex_t lock; /* m, spare, meta; held while merging or swapping */
-    struct metrics *m, *spare;
-    struct snapshot_meta meta; /* of m */
+    /* Its latest report as it came (checked): tens of KB, where the registry it makes takes
+     * megabytes of histogram ranges; decoded into each merge (snapshot_merge). */
+    pthread_mutex_t lock; /* report, meta; held while merging or swapping */
+    uint8_t *report;
+    size_t report_len;
+    struct snapshot_meta meta; /* of report */
     bool has_report;
-    pthread_mutex_t decode; /* one report of this peer decoded at a time */
     /* under the coordinator's lock */
     bool registered, lost, final, verdict_seen;
     int64_t last_seen;
@@ -339,11 +341,9 @@ static enum MHD_Result on_poll(struct coord *c, struct MHD_Connection *conn, con
     return rc;
 }
 
-static enum MHD_Result on_report(struct coord *c, struct MHD_Connection *conn,
-                                 const struct req *q)
+static enum MHD_Result on_report(struct coord *c, struct MHD_Connection *conn, struct req *q)
 {
-    /* the sender's index is in the query too: its report is decoded into its spare
-     * registry (series and histogram memory reused from report to report), then swapped in */
+    /* the sender's index is in the query too, checked against the report's */
     const char *ix = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "index");
     char *end = NULL;
     unsigned long i = ix ? strtoul(ix, &end, 10) : 0;
@@ -354,13 +354,8 @@ static enum MHD_Result on_report(struct coord *c, struct MHD_Connection *conn,
         return refuse(conn, 409, "instance %s is not registered", ix ? ix : "(no index=)");
     struct cpeer *p = &c->peers[i];
     struct snapshot_meta meta;
-    pthread_mutex_lock(&p->decode);
-    if (!p->spare && !(p->spare = metrics_new())) {
-        pthread_mutex_unlock(&p->decode);
-        return refuse(conn, 500, "out of memory");
-    }
     int64_t t0 = now_mono();
-    int rc = snapshot_decode(q->body, q->len, p->spare, &meta);
+    int rc = q->body ? snapshot_read(q->body, q->len, &meta) : -EINVAL;
     atomic_fetch_add(&c->decode_us, (uint64_t)(now_mono() - t0));
     atomic_fetch_add(&c->reports, 1);
     atomic_fetch_add(&c->report_bytes, q->len);
@@ -368,17 +363,18 @@ static enum MHD_Result on_report(struct coord *c, struct MHD_Connection *conn,
         rc = -EINVAL;
     if (rc == 0) {
         pthread_mutex_lock(&p->lock);
-        /* the newest report wins; an older one arriving late is dropped */
+        /* the newest report wins (its bytes are taken over); an older one arriving late is
+         * dropped */
         if (!p->has_report || meta.seq >= p->meta.seq) {
-            struct metrics *old = p->m;
-            p->m = p->spare;
+            uint8_t *old = p->report;
+            p->report = q->body;
+            p->report_len = q->len;
             p->meta = meta;
             p->has_report = true;
-            p->spare = old;
+            q->body = old;
         }
         pthread_mutex_unlock(&p->lock);
     }
-    pthread_mutex_unlock(&p->decode);
     if (rc < 0)
         return rc == -ENOMEM ? refuse(conn, 500, "out of memory")
                              : refuse(conn, 400, "the body is not a valid Report of instance %lu", i);
@@ -514,7 +510,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     switch (q->route) {
     case R_REGISTER: return on_register(c, conn, &view);
     case R_POLL: return on_poll(c, conn, &view);
-    case R_REPORT: return on_report(c, conn, &view);
+    case R_REPORT: return on_report(c, conn, q); /* may take the body over */
     }
     return MHD_NO;
 }
@@ -582,10 +578,8 @@ struct coord *coord_start(const struct config *cfg, struct log *log, struct run 
         coord_free(c);
         return NULL;
     }
-    for (unsigned i = 0; i < c->n; i++) {
+    for (unsigned i = 0; i < c->n; i++)
         pthread_mutex_init(&c->peers[i].lock, NULL);
-        pthread_mutex_init(&c->peers[i].decode, NULL);
-    }
     errno = 0;
     c->d = listen_on(c, MHD_USE_DUAL_STACK);
     if (!c->d) /* no IPv6 in this network namespace */
@@ -633,10 +627,8 @@ void coord_free(struct coord *c)
         pthread_join(c->watchdog, NULL);
     }
     for (unsigned i = 0; c->peers && i < c->n; i++) {
-        metrics_free(c->peers[i].m);
-        metrics_free(c->peers[i].spare);
+        free(c->peers[i].report);
         pthread_mutex_destroy(&c->peers[i].lock);
-        pthread_mutex_destroy(&c->peers[i].decode);
     }
     free(c->peers);
     pthread_cond_destroy(&c->cond);
@@ -733,7 +725,7 @@ int coord_merge(struct coord *c, struct metrics *dst, const uint64_t *own_starte
         pthread_mutex_lock(&p->lock);
         if (p->has_report) {
             merged++;
-            rc = metrics_merge_instances(dst, p->m);
+            rc = snapshot_merge(p->report, p->report_len, dst);
             for (size_t k = 0; k < nsc && k < p->meta.nscenarios; k++) {
                 started[k] += p->meta.started[k];
                 due[k] += p->meta.due[k];

@@ -311,6 +311,8 @@ static void *worker_main(void *arg)
 
     for (;;) {
         int64_t now = units_now_mono();
+        if (now >= e->start && !atomic_load_explicit(&w->first_at, memory_order_relaxed))
+            atomic_store_explicit(&w->first_at, now, memory_order_relaxed);
         if (atomic_load_explicit(&e->stop, memory_order_relaxed) || now - e->start >= e->total ||
             worker_all_done(w, now))
             break;
@@ -717,6 +719,17 @@ void engine_scenario_stats(const struct engine *e, size_t i, uint64_t *started,
         *started += atomic_load_explicit(&e->w[k].scen[i].started, memory_order_relaxed);
         *dropped += atomic_load_explicit(&e->w[k].scen[i].dropped, memory_order_relaxed);
     }
+}
+
+int64_t engine_first_turn(const struct engine *e)
+{
+    int64_t first = 0;
+    for (int i = 0; i < e->nthreads; i++) {
+        int64_t t = atomic_load_explicit(&e->w[i].first_at, memory_order_relaxed);
+        if (t && (!first || t < first))
+            first = t;
+    }
+    return first;
 }
 
 int engine_vus_max(const struct engine *e)

@@ -155,6 +155,7 @@ struct worker {
     _Atomic int live_vus;
     _Atomic uint64_t requests, failures, iterations, dropped;
     _Atomic int64_t lag_max; /* the most an open-model iteration started after its due time */
+    _Atomic int64_t first_at; /* mono usec of its first turn at or after the start, 0: none yet */
     _Atomic uint64_t lag;     /* usec woken later than computed, beyond ENGINE_LAG_SLACK */
 };
 

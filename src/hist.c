@@ -356,8 +356,8 @@ bool hist_next_index(const struct hist *h, uint32_t *index, uint64_t *n)
     return false;
 }
 
-int hist_add_parts(struct hist *h, const struct hist_totals *t, const uint32_t *index,
-                   const uint64_t *n, size_t nb)
+int hist_check_parts(const struct hist_totals *t, const uint32_t *index, const uint64_t *n,
+                     size_t nb)
 {
     _Static_assert(HIST_BUCKETS == NRANGES * SUB_COUNT, "HIST_BUCKETS");
     if (t->count == 0)
@@ -376,8 +376,17 @@ int hist_add_parts(struct hist *h, const struct hist_totals *t, const uint32_t *
     bool bounds = (r << SUB_BITS | sub) == index[0];
     locate(t->max, &r, &sub);
     bounds &= (r << SUB_BITS | sub) == index[nb - 1];
-    if (total != t->count || !bounds || h->count + total < h->count)
+    return total == t->count && bounds ? 0 : -EINVAL;
+}
+
+int hist_add_parts(struct hist *h, const struct hist_totals *t, const uint32_t *index,
+                   const uint64_t *n, size_t nb)
+{
+    unsigned r;
+    if (hist_check_parts(t, index, n, nb) < 0 || h->count + t->count < h->count)
         return -EINVAL;
+    if (t->count == 0)
+        return 0;
     /* allocate first: a failure leaves h as it was */
     for (size_t i = 0; i < nb; i++) {
         r = index[i] >> SUB_BITS;

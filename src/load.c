@@ -45,6 +45,7 @@ struct watch {
     struct metrics *gauges;
     pthread_mutex_t *glock;
     bool bar; /* live bar on stderr */
+    bool start_told; /* a distributed run: fleet_start logged */
     bool bar_shown;
     struct engine_stats last_progress, last_bar;
     int64_t last_progress_at, last_bar_at;
@@ -273,6 +274,21 @@ static void log_saturation(struct run *r)
     log_emit(r->log, s->saturated ? LOG_WARN : LOG_INFO, ev);
 }
 
+/* A distributed run: how well the instances started together (T0 on this clock, how late
+ * the first engine thread turned after it), once the first turn came. */
+static void log_fleet_start(struct watch *w)
+{
+    int64_t first = engine_first_turn(w->e);
+    if (!w->r->load_at || w->start_told || (!first && engine_threads(w->e) > 0))
+        return;
+    w->start_told = true;
+    cJSON *ev = log_begin(w->r->log, "fleet_start");
+    cJSON_AddNumberToObject(ev, "instance", w->instance);
+    cJSON_AddNumberToObject(ev, "t0_mono_us", (double)w->start);
+    cJSON_AddNumberToObject(ev, "late_us", (double)(first ? first - w->start : 0));
+    log_emit(w->r->log, LOG_INFO, ev);
+}
+
 /* Watch the workers until they are done; returns when the phase is over. */
 static void watch(struct watch *w)
 {
@@ -296,6 +312,7 @@ static void watch(struct watch *w)
         /* with no VU at all there is no worker to wait for: keep the schedule */
         bool done = engine_wait(w->e, next_tick < end ? next_tick : end);
         int64_t now = units_now_mono();
+        log_fleet_start(w);
         if (done && (engine_threads(w->e) > 0 || stopping || now >= end))
             break;
         if (!stopping && run_should_stop(w->r)) {
@@ -452,27 +469,23 @@ int load_run(struct run *r)
 
     char sat_source[96];
     double capacity = sat_probe_capacity(engine_threads(w.e), sat_source, sizeof(sat_source));
-    if (r->load_at && !wait_start(r)) {
-        err = 0; /* stopped before the start: nothing ran */
-        goto out;
-    }
+    /* a distributed run starts at T0 on every instance (r->load_at): the workers are made
+     * now and wait for it themselves */
     w.start = r->load_at ? r->load_at : units_now_mono();
-    sat_init(&w.sat, capacity, engine_threads(w.e), (struct sat_point){w.start, sat_probe_demand(), 0});
     if ((err = engine_start(w.e, w.start)) < 0) {
         log_msg(r->log, LOG_ERROR, "load_error", "cannot start the load engine: %s",
                 strerror(-err));
         goto out;
     }
-    if (r->load_at) {
-        /* how well the instances started together: T0 here, and how late the engine was */
-        int64_t late = units_now_mono() - w.start;
-        cJSON *fs = log_begin(r->log, "fleet_start");
-        cJSON_AddNumberToObject(fs, "instance", w.instance);
-        cJSON_AddNumberToObject(fs, "t0_mono_us", (double)w.start);
-        cJSON_AddNumberToObject(fs, "late_us", (double)late);
-        log_emit(r->log, LOG_INFO, fs);
+    if (r->load_at && !wait_start(r)) {
+        engine_stop(w.e); /* stopped before the start: nothing ran */
+        engine_join(w.e);
+        err = 0;
+        goto out;
     }
+    sat_init(&w.sat, capacity, engine_threads(w.e), (struct sat_point){w.start, sat_probe_demand(), 0});
     watch(&w);
+    log_fleet_start(&w);
     sat_finish(&w.sat);
     sat_result(&w.sat, sat_source, &r->saturation);
     log_saturation(r);

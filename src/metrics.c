@@ -354,6 +354,11 @@ int series_merge(struct series *dst, const struct series *src)
     return series_fold(dst, src);
 }
 
+int series_merge_instances(struct series *dst, const struct series *src)
+{
+    return series_fold_as(dst, src, true);
+}
+
 int metrics_merge_instances(struct metrics *dst, const struct metrics *src)
 {
     return merge(dst, src, true);

@@ -173,9 +173,12 @@ out:
     return rc;
 }
 
-/* One series of a report into its registry (emptied beforehand). index: room for the
- * buckets of the biggest trend of the report. */
-static int take_series(struct metrics *into, const Syncgate__Fleet__Series *o, uint32_t *index)
+/*
+ * One series of a report: checked, and added to dst when dst is not NULL (as
+ * metrics_merge_instances adds: gauges add up). index: room for the buckets of the biggest
+ * trend of the report.
+ */
+static int take_series(struct metrics *dst, const Syncgate__Fleet__Series *o, uint32_t *index)
 {
     int id = o->metric ? metric_lookup(o->metric) : -1;
     if (id < 0 || o->n_tags > TAGS_MAX)
@@ -207,7 +210,7 @@ static int take_series(struct metrics *into, const Syncgate__Fleet__Series *o, u
         tmp.v.rate.total = o->total;
         break;
     case METRIC_TREND: {
-        /* straight into the registry's histogram (it was emptied: adding is setting) */
+        /* straight into the registry's histogram: no copy of it is made */
         const Syncgate__Fleet__Trend *t = o->trend;
         if (!t || t->n_index_delta != t->n_n || t->n_n > HIST_BUCKETS)
             return -EINVAL;
@@ -219,7 +222,11 @@ static int take_series(struct metrics *into, const Syncgate__Fleet__Series *o, u
         struct hist_totals tot = {t->count, t->sum_lo, t->sum_hi, t->min, t->max};
         if (tot.count == 0)
             tot.min = UINT64_MAX, tot.max = 0;
-        struct series *d = metrics_series(into, tmp.id, &ts);
+        if (hist_check_parts(&tot, index, t->n, t->n_n) < 0)
+            return -EINVAL;
+        if (!dst)
+            return 0;
+        struct series *d = metrics_series(dst, tmp.id, &ts);
         if (!d)
             return -ENOMEM;
         int rc = hist_add_parts(d->v.trend, &tot, index, t->n, t->n_n);
@@ -228,17 +235,20 @@ static int take_series(struct metrics *into, const Syncgate__Fleet__Series *o, u
         return rc;
     }
     }
-    struct series *d = metrics_series(into, tmp.id, &ts);
+    if (!dst)
+        return 0;
+    struct series *d = metrics_series(dst, tmp.id, &ts);
     if (!d)
         return -ENOMEM;
-    return series_merge(d, &tmp);
+    return series_merge_instances(d, &tmp);
 }
 
-int snapshot_decode(const uint8_t *buf, size_t len, struct metrics *into,
-                    struct snapshot_meta *meta)
+/* Check a report; add its registry to dst (NULL: check only); its rest into meta (NULL:
+ * not wanted). */
+static int walk(const uint8_t *buf, size_t len, struct metrics *dst, struct snapshot_meta *meta)
 {
-    memset(meta, 0, sizeof(*meta));
-    metrics_zero(into);
+    if (meta)
+        memset(meta, 0, sizeof(*meta));
     if (len > SNAPSHOT_MAX_BYTES)
         return -EINVAL;
     Syncgate__Fleet__Report *r = syncgate__fleet__report__unpack(NULL, len, buf);
@@ -253,10 +263,11 @@ int snapshot_decode(const uint8_t *buf, size_t len, struct metrics *into,
     if (!rc && !index)
         rc = most > HIST_BUCKETS ? -EINVAL : -ENOMEM;
     for (size_t i = 0; !rc && i < r->n_series; i++)
-        rc = take_series(into, r->series[i], index);
+        rc = take_series(dst, r->series[i], index);
     free(index);
-    if (!rc) {
-        metrics_add_lost(into, r->dropped, r->grouped);
+    if (!rc && dst)
+        metrics_add_lost(dst, r->dropped, r->grouped);
+    if (!rc && meta) {
         meta->index = r->index;
         meta->seq = r->seq;
         meta->final = r->final;
@@ -280,4 +291,21 @@ int snapshot_decode(const uint8_t *buf, size_t len, struct metrics *into,
     }
     syncgate__fleet__report__free_unpacked(r, NULL);
     return rc;
+}
+
+int snapshot_read(const uint8_t *buf, size_t len, struct snapshot_meta *meta)
+{
+    return walk(buf, len, NULL, meta);
+}
+
+int snapshot_merge(const uint8_t *buf, size_t len, struct metrics *dst)
+{
+    return walk(buf, len, dst, NULL);
+}
+
+int snapshot_decode(const uint8_t *buf, size_t len, struct metrics *into,
+                    struct snapshot_meta *meta)
+{
+    metrics_zero(into);
+    return walk(buf, len, into, meta);
 }

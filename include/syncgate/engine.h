@@ -90,10 +90,14 @@ int engine_threads(const struct engine *e);
 
 /*
  * Start the workers; the schedule's time 0 is start (units_now_mono()
- * clock), which should be "now". Returns 0 or a negative errno (then nothing
- * runs).
+ * clock): now, or ahead (a distributed run's T0: the workers wait for it on
+ * their own timers, so nothing is made at that instant). Returns 0 or a
+ * negative errno (then nothing runs).
  */
 int engine_start(struct engine *e, int64_t start);
+
+/* When the first worker turned at or after the start (mono usec), 0: not yet or no worker. */
+int64_t engine_first_turn(const struct engine *e);
 
 /* Ask every worker to stop now (in-flight requests are dropped). Thread-safe. */
 void engine_stop(struct engine *e);

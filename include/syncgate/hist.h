@@ -90,12 +90,18 @@ void hist_get_totals(const struct hist *h, struct hist_totals *t);
 bool hist_next_index(const struct hist *h, uint32_t *index, uint64_t *n);
 
 /*
+ * Whether t and the buckets (index[i], n[i]), i < nb, describe a histogram: indexes
+ * strictly increasing and below HIST_BUCKETS, counts above 0 that add up to t->count, min
+ * and max in the first and last bucket (nothing at all when t->count is 0). 0 or -EINVAL.
+ */
+int hist_check_parts(const struct hist_totals *t, const uint32_t *index, const uint64_t *n,
+                     size_t nb);
+
+/*
  * Add to h the histogram made of t and the buckets (index[i], n[i]), i < nb, as if its
- * samples had been recorded here (hist_merge of that histogram). The parts must describe
- * a histogram: indexes strictly increasing and below HIST_BUCKETS, counts above 0 that add
- * up to t->count, min and max in the first and last bucket (nothing at all when
- * t->count is 0). Returns 0, -EINVAL when they do not (h unchanged), or -ENOMEM (h
- * unchanged).
+ * samples had been recorded here (hist_merge of that histogram). Returns 0, -EINVAL when
+ * the parts do not describe a histogram (hist_check_parts) or h's count would overflow (h
+ * unchanged), or -ENOMEM (h unchanged).
  */
 int hist_add_parts(struct hist *h, const struct hist_totals *t, const uint32_t *index,
                    const uint64_t *n, size_t nb);

@@ -163,8 +163,9 @@ int metrics_merge(struct metrics *dst, const struct metrics *src);
 int metrics_merge_instances(struct metrics *dst, const struct metrics *src);
 
 /* Fold src into dst, two series of the same metric, as metrics_merge does (src may live
- * outside any registry). Returns 0 or -ENOMEM. */
+ * outside any registry), or as metrics_merge_instances does. Returns 0 or -ENOMEM. */
 int series_merge(struct series *dst, const struct series *src);
+int series_merge_instances(struct series *dst, const struct series *src);
 
 /*
  * Empty every series (counters 0, rates 0/0, gauges unset, trends empty with their memory

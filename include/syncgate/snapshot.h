@@ -44,6 +44,19 @@ int snapshot_encode(const struct metrics *m, const struct snapshot_meta *meta, u
                     size_t *len);
 
 /*
+ * Check a Report as snapshot_decode would, without keeping its registry: meta gets the
+ * rest. Returns 0 or -EINVAL (-ENOMEM). What the coordinator does when a report comes: it
+ * keeps the bytes (tens of KB), not the registry they make (megabytes of histogram ranges).
+ */
+int snapshot_read(const uint8_t *buf, size_t len, struct snapshot_meta *meta);
+
+/*
+ * Add the registry of a Report to dst as metrics_merge_instances would add it (gauges add
+ * up). Returns 0, -EINVAL (as snapshot_decode; dst may then hold part of it), -ENOMEM.
+ */
+int snapshot_merge(const uint8_t *buf, size_t len, struct metrics *dst);
+
+/*
  * Decode a Report: into is emptied (metrics_zero, its series kept for reuse) and filled
  * with the registry, meta with the rest. Returns 0; -EINVAL when buf is not a Report or
  * holds what no registry does (an unknown metric, more than TAGS_MAX tags, a histogram

@@ -142,6 +142,22 @@ static void test_parts_equal_whole(void)
     ok(registry_same(whole, merged, false),
        "parts: the merge of 7 instances' reports equals the registry that recorded all 60000 "
        "samples: every series, counter, rate, and trend to the bucket and exact sum");
+
+    /* the coordinator's way: keep the bytes, check them once, add them into each merge */
+    struct metrics *direct = metrics_new();
+    bool read_ok = true;
+    for (int i = 0; i < NPARTS; i++) {
+        struct snapshot_meta meta = {.index = (uint32_t)i, .seq = 9}, back;
+        uint8_t *buf = NULL;
+        size_t len = 0;
+        read_ok &= snapshot_encode(parts[i], &meta, &buf, &len) == 0 &&
+                   snapshot_read(buf, len, &back) == 0 && back.index == (uint32_t)i &&
+                   back.seq == 9 && snapshot_merge(buf, len, direct) == 0;
+        free(buf);
+    }
+    ok(read_ok && registry_same(whole, direct, false),
+       "parts: reports checked by snapshot_read and added by snapshot_merge make the whole too");
+    metrics_free(direct);
     struct metric_view vw, vm;
     metrics_view(whole, M_HTTP_REQ_DURATION, NULL, &vw);
     metrics_view(merged, M_HTTP_REQ_DURATION, NULL, &vm);
@@ -228,6 +244,8 @@ static int decode_built(Syncgate__Fleet__Report *r)
     struct metrics *m = metrics_new();
     struct snapshot_meta meta;
     int rc = snapshot_decode(buf, n, m, &meta);
+    if (snapshot_read(buf, n, &meta) != rc) /* the check alone agrees with the decoding */
+        rc = -EDOM;
     metrics_free(m);
     free(buf);
     return rc;
@@ -240,7 +258,9 @@ static void test_bad(void)
     uint8_t junk[64];
     for (size_t i = 0; i < sizeof(junk); i++)
         junk[i] = (uint8_t)next();
-    ok(snapshot_decode(junk, sizeof(junk), m, &meta) == -EINVAL, "bad: random bytes are refused");
+    ok(snapshot_decode(junk, sizeof(junk), m, &meta) == -EINVAL &&
+           snapshot_read(junk, sizeof(junk), &meta) == -EINVAL,
+       "bad: random bytes are refused (decode and read)");
 
     Syncgate__Fleet__Report r = SYNCGATE__FLEET__REPORT__INIT;
     Syncgate__Fleet__Series s = SYNCGATE__FLEET__SERIES__INIT, *sp = &s;

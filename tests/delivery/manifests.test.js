@@ -301,6 +301,13 @@ function deadlineBound(cfg, command) {
     return t;
 }
 
+// What a distributed run adds (docs/operations.md): waiting for every pod to register, the
+// start margin, the peers' final reports after their own final flush, the verdict read.
+function fleetBound(env) {
+    const register = env.SYNCGATE_REGISTER_TIMEOUT ? durationSeconds(env.SYNCGATE_REGISTER_TIMEOUT) : 120;
+    return register + 1 + 15 + 5;
+}
+
 // activeDeadlineSeconds of a Job spec against the formula for its container.
 function checkDeadline(where, jobSpec, profiles, args) {
     const c = jobSpec.template.spec.containers[0];
@@ -717,6 +724,16 @@ group('scaleout', () => {
     eq(spec.backoffLimit, 0, 'scaleout: backoffLimit 0');
     ok(Number.isInteger(spec.activeDeadlineSeconds) && spec.activeDeadlineSeconds > 0 &&
         spec.activeDeadlineSeconds <= 3600, `scaleout: activeDeadlineSeconds bounded (${spec.activeDeadlineSeconds})`);
+    if (SYNCGATE) {
+        // staging's load run as one pod, plus what the pods' meeting adds
+        const cm = byKind(plain, 'ConfigMap')[0] || { data: {} };
+        const pc = plainLoad.spec.template.spec.containers[0];
+        const bound = deadlineBound(effectiveConfig(pc, cm.data || {}), (pc.args || [])[0]) + fleetBound(e);
+        ok(spec.activeDeadlineSeconds >= bound, `scaleout: activeDeadlineSeconds ${spec.activeDeadlineSeconds} ` +
+            `covers the longest run of several pods (${bound.toFixed(1)} s, docs/operations.md)`);
+    } else {
+        console.log(`ok ${++count} - scaleout: activeDeadlineSeconds covers the longest run # SKIP SYNCGATE not set`);
+    }
     const rules = (spec.podFailurePolicy || {}).rules || [];
     const ignore = rules.findIndex((r) => r.action === 'Ignore' &&
         (r.onPodConditions || []).some((x) => x.type === 'DisruptionTarget' && x.status === 'True'));

@@ -1547,12 +1547,14 @@ void config_clear(struct config *c)
     for (size_t i = 0; i < c->nwarnings; i++)
         free(c->warnings[i]);
     free(c->report);
+    cfg_scaleout_clear(c);
     memset(c, 0, sizeof(*c));
 }
 
 /* Values that are computed rather than written: a fresh testid, the host name. */
-static int config_finish(struct config *c)
+static int config_finish(struct config *c, bool *testid_generated)
 {
+    *testid_generated = !c->testid;
     if (!c->testid) {
         unsigned char rnd[8];
         char hex[2 * sizeof(rnd) + 1];
@@ -1648,9 +1650,14 @@ static int convert(struct config *c, const struct doc_node *root, const struct c
         rc = cfg_convert_journeys(d, c, root, envp);
     if (!rc)
         rc = cfg_convert_scenarios(d, c, root, cli, envp);
-    if (rc)
-        return rc;
-    return config_finish(c);
+    bool generated = false;
+    if (!rc)
+        rc = config_finish(c, &generated);
+    if (!rc)
+        rc = cfg_convert_scaleout(d, c, cli, envp);
+    if (!rc)
+        c->scaleout.testid_generated = generated;
+    return rc;
 }
 
 int config_init(struct config *c)

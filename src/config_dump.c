@@ -377,6 +377,17 @@ size_t config_dump(const struct config *c, char *buf, size_t n)
         put_str(&o, c->profile_path);
         put(&o, "\n");
     }
+    if (c->scaleout.instances > 1) {
+        /* environment only, never a profile key: said in comments */
+        char t[32];
+        put(&o, "# distributed run: instance %d of %d (%s), coordinator ", c->scaleout.index,
+            c->scaleout.instances, c->scaleout.index ? "a peer" : "the coordinator");
+        put_str(&o, c->scaleout.coordinator);
+        put(&o, ", token from ");
+        put_str(&o, c->scaleout.token_file);
+        put(&o, " (<redacted>), register timeout %s\n",
+            units_format_duration(c->scaleout.register_timeout, t, sizeof(t)));
+    }
     put(&o, "environment: ");
     put_str(&o, c->environment);
     put(&o, "\ntest_type: ");

@@ -87,6 +87,17 @@ int cfg_convert_scenarios(struct diag *d, struct config *c, const struct doc_nod
                           const struct config_cli *cli, char *const *envp);
 void cfg_scenario_clear(struct scenario *sc);
 
+/* ---- config_scaleout.c --------------------------------------------------- */
+
+/*
+ * The options of a distributed run from cli and envp into c->scaleout (and the index
+ * appended to c->instance when there are several instances), once everything else is
+ * converted (the scenarios and the instance label are). 0, -EINVAL with d, or -ENOMEM.
+ */
+int cfg_convert_scaleout(struct diag *d, struct config *c, const struct config_cli *cli,
+                         char *const *envp);
+void cfg_scaleout_clear(struct config *c);
+
 /* ---- config_edit.c ------------------------------------------------------- */
 
 /* The value of name in envp (NAME=VALUE strings, NULL-terminated; may be NULL), or NULL. */

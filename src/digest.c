@@ -27,6 +27,8 @@ const char *digest_result(int exit_code)
         return "undelivered";
     case 104:
         return "invalid configuration";
+    case 115:
+        return "peers lost";
     case 116:
         return "auth failed";
     default:
@@ -201,6 +203,9 @@ size_t digest_text(const struct report_ctx *ctx, const struct verdict *v, char *
             LINE("%s: %s %s %s: %s", outcome_name(it->outcome), it->scenario, it->t->metric_key,
                  it->t->source, digest_item(it, c, item, sizeof(item)));
         }
+    if (ctx->instances > 1)
+        LINE("instances: %u, one verdict on their merged metrics%s%s", ctx->instances,
+             ctx->lost ? "; lost: " : "", ctx->lost ? ctx->lost : "");
     const struct sat_report *s = ctx->saturation;
     if (s && s->measured && s->saturated)
         LINE("load generator saturated in %u of %u s (peak CPU %.0f%% of %.2g CPUs, %s): latency "
@@ -293,6 +298,14 @@ cJSON *digest_json(const struct report_ctx *ctx, const struct verdict *v)
         cJSON_AddNumberToObject(b, "min_count", c->baseline.min_count);
         if (c->baseline.pin_testid)
             cJSON_AddStringToObject(b, "pin_testid", c->baseline.pin_testid);
+    }
+    if (ctx->instances > 1) {
+        cJSON *j = cJSON_AddObjectToObject(o, "instances");
+        cJSON_AddNumberToObject(j, "count", ctx->instances);
+        if (ctx->lost)
+            cJSON_AddStringToObject(j, "lost", ctx->lost);
+        else
+            cJSON_AddNullToObject(j, "lost");
     }
     const struct sat_report *s = ctx->saturation;
     if (s && s->measured) {

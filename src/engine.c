@@ -21,6 +21,7 @@
 #include "engine_int.h"
 #include "syncgate/executor.h"
 #include "syncgate/sched.h"
+#include "syncgate/split.h"
 #include "syncgate/units.h"
 
 #define EVENT_BATCH 256
@@ -310,6 +311,8 @@ static void *worker_main(void *arg)
 
     for (;;) {
         int64_t now = units_now_mono();
+        if (now >= e->start && !atomic_load_explicit(&w->first_at, memory_order_relaxed))
+            atomic_store_explicit(&w->first_at, now, memory_order_relaxed);
         if (atomic_load_explicit(&e->stop, memory_order_relaxed) || now - e->start >= e->total ||
             worker_all_done(w, now))
             break;
@@ -504,10 +507,12 @@ static int escen_init(struct engine *e, size_t i, uint32_t slot0)
     es->o = o;
     es->sc = sc;
     es->ctx = (struct jvu_ctx){.plan = p, .token = e->o.token, .token_ud = e->o.token_ud,
-                               .rows = &es->rows};
+                               .rows = &es->rows, .row_offset = e->instance,
+                               .row_stride = e->instances};
     es->open = ex_open(sc);
-    es->slots = ex_slots(sc);
+    es->slots = split_slots(sc, e->instance, e->instances);
     es->slot0 = slot0;
+    es->iterations = split_shared_iterations(sc, e->instance, e->instances);
     es->workers = es->slots < e->nthreads ? es->slots : e->nthreads;
     es->start = sc->start_time;
     es->stop = sc->start_time + ex_length(sc);
@@ -552,12 +557,14 @@ struct engine *engine_new(const struct engine_opts *o, int *err)
     pthread_cond_init(&e->done_cond, &ca);
     pthread_condattr_destroy(&ca);
     rc = -EINVAL;
-    if (!o->nscenarios || o->nscenarios > UINT16_MAX)
+    e->instances = o->instances > 1 ? o->instances : 1;
+    e->instance = o->instance;
+    if (!o->nscenarios || o->nscenarios > UINT16_MAX || e->instance >= e->instances)
         goto fail;
     for (size_t i = 0; i < o->nscenarios; i++) {
         if (!o->scenarios[i].plan || !o->scenarios[i].plan->n)
             goto fail;
-        int n = ex_slots(o->scenarios[i].sc);
+        int n = split_slots(o->scenarios[i].sc, e->instance, e->instances);
         e->total = e->total > ex_end(o->scenarios[i].sc) ? e->total : ex_end(o->scenarios[i].sc);
         e->vus_max += n;
     }
@@ -575,7 +582,8 @@ struct engine *engine_new(const struct engine_opts *o, int *err)
     for (size_t i = 0; i < e->nscen; i++) {
         if ((rc = escen_init(e, i, slots)) < 0)
             goto fail;
-        slots += (uint32_t)e->scen[i].slots;
+        /* VU numbers count every instance's VUs: the whole scenario's slots */
+        slots += (uint32_t)ex_slots(e->o.scenarios[i].sc);
     }
     e->maxconnects = distinct_origins(e);
 
@@ -711,6 +719,17 @@ void engine_scenario_stats(const struct engine *e, size_t i, uint64_t *started,
         *started += atomic_load_explicit(&e->w[k].scen[i].started, memory_order_relaxed);
         *dropped += atomic_load_explicit(&e->w[k].scen[i].dropped, memory_order_relaxed);
     }
+}
+
+int64_t engine_first_turn(const struct engine *e)
+{
+    int64_t first = 0;
+    for (int i = 0; i < e->nthreads; i++) {
+        int64_t t = atomic_load_explicit(&e->w[i].first_at, memory_order_relaxed);
+        if (t && (!first || t < first))
+            first = t;
+    }
+    return first;
 }
 
 int engine_vus_max(const struct engine *e)

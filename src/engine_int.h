@@ -97,9 +97,10 @@ struct escen {
     size_t *first; /* index of each journey's first step in steps */
     struct estep *steps;
     struct tagset tags; /* scenario and its own tags: iteration series */
-    uint32_t slot0;     /* its first VU number (0-based) */
-    int slots;          /* VUs it may use */
+    uint32_t slot0;     /* its first VU number (0-based) over every instance */
+    int slots;          /* VUs it may use (this instance's share) */
     int workers;        /* open model: the workers that take its iterations */
+    uint64_t iterations; /* shared-iterations: this instance's share */
     int64_t start, stop, end; /* start_time; start + length; stop + graceful_stop */
     bool open;
 };
@@ -154,6 +155,7 @@ struct worker {
     _Atomic int live_vus;
     _Atomic uint64_t requests, failures, iterations, dropped;
     _Atomic int64_t lag_max; /* the most an open-model iteration started after its due time */
+    _Atomic int64_t first_at; /* mono usec of its first turn at or after the start, 0: none yet */
     _Atomic uint64_t lag;     /* usec woken later than computed, beyond ENGINE_LAG_SLACK */
 };
 
@@ -163,6 +165,7 @@ struct engine {
     size_t nscen;
     bool want_headers; /* some step reads response headers */
     int nthreads;
+    unsigned instance, instances; /* this process's slice (split.h); instances >= 1 */
     struct worker *w;
     int64_t start, total;
     int vus_max;

@@ -12,6 +12,7 @@
 #include "engine_int.h"
 #include "syncgate/executor.h"
 #include "syncgate/sched.h"
+#include "syncgate/split.h"
 #include "syncgate/units.h"
 
 void publish_vus(struct worker *w)
@@ -158,8 +159,7 @@ static void vu_iterate(struct worker *w, struct vu *v, int64_t now)
     struct escen *es = vu_escen(w, v);
     const struct scenario *sc = es->sc;
     if (sc->executor == EX_SHARED_ITERATIONS &&
-        atomic_fetch_add_explicit(&es->claimed, 1, memory_order_relaxed) >=
-            (uint64_t)sc->iterations) {
+        atomic_fetch_add_explicit(&es->claimed, 1, memory_order_relaxed) >= es->iterations) {
         vu_finish(w, v);
         return;
     }
@@ -413,7 +413,7 @@ static void open_dispatch(struct worker *w, struct wscen *ws, const struct escen
             if (ws->dropped_s)
                 series_add(ws->dropped_s, 1);
         }
-        ws->next_k += (uint64_t)es->workers;
+        ws->next_k += split_worker_step(e->instances, (unsigned)es->workers);
         int64_t d = ex_due(es->sc, ws->next_k);
         ws->next_due = d < 0 ? INT64_MAX : e->start + es->start + d;
     }
@@ -434,7 +434,7 @@ void worker_executors(struct worker *w, int64_t now)
             open_dispatch(w, ws, es, now, &locked);
         } else if (t >= ws->next_sched) {
             int64_t st = t - es->start;
-            int vus = ex_vus_at(es->sc, st);
+            int vus = split_vus_at(es->sc, e->instance, e->instances, st);
             uint32_t share = (uint32_t)sched_thread_share(vus, w->index, e->nthreads);
             closed_target(w, ws, es, share, now, now + es->sc->graceful_ramp_down, &locked);
             int64_t next = ex_next_change(es->sc, st);
@@ -552,7 +552,7 @@ int worker_scen_init(struct engine *e, struct worker *w)
         if (!ws->steps || !ws->group_dur || !ws->idle)
             return -ENOMEM;
         if (es->open) {
-            ws->next_k = (uint64_t)w->index;
+            ws->next_k = split_worker_first(e->instance, e->instances, (unsigned)w->index);
             int64_t d = ws->n ? ex_due(es->sc, ws->next_k) : -1;
             ws->next_due = d < 0 ? INT64_MAX : d; /* relative until engine_start */
         }
@@ -568,13 +568,15 @@ int worker_scen_init(struct engine *e, struct worker *w)
                     return -EINVAL;
             }
     }
-    /* VU slots: a scenario's local slot k is VU number slot0 + k * nthreads + index */
+    /* VU slots: a scenario's local slot k is this instance's VU m = k * nthreads + index,
+     * which is VU number slot0 + instance + m * instances of the whole run (split.h) */
     for (size_t i = 0; i < e->nscen; i++) {
         struct escen *es = &e->scen[i];
         struct wscen *ws = &w->scen[i];
         for (uint32_t k = 0; k < ws->n; k++) {
             struct vu *v = &w->vus[ws->first + k];
-            uint32_t number = es->slot0 + k * (uint32_t)e->nthreads + (uint32_t)w->index;
+            uint32_t m = k * (uint32_t)e->nthreads + (uint32_t)w->index;
+            uint32_t number = es->slot0 + e->instance + m * e->instances;
             v->slot = ws->first + k;
             v->scen = (uint16_t)i;
             v->lateness = -1;

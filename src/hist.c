@@ -44,8 +44,9 @@ void hist_free(struct hist *h)
 
 void hist_reset(struct hist *h)
 {
+    /* a range holds counts only when rcount says so: the others are zero already */
     for (int r = 0; r < NRANGES; r++)
-        if (h->range[r])
+        if (h->range[r] && h->rcount[r])
             memset(h->range[r], 0, SUB_COUNT * sizeof(uint64_t));
     memset(h->rcount, 0, sizeof(h->rcount));
     h->count = h->sum_lo = h->sum_hi = h->max = 0;
@@ -330,6 +331,81 @@ bool hist_next_bucket(const struct hist *h, uint64_t *cursor, int64_t *lo, int64
     }
     *cursor = i;
     return false;
+}
+
+void hist_get_totals(const struct hist *h, struct hist_totals *t)
+{
+    *t = (struct hist_totals){h->count, h->sum_lo, h->sum_hi, h->min, h->max};
+}
+
+bool hist_next_index(const struct hist *h, uint32_t *index, uint64_t *n)
+{
+    for (uint32_t i = *index; i < HIST_BUCKETS;) {
+        unsigned r = i >> SUB_BITS, sub = i & (SUB_COUNT - 1);
+        if (!h->range[r] || h->rcount[r] == 0) {
+            i = (uint32_t)(r + 1) << SUB_BITS;
+            continue;
+        }
+        if (h->range[r][sub]) {
+            *index = i;
+            *n = h->range[r][sub];
+            return true;
+        }
+        i++;
+    }
+    return false;
+}
+
+int hist_check_parts(const struct hist_totals *t, const uint32_t *index, const uint64_t *n,
+                     size_t nb)
+{
+    _Static_assert(HIST_BUCKETS == NRANGES * SUB_COUNT, "HIST_BUCKETS");
+    if (t->count == 0)
+        return nb == 0 && t->sum_lo == 0 && t->sum_hi == 0 ? 0 : -EINVAL;
+    if (nb == 0 || t->min > t->max)
+        return -EINVAL;
+    uint64_t total = 0;
+    for (size_t i = 0; i < nb; i++) {
+        if (index[i] >= HIST_BUCKETS || (i && index[i] <= index[i - 1]) || n[i] == 0 ||
+            total + n[i] < total)
+            return -EINVAL;
+        total += n[i];
+    }
+    unsigned r, sub;
+    locate(t->min, &r, &sub);
+    bool bounds = (r << SUB_BITS | sub) == index[0];
+    locate(t->max, &r, &sub);
+    bounds &= (r << SUB_BITS | sub) == index[nb - 1];
+    return total == t->count && bounds ? 0 : -EINVAL;
+}
+
+int hist_add_parts(struct hist *h, const struct hist_totals *t, const uint32_t *index,
+                   const uint64_t *n, size_t nb)
+{
+    unsigned r;
+    if (hist_check_parts(t, index, n, nb) < 0 || h->count + t->count < h->count)
+        return -EINVAL;
+    if (t->count == 0)
+        return 0;
+    /* allocate first: a failure leaves h as it was */
+    for (size_t i = 0; i < nb; i++) {
+        r = index[i] >> SUB_BITS;
+        if (!h->range[r] && !(h->range[r] = calloc(SUB_COUNT, sizeof(uint64_t))))
+            return -ENOMEM;
+    }
+    for (size_t i = 0; i < nb; i++) {
+        r = index[i] >> SUB_BITS;
+        h->range[r][index[i] & (SUB_COUNT - 1)] += n[i];
+        h->rcount[r] += n[i];
+    }
+    h->count += t->count;
+    add_sum(h, t->sum_lo);
+    h->sum_hi += t->sum_hi;
+    if (t->min < h->min)
+        h->min = t->min;
+    if (t->max > h->max)
+        h->max = t->max;
+    return 0;
 }
 
 size_t hist_bytes(const struct hist *h)

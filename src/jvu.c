@@ -57,7 +57,8 @@ void jvu_start_journey(struct jvu *v, const struct jvu_ctx *c, uint32_t journey)
     v->have = 0;
     v->vars_used = 0;
     if (c->plan->j[journey].j->uses_data && c->rows)
-        v->row = atomic_fetch_add_explicit(c->rows, 1, memory_order_relaxed);
+        v->row = atomic_fetch_add_explicit(c->rows, 1, memory_order_relaxed) *
+                     (c->row_stride > 1 ? c->row_stride : 1) + c->row_offset;
 }
 
 uint32_t jvu_start(struct jvu *v, const struct jvu_ctx *c)

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "syncgate/auth.h"
@@ -18,6 +19,7 @@
 #include "syncgate/executor.h"
 #include "syncgate/plan.h"
 #include "syncgate/sched.h"
+#include "syncgate/split.h"
 #include "syncgate/units.h"
 
 #define TICK (100 * USEC_PER_MSEC)
@@ -43,11 +45,13 @@ struct watch {
     struct metrics *gauges;
     pthread_mutex_t *glock;
     bool bar; /* live bar on stderr */
+    bool start_told; /* a distributed run: fleet_start logged */
     bool bar_shown;
     struct engine_stats last_progress, last_bar;
     int64_t last_progress_at, last_bar_at;
     double bar_rate;
     struct sat_watch sat;
+    unsigned instance, instances; /* this process's slice of the run (split.h) */
 };
 
 static struct metrics *new_registry_cb(void *ud, pthread_mutex_t **lock)
@@ -126,7 +130,9 @@ static void log_scenarios(struct watch *w, int64_t t)
             if (ex_open(sc)) {
                 uint64_t started, dropped;
                 engine_scenario_stats(w->e, i, &started, &dropped);
-                cJSON_AddNumberToObject(ev, "iterations_due", (double)ex_due_by(sc, st));
+                cJSON_AddNumberToObject(ev, "iterations_due",
+                                        (double)split_due(ex_due_by(sc, st), w->instance,
+                                                          w->instances));
                 cJSON_AddNumberToObject(ev, "iterations_started", (double)started);
                 cJSON_AddNumberToObject(ev, "dropped_iterations", (double)dropped);
             }
@@ -136,15 +142,22 @@ static void log_scenarios(struct watch *w, int64_t t)
     }
 }
 
-/* Each open-model scenario's achieved rate: iterations started over iterations due. */
+/* Each open-model scenario's achieved rate: iterations started over iterations due (this
+ * instance's: those it was dealt). */
 static void achieved_rates(struct watch *w, int64_t t)
 {
     for (size_t i = 0; i < w->nsc; i++) {
         struct wsc *s = &w->sc[i];
         if (!s->achieved || t < s->sc->start_time)
             continue;
-        uint64_t started, dropped, due = ex_due_by(s->sc, t - s->sc->start_time);
+        uint64_t started, dropped;
+        uint64_t due = split_due(ex_due_by(s->sc, t - s->sc->start_time), w->instance,
+                                 w->instances);
         engine_scenario_stats(w->e, i, &started, &dropped);
+        if (i < CONFIG_MAX_SCENARIOS) {
+            atomic_store(&w->r->started[i], started);
+            atomic_store(&w->r->due[i], due);
+        }
         pthread_mutex_lock(w->glock);
         series_set(s->achieved, due ? (double)started / (double)due : 1.0);
         pthread_mutex_unlock(w->glock);
@@ -261,11 +274,36 @@ static void log_saturation(struct run *r)
     log_emit(r->log, s->saturated ? LOG_WARN : LOG_INFO, ev);
 }
 
+/* A distributed run: how well the instances started together (T0 on this clock, how late
+ * the first engine thread turned after it), once the first turn came. */
+static void log_fleet_start(struct watch *w)
+{
+    int64_t first = engine_first_turn(w->e);
+    if (!w->r->load_at || w->start_told || (!first && engine_threads(w->e) > 0))
+        return;
+    w->start_told = true;
+    cJSON *ev = log_begin(w->r->log, "fleet_start");
+    cJSON_AddNumberToObject(ev, "instance", w->instance);
+    cJSON_AddNumberToObject(ev, "t0_mono_us", (double)w->start);
+    cJSON_AddNumberToObject(ev, "late_us", (double)(first ? first - w->start : 0));
+    log_emit(w->r->log, LOG_INFO, ev);
+}
+
 /* Watch the workers until they are done; returns when the phase is over. */
 static void watch(struct watch *w)
 {
     int64_t next_tick = w->start + TICK, next_abort = w->start + ABORT_EVERY;
     int64_t next_progress = w->start + PROGRESS_EVERY, end = w->start + w->total;
+    if (engine_threads(w->e) == 0) {
+        /* no VU here (an instance whose share is none): nothing can be in flight, so the
+         * schedule ends with the scenarios' lengths, not their graceful stops */
+        int64_t last = 0;
+        for (size_t i = 0; i < w->nsc; i++) {
+            int64_t stop = w->sc[i].sc->start_time + ex_length(w->sc[i].sc);
+            last = stop > last ? stop : last;
+        }
+        end = w->start + last;
+    }
     bool stopping = false;
 
     w->last_progress_at = w->last_bar_at = w->start;
@@ -274,6 +312,7 @@ static void watch(struct watch *w)
         /* with no VU at all there is no worker to wait for: keep the schedule */
         bool done = engine_wait(w->e, next_tick < end ? next_tick : end);
         int64_t now = units_now_mono();
+        log_fleet_start(w);
         if (done && (engine_threads(w->e) > 0 || stopping || now >= end))
             break;
         if (!stopping && run_should_stop(w->r)) {
@@ -301,6 +340,29 @@ static void watch(struct watch *w)
         }
         while (next_tick <= now)
             next_tick += TICK;
+    }
+}
+
+/* A distributed run starts at T0 (r->load_at) on every instance: sleep until then, a signal
+ * or a stop cutting it short. Returns true when T0 came. */
+static bool wait_start(struct run *r)
+{
+    for (;;) {
+        if (run_should_stop(r))
+            return false;
+        int64_t left = r->load_at - units_now_mono();
+        if (left <= 0)
+            return true;
+        /* the last stretch at once, to the microsecond: this is the start skew */
+        int64_t step = left > 50 * USEC_PER_MSEC ? left - 20 * USEC_PER_MSEC : left;
+        if (step == left) {
+            struct timespec ts = {.tv_sec = r->load_at / USEC_PER_SEC,
+                                  .tv_nsec = (long)(r->load_at % USEC_PER_SEC) * 1000};
+            clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+        } else {
+            struct timespec ts = {0, (long)(step < 50 * USEC_PER_MSEC ? step : 50 * USEC_PER_MSEC) * 1000};
+            nanosleep(&ts, NULL);
+        }
     }
 }
 
@@ -351,12 +413,16 @@ int load_run(struct run *r)
         .ca_file = c->ca_file,
         .new_registry = new_registry_cb,
         .registry_ud = r,
+        .instance = (unsigned)c->scaleout.index,
+        .instances = (unsigned)c->scaleout.instances,
     };
     struct watch w = {
         .r = r,
         .sc = wsc,
         .nsc = n,
         .bar = !c->quiet && isatty(STDERR_FILENO),
+        .instance = o.instance,
+        .instances = o.instances,
     };
     w.e = engine_new(&o, &err);
     if (!w.e) {
@@ -395,18 +461,31 @@ int load_run(struct run *r)
         cJSON_AddItemToArray(sj, o1);
     }
     cJSON_AddNumberToObject(ev, "threads", engine_threads(w.e));
+    if (w.instances > 1) {
+        cJSON_AddNumberToObject(ev, "instance", w.instance);
+        cJSON_AddNumberToObject(ev, "instances", w.instances);
+    }
     log_emit(r->log, LOG_INFO, ev);
 
     char sat_source[96];
     double capacity = sat_probe_capacity(engine_threads(w.e), sat_source, sizeof(sat_source));
-    w.start = units_now_mono();
-    sat_init(&w.sat, capacity, engine_threads(w.e), (struct sat_point){w.start, sat_probe_demand(), 0});
+    /* a distributed run starts at T0 on every instance (r->load_at): the workers are made
+     * now and wait for it themselves */
+    w.start = r->load_at ? r->load_at : units_now_mono();
     if ((err = engine_start(w.e, w.start)) < 0) {
         log_msg(r->log, LOG_ERROR, "load_error", "cannot start the load engine: %s",
                 strerror(-err));
         goto out;
     }
+    if (r->load_at && !wait_start(r)) {
+        engine_stop(w.e); /* stopped before the start: nothing ran */
+        engine_join(w.e);
+        err = 0;
+        goto out;
+    }
+    sat_init(&w.sat, capacity, engine_threads(w.e), (struct sat_point){w.start, sat_probe_demand(), 0});
     watch(&w);
+    log_fleet_start(&w);
     sat_finish(&w.sat);
     sat_result(&w.sat, sat_source, &r->saturation);
     log_saturation(r);

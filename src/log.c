@@ -458,6 +458,17 @@ void log_set_test_type(struct log *l, const char *test_type)
     pthread_mutex_unlock(&l->lock);
 }
 
+void log_set_testid(struct log *l, const char *testid)
+{
+    char *t = strdup(testid ? testid : "");
+    if (!t)
+        return;
+    pthread_mutex_lock(&l->lock);
+    free(l->testid);
+    l->testid = t;
+    pthread_mutex_unlock(&l->lock);
+}
+
 static void format_time(char *buf, size_t n)
 {
     int64_t now = units_now_wall();
@@ -481,8 +492,8 @@ cJSON *log_begin(struct log *l, const char *event)
     pthread_mutex_lock(&l->lock);
     cJSON_AddStringToObject(ev, "environment", l->environment);
     cJSON_AddStringToObject(ev, "test_type", l->test_type);
-    pthread_mutex_unlock(&l->lock);
     cJSON_AddStringToObject(ev, "testid", l->testid);
+    pthread_mutex_unlock(&l->lock);
     return ev;
 }
 

@@ -19,12 +19,15 @@
 #include "syncgate/auth.h"
 #include "syncgate/baseline.h"
 #include "syncgate/config.h"
+#include "syncgate/coord.h"
 #include "syncgate/digest.h"
+#include "syncgate/fleet.h"
 #include "syncgate/history.h"
 #include "syncgate/http.h"
 #include "syncgate/load.h"
 #include "syncgate/log.h"
 #include "syncgate/notify.h"
+#include "syncgate/peer.h"
 #include "syncgate/report.h"
 #include "syncgate/report_html.h"
 #include "syncgate/run.h"
@@ -45,6 +48,7 @@ enum {
     EXIT_NOT_READY = 112,
     EXIT_UNDELIVERED = 113,
     EXIT_INCONCLUSIVE = 114, /* some threshold could not be judged, none failed */
+    EXIT_PEERS_LOST = 115,   /* a distributed run lost instances: inconclusive */
     EXIT_AUTH = 116,
     EXIT_INTERNAL = 1,
 };
@@ -78,7 +82,10 @@ static void usage(FILE *out)
           "  -s, --stage D:T           a ramping stage, repeatable (K6_STAGES)\n"
           "      --tag NAME=VALUE      a label on every series, repeatable (K6_TAGS)\n"
           "      --summary-trend-stats LIST  trend columns of the summary (K6_SUMMARY_TREND_STATS)\n"
-          "      --no-thresholds       judge no threshold (K6_NO_THRESHOLDS)\n",
+          "      --no-thresholds       judge no threshold (K6_NO_THRESHOLDS)\n"
+          "a distributed run (the pods of an Indexed Job; see the README):\n"
+          "      --instances N         how many instances run the load together\n"
+          "                            (SYNCGATE_INSTANCES; the index is JOB_COMPLETION_INDEX)\n",
           out);
 }
 
@@ -102,7 +109,8 @@ static const char *value_name(int val)
     case 'E': return "PATH=VALUE";
     case 'L': return "json|text";
     case 'u':
-    case 'i': return "N";
+    case 'i':
+    case 'X': return "N";
     case 'd': return "DURATION";
     case 's': return "DURATION:TARGET";
     case 'T': return "NAME=VALUE";
@@ -190,6 +198,7 @@ static int parse_args(int argc, char **argv, struct args *a)
         {"tag", required_argument, NULL, 'T'},
         {"summary-trend-stats", required_argument, NULL, 'K'},
         {"no-thresholds", no_argument, NULL, 'N'},
+        {"instances", required_argument, NULL, 'X'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -252,6 +261,7 @@ static int parse_args(int argc, char **argv, struct args *a)
             break;
         case 'K': a->cli.summary_trend_stats = optarg; break;
         case 'N': a->cli.no_thresholds = true; break;
+        case 'X': a->cli.instances = optarg; break;
         case 'V': a->cmd = CMD_VERSION; have_cmd = 1; break;
         case 'h': usage(stdout); return -1;
         default:
@@ -392,6 +402,11 @@ static void log_test_start(struct log *log, const struct config *c, enum command
         cJSON_AddStringToObject(ev, "profile", c->profile_path);
     cJSON_AddStringToObject(ev, "instance", c->instance);
     cJSON_AddNumberToObject(ev, "services", (double)c->nservices);
+    if (c->scaleout.instances > 1) {
+        cJSON_AddNumberToObject(ev, "index", c->scaleout.index);
+        cJSON_AddNumberToObject(ev, "instances", c->scaleout.instances);
+        cJSON_AddStringToObject(ev, "role", c->scaleout.index ? "peer" : "coordinator");
+    }
     log_emit(log, LOG_INFO, ev);
 }
 
@@ -467,6 +482,11 @@ static bool smoke_passed(struct run *r)
 }
 
 static struct rw_push *pusher; /* NULL when metrics are not pushed */
+/* A distributed run's instance 0 (NULL otherwise): the peers and their metrics. */
+static struct coord *coord;
+/* The coordinator's second push: the whole run's trend statistics, instance="all". */
+static struct rw_push *merged_pusher;
+#define MERGED_INSTANCE "all"
 /* The HTML report's charts: sampled once a second while the run goes (--report only). */
 static struct sampler *sampler;
 static struct timeline timeline;
@@ -480,10 +500,46 @@ static void set_phase(struct log *log, const struct config *c, const char *phase
         rw_push_set_test_type(pusher, phase);
 }
 
+/* Remote write pushes this process's own series: each instance of a distributed run pushes
+ * its own (the instance label keeps them apart; counters sum across them). */
 static int snapshot_cb(struct metrics *dst, void *ud)
 {
-    return run_snapshot(ud, dst);
+    return run_snapshot_local(ud, dst);
 }
+
+/* The coordinator's view of the whole run: the peers' latest registries and the whole
+ * run's achieved rates (run.h, merge_others). */
+static int merge_others_cb(void *ud, struct metrics *dst)
+{
+    struct run *r = ud;
+    uint64_t started[CONFIG_MAX_SCENARIOS], due[CONFIG_MAX_SCENARIOS];
+    for (size_t i = 0; i < CONFIG_MAX_SCENARIOS; i++) {
+        started[i] = atomic_load(&r->started[i]);
+        due[i] = atomic_load(&r->due[i]);
+    }
+    return coord_merge(coord, dst, started, due);
+}
+
+/* The trends of the whole run (the coordinator's merge), for merged_pusher: counters and rates
+ * are left out (each instance pushes its own, and they add up in PromQL), percentiles are
+ * not (a p95 of p95s is not the run's p95). */
+static int merged_trends_cb(struct metrics *dst, void *ud)
+{
+    struct metrics *all = metrics_new();
+    int rc = all ? run_snapshot(ud, all) : -ENOMEM;
+    for (const struct series *s = rc ? NULL : metrics_first(all); s && rc == 0; s = s->next) {
+        if (metric_def(s->id)->type != METRIC_TREND)
+            continue;
+        struct series *d = metrics_series(dst, s->id, &s->tags);
+        rc = d ? series_merge(d, s) : -ENOMEM;
+    }
+    metrics_free(all);
+    return rc;
+}
+
+/* Time the coordinator waits for the peers' final reports after its own load: they send
+ * them after their remote write's final flush. */
+#define FLEET_FINAL_WAIT (RW_DRAIN_USEC + 5 * USEC_PER_SEC)
 
 /* Time the final flush may take to deliver what is still queued. */
 #define RW_DRAIN_USEC (10 * USEC_PER_SEC)
@@ -494,8 +550,21 @@ static int snapshot_cb(struct metrics *dst, void *ud)
 static bool stop_pushing(struct log *log, char *status, size_t n)
 {
     struct rw_stats st;
+    bool merged_ok = true;
+    if (merged_pusher) {
+        merged_ok = rw_push_stop(merged_pusher, RW_DRAIN_USEC, &st) == 0;
+        rw_push_free(merged_pusher);
+        merged_pusher = NULL;
+        cJSON *ev = log_begin(log, "remote_write_summary");
+        cJSON_AddStringToObject(ev, "instance", MERGED_INSTANCE);
+        cJSON_AddBoolToObject(ev, "delivered", merged_ok);
+        cJSON_AddNumberToObject(ev, "pushes", (double)st.pushes);
+        cJSON_AddNumberToObject(ev, "samples_sent", (double)st.samples_sent);
+        cJSON_AddNumberToObject(ev, "samples_undelivered", (double)st.samples_undelivered);
+        log_emit(log, merged_ok ? LOG_INFO : LOG_WARN, ev);
+    }
     if (!pusher)
-        return true;
+        return merged_ok;
     bool ok = rw_push_stop(pusher, RW_DRAIN_USEC, &st) == 0;
     rw_push_free(pusher);
     pusher = NULL;
@@ -513,7 +582,7 @@ static bool stop_pushing(struct log *log, char *status, size_t n)
     cJSON_AddNumberToObject(ev, "samples_undelivered", (double)st.samples_undelivered);
     cJSON_AddNumberToObject(ev, "retries", (double)st.retries);
     log_emit(log, ok ? LOG_INFO : LOG_WARN, ev);
-    return ok;
+    return ok && merged_ok;
 }
 
 /* Whether the journeys of the phases cmd runs need the OAuth2 token. */
@@ -593,8 +662,20 @@ static int run_phases(struct run *r, enum command cmd, bool *smoke_ran, bool *lo
         set_phase(r->log, c, "load");
         if (!r->auth && needs_auth(c, cmd) && (rc = start_auth(r)) != 0)
             return rc;
+        if (coord) {
+            /* a distributed run: every instance in, then all start at T0 */
+            rc = coord_wait_peers(coord);
+            if (*r->stop)
+                return EXIT_INTERRUPTED;
+            if (rc < 0)
+                return EXIT_PEERS_LOST; /* load starts nowhere: each one lost is logged */
+            r->load_at = units_now_mono() + FLEET_START_MARGIN;
+            coord_go(coord, r->load_at);
+        }
         *load_ran = true;
         rc = load_run(r);
+        if (coord)
+            coord_wait_final(coord, units_now_mono() + FLEET_FINAL_WAIT);
         if (*r->stop)
             return EXIT_INTERRUPTED;
         if (rc < 0)
@@ -609,6 +690,8 @@ static const char *run_result(const struct run *r, int code, const struct verdic
 {
     if (interrupted)
         return "interrupted";
+    if (code == EXIT_PEERS_LOST)
+        return "inconclusive";
     if (code != EXIT_OK || v->failed || r->aborted)
         return "failed";
     return v->inconclusive ? "inconclusive" : "passed";
@@ -668,11 +751,23 @@ static int finish(struct run *r, int code, bool smoke_ran, bool load_ran)
     const struct config *c = r->cfg;
     struct metrics *final = metrics_new();
     struct verdict v;
+    char lost[1024];
     struct report_ctx ctx = {.cfg = c, .m = final, .smoke_ran = smoke_ran, .load_ran = load_ran,
                              .elapsed = units_now_mono() - r->start_mono,
                              .baselines = r->baselines,
-                             .saturation = load_ran ? &r->saturation : NULL};
+                             .saturation = load_ran ? &r->saturation : NULL,
+                             .instances = (unsigned)c->scaleout.instances};
 
+    if (coord) {
+        /* a distributed run is judged whole: any instance saturated, any lost */
+        if (load_ran)
+            coord_saturation(coord, &r->saturation);
+        if (coord_lost(coord, lost, sizeof(lost)) > 0) {
+            ctx.lost = lost;
+            if (code == EXIT_OK)
+                code = EXIT_PEERS_LOST;
+        }
+    }
     sampler_stop(sampler); /* its last point ends here, with the run */
     sampler = NULL;
     if (!final || run_snapshot(r, final) < 0 || report_verdict(&ctx, &v) < 0) {
@@ -721,12 +816,16 @@ static int finish(struct run *r, int code, bool smoke_ran, bool load_ran)
     /* An abort is a threshold failure. */
     if (code == EXIT_OK && (v.failed || r->aborted))
         code = EXIT_THRESHOLDS;
-    if (code == EXIT_OK && !delivered && c->metrics.require_delivery)
+    if (code == EXIT_OK && (!delivered || (coord && coord_peers_undelivered(coord))) &&
+        c->metrics.require_delivery)
         code = EXIT_UNDELIVERED;
     /* Not judged is not passed: below every failure, above a pass. */
     if (code == EXIT_OK && v.inconclusive)
         code = EXIT_INCONCLUSIVE;
     ctx.exit_code = code;
+    /* every instance of a distributed run exits with this code: they may go now */
+    if (coord)
+        coord_done(coord, code, digest_result(code), ctx.lost ? ctx.lost : "");
 
     if (!c->quiet || code != EXIT_OK)
         report_text(stdout, &ctx, &v, isatty(STDOUT_FILENO));
@@ -767,6 +866,11 @@ static int finish(struct run *r, int code, bool smoke_ran, bool load_ran)
     }
     if (load_ran && r->saturation.saturated)
         cJSON_AddBoolToObject(ev, "saturated", true);
+    if (c->scaleout.instances > 1) {
+        cJSON_AddNumberToObject(ev, "instances", c->scaleout.instances);
+        if (ctx.lost)
+            cJSON_AddStringToObject(ev, "lost", ctx.lost);
+    }
     struct report_error errs[REPORT_MAX_ERRORS];
     size_t nerrs = report_errors(final, errs, REPORT_MAX_ERRORS);
     cJSON *ej = cJSON_AddObjectToObject(ev, "errors");
@@ -893,6 +997,8 @@ static int register_secrets(struct log *log, const struct config *c)
 {
     const struct rw_config *rw = &c->metrics.rw;
     int rc = add_secret(log, NULL, c->gateway.key);
+    if (!rc) /* a distributed run's shared token */
+        rc = add_secret(log, NULL, c->scaleout.token);
     if (!rc)
         rc = add_secret(log, rw->username, rw->password);
     if (!rc)
@@ -955,6 +1061,18 @@ static int execute(const struct config *cfg, enum command cmd)
     run_init(&r, cfg, log, &stop_flag);
     started_wall = units_now_wall();
     command_name = command_names[cmd];
+    if (cfg->scaleout.instances > 1) {
+        /* instance 0 of a distributed run: listen for the peers before anything else */
+        int err = 0;
+        if (!(coord = coord_start(cfg, log, &r, &err))) {
+            log_msg(log, LOG_ERROR, "fleet_error",
+                    "the coordinator cannot listen on port %d: %s", cfg->scaleout.port,
+                    strerror(-err));
+            goto out;
+        }
+        r.merge_others = merge_others_cb;
+        r.merge_ud = &r;
+    }
     if (cfg->report) {
         int err = timeline_init(&timeline, TIMELINE_DEFAULT_POINTS, SAMPLER_INTERVAL);
         if (err == 0)
@@ -973,6 +1091,17 @@ static int execute(const struct config *cfg, enum command cmd)
         if (!pusher) {
             fprintf(stderr, "syncgate: remote write: %s\n", err);
             goto out;
+        }
+        /* native histograms add up in PromQL across instances: nothing merged to push */
+        if (coord && !cfg->metrics.rw.native_histogram) {
+            struct config merged = *cfg;
+            merged.instance = MERGED_INSTANCE;
+            merged_pusher = rw_push_start(&merged, log, merged_trends_cb, &r, &po, err,
+                                          sizeof(err));
+            if (!merged_pusher) {
+                fprintf(stderr, "syncgate: remote write: %s\n", err);
+                goto out;
+            }
         }
     }
     set_phase(log, cfg, cmd == CMD_LOAD ? "load" : "smoke");
@@ -1006,15 +1135,244 @@ static int execute(const struct config *cfg, enum command cmd)
     auth_stop(r.auth);
     r.auth = NULL;
     code = finish(&r, code, smoke_ran, load_ran);
+    if (coord) /* the peers read the verdict: then they exit with it, and so do we */
+        coord_linger(coord, units_now_mono() + FLEET_VERDICT_LINGER);
 out:
+    rw_push_free(merged_pusher);
+    merged_pusher = NULL;
     rw_push_free(pusher); /* already stopped unless reporting failed */
     pusher = NULL;
     sampler_stop(sampler); /* already stopped unless the run never started */
     sampler = NULL;
+    coord_free(coord); /* after everything that merges through it */
+    coord = NULL;
+    r.merge_others = NULL;
     timeline_clear(&timeline);
     if (baselines)
         baseline_set_clear(baselines);
     free(baselines);
+    run_clear(&r);
+    log_free(log);
+    return code;
+}
+
+/* ---- a distributed run's peer (an instance above 0: fleet.h) ---------------------------- */
+
+static struct peer *peer;
+static bool peer_undelivered; /* its remote write lost samples (its final report says so) */
+
+/* What a peer reports: its own registry, its open-model progress, and (once load is over)
+ * its saturation watch and delivery; a signal makes it a failure of this instance. */
+static int report_cb(void *ud, struct metrics *dst, struct snapshot_meta *meta)
+{
+    struct run *r = ud;
+    const struct config *c = r->cfg;
+    int rc = run_snapshot_local(r, dst);
+    meta->nscenarios = c->load.nscenarios < CONFIG_MAX_SCENARIOS ? c->load.nscenarios
+                                                                 : CONFIG_MAX_SCENARIOS;
+    for (size_t i = 0; i < meta->nscenarios; i++) {
+        meta->started[i] = atomic_load(&r->started[i]);
+        meta->due[i] = atomic_load(&r->due[i]);
+    }
+    meta->elapsed = r->load_at ? units_now_mono() - r->load_at : 0;
+    if (r->saturation.measured) {
+        meta->has_saturation = true;
+        meta->saturation = r->saturation;
+    }
+    meta->undelivered = peer_undelivered;
+    if (*r->stop) {
+        meta->failure = EXIT_INTERRUPTED;
+        snprintf(meta->reason, sizeof(meta->reason), "interrupted by a signal");
+    }
+    return rc;
+}
+
+/* A peer's last words: the exit code (the coordinator's verdict unless `own`) in the log,
+ * on stdout and in the termination message. */
+static void peer_finish(struct run *r, int code, bool own, const char *why)
+{
+    const struct config *c = r->cfg;
+    double requests = 0, failed = 0;
+    struct metrics *m = metrics_new();
+    struct metric_view v;
+    if (m && run_snapshot_local(r, m) == 0) {
+        if (metrics_view(m, M_HTTP_REQS, NULL, &v) == 0)
+            requests = v.counter;
+        if (metrics_view(m, M_HTTP_REQ_FAILED, NULL, &v) == 0)
+            failed = (double)v.pass; /* a "pass" of http_req_failed is a failed request */
+    }
+    metrics_free(m);
+    const char *from = own ? "this instance" : "the coordinator's verdict";
+    if (!c->quiet || code != EXIT_OK)
+        printf("\n   instance %d of %d (a peer of %s): %.0f requests, %.0f failed; the summary "
+               "and outputs are the coordinator's\n\n   result: %s (exit code %d, %s%s%s)\n\n",
+               c->scaleout.index, c->scaleout.instances, c->scaleout.coordinator, requests,
+               failed, digest_result(code), code, from, why && *why ? ": " : "",
+               why ? why : "");
+    fflush(stdout);
+    if (c->notify.termination_log) {
+        char text[NOTIFY_TERMINATION_MAX + 1];
+        snprintf(text, sizeof(text),
+                 "syncgate %s (exit %d): instance %d of %d, testid %s; %s%s%s\n",
+                 digest_result(code), code, c->scaleout.index, c->scaleout.instances, c->testid,
+                 own ? "this instance's own outcome" : "the verdict of instance 0 (see its summary)",
+                 why && *why ? ": " : "", why ? why : "");
+        notify_termination(c->notify.termination_log, text);
+    }
+    cJSON *ev = log_begin(r->log, "test_finish");
+    cJSON_AddNumberToObject(ev, "exit_code", code);
+    cJSON_AddStringToObject(ev, "result", digest_result(code));
+    cJSON_AddNumberToObject(ev, "index", c->scaleout.index);
+    cJSON_AddNumberToObject(ev, "instances", c->scaleout.instances);
+    cJSON_AddStringToObject(ev, "verdict_from", own ? "instance" : "coordinator");
+    if (why && *why)
+        cJSON_AddStringToObject(ev, "reason", why);
+    cJSON_AddNumberToObject(ev, "requests", requests);
+    cJSON_AddNumberToObject(ev, "duration_ms", (double)(units_now_mono() - r->start_mono) / 1000.0);
+    if (*r->stop) {
+        char name[32];
+        cJSON_AddBoolToObject(ev, "interrupted", true);
+        if (sig_first())
+            cJSON_AddStringToObject(ev, "signal", sig_name(sig_first(), name, sizeof(name)));
+    }
+    log_emit(r->log, code == EXIT_OK ? LOG_INFO : LOG_ERROR, ev);
+}
+
+/*
+ * An instance above 0 of a distributed run: join the coordinator, wait for the start, run
+ * this instance's slice of the load at T0 while reporting, then exit with the verdict.
+ * No readiness wait, smoke, baselines or outputs here: those are the coordinator's.
+ */
+static int execute_peer(struct config *cfg, enum command cmd)
+{
+    struct log *log = log_new(stderr, cfg->log_format, cfg->quiet, cfg->environment, cfg->testid);
+    struct run r;
+    struct peer_status st;
+    char why[512] = "", status[512];
+    int code = EXIT_INTERNAL, rc, err = 0, failure = 0;
+    bool own = true;
+
+    if (!log)
+        return EXIT_INTERNAL;
+    if ((rc = register_secrets(log, cfg)) < 0) {
+        fprintf(stderr, "syncgate: cannot protect the configured secrets in logs: %s\n",
+                strerror(-rc));
+        log_free(log);
+        return EXIT_INTERNAL;
+    }
+    run_init(&r, cfg, log, &stop_flag);
+    started_wall = units_now_wall();
+    set_phase(log, cfg, "load");
+    if (!(peer = peer_new(cfg, log, &err)))
+        goto out;
+
+    rc = peer_register(peer, &stop_flag, &st);
+    if (rc < 0) {
+        char t[32];
+        units_format_duration(cfg->scaleout.register_timeout, t, sizeof(t));
+        code = rc == -EINTR ? EXIT_INTERRUPTED : rc == -EACCES ? EXIT_INVALID_CONFIG : EXIT_PEERS_LOST;
+        if (rc == -EACCES)
+            snprintf(why, sizeof(why), "the coordinator refused this instance's token (%s): "
+                     "SYNCGATE_PEER_TOKEN_FILE must hold the same token on every instance",
+                     st.reason);
+        else if (rc == -EPROTO)
+            snprintf(why, sizeof(why), "the coordinator refused this instance: %s", st.reason);
+        else if (rc == -ETIMEDOUT)
+            snprintf(why, sizeof(why), "no coordinator answered at %s within %s "
+                     "(SYNCGATE_REGISTER_TIMEOUT): %s", cfg->scaleout.coordinator, t, st.reason);
+        else if (rc == -EHOSTDOWN)
+            snprintf(why, sizeof(why), "the coordinator at %s was lost while this instance "
+                     "joined: %s", cfg->scaleout.coordinator, st.reason);
+        else
+            snprintf(why, sizeof(why), "interrupted while joining the run");
+        if (rc != -EINTR)
+            log_msg(log, LOG_ERROR, "fleet_error", "%s", why);
+        goto done;
+    }
+    /* no TESTID: the run's testid is the coordinator's, so its series are one run's */
+    if (cfg->scaleout.testid_generated && st.testid[0] && strcmp(st.testid, cfg->testid)) {
+        char *t = strdup(st.testid);
+        if (!t)
+            goto out;
+        free(cfg->testid);
+        cfg->testid = t;
+    }
+    log_test_start(log, cfg, cmd);
+    for (size_t i = 0; i < cfg->nwarnings; i++)
+        log_msg(log, LOG_WARN, "config_warning", "%s", cfg->warnings[i]);
+    if (cfg->metrics.rw.server_url) {
+        char e[256];
+        struct rw_push_opts po = {.interrupt = &stop_flag,
+                                  .interrupt_drain = RW_DRAIN_SIGNAL_USEC};
+        if (!(pusher = rw_push_start(cfg, log, snapshot_cb, &r, &po, e, sizeof(e)))) {
+            fprintf(stderr, "syncgate: remote write: %s\n", e);
+            goto out;
+        }
+    }
+    /* the OAuth2 token is each instance's own; without it this one cannot take part */
+    if (cmd != CMD_SMOKE && needs_auth(cfg, CMD_LOAD) && (failure = start_auth(&r)) != 0)
+        snprintf(why, sizeof(why), "%s", failure == EXIT_AUTH ? "the OAuth2 token could not be "
+                 "fetched" : "could not start");
+
+    /* registered while the run waits for its start, or after it ended (then st is DONE) */
+    rc = st.state == FLEET_WAITING ? peer_wait(peer, FLEET_GO, &stop_flag, failure, why, &st) : 0;
+    if (rc == 0 && st.state == FLEET_GO && !failure && cmd != CMD_SMOKE) {
+        int64_t offset, rtt;
+        peer_clock(peer, &offset, &rtt);
+        cJSON *ev = log_begin(log, "peer_clock");
+        cJSON_AddNumberToObject(ev, "offset_us", (double)offset);
+        cJSON_AddNumberToObject(ev, "rtt_us", (double)rtt);
+        cJSON_AddNumberToObject(ev, "start_in_ms",
+                                (double)((st.start_local - units_now_mono()) / 1000));
+        log_emit(log, LOG_INFO, ev);
+        r.load_at = st.start_local;
+        if ((err = peer_report_start(peer, report_cb, &r, &r.fleet_stop)) < 0)
+            goto out;
+        if (load_run(&r) < 0) {
+            failure = EXIT_INTERNAL;
+            snprintf(why, sizeof(why), "its load engine failed");
+        }
+        /* its own remote write first: the final report says whether it delivered (the
+         * report thread keeps the coordinator informed meanwhile) */
+        peer_undelivered = !stop_pushing(log, status, sizeof(status));
+        rc = peer_report_final(peer, report_cb, &r, &st);
+        if (*r.stop) {
+            code = EXIT_INTERRUPTED;
+            goto done;
+        }
+        if (rc < 0) {
+            code = EXIT_PEERS_LOST;
+            snprintf(why, sizeof(why), "the coordinator was lost");
+            goto done;
+        }
+    }
+    if (rc == 0 && st.state != FLEET_DONE)
+        rc = peer_wait(peer, FLEET_DONE, &stop_flag, failure, why, &st);
+    if (rc == -EINTR || *r.stop) {
+        code = EXIT_INTERRUPTED;
+    } else if (rc < 0) {
+        code = EXIT_PEERS_LOST;
+        snprintf(why, sizeof(why), "the coordinator was lost (nothing from %s for %d s)",
+                 cfg->scaleout.coordinator, (int)(FLEET_PEER_LOST_AFTER / USEC_PER_SEC));
+    } else {
+        code = st.exit_code;
+        own = false;
+        snprintf(why, sizeof(why), "%s", st.reason);
+    }
+done:
+    peer_free(peer); /* the report thread stops, if it still ran */
+    peer = NULL;
+    if (pusher)
+        stop_pushing(log, status, sizeof(status));
+    auth_stop(r.auth);
+    r.auth = NULL;
+    peer_finish(&r, code, own, why);
+out:
+    peer_free(peer);
+    peer = NULL;
+    rw_push_free(pusher);
+    pusher = NULL;
+    auth_stop(r.auth);
     run_clear(&r);
     log_free(log);
     return code;
@@ -1058,7 +1416,9 @@ int main(int argc, char **argv)
     }
     code = resolve(&cfg, &a);
     if (code == 0)
-        code = a.cmd == CMD_VALIDATE ? validate(&cfg) : execute(&cfg, a.cmd);
+        code = a.cmd == CMD_VALIDATE ? validate(&cfg)
+               : cfg.scaleout.instances > 1 && cfg.scaleout.index > 0 ? execute_peer(&cfg, a.cmd)
+                                                                      : execute(&cfg, a.cmd);
     config_clear(&cfg);
     curl_global_cleanup();
     return code;

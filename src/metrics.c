@@ -284,8 +284,9 @@ uint64_t metrics_grouped(const struct metrics *m)
     return m->grouped;
 }
 
-/* Fold src's value into dst (same metric); shared by merge and views. */
-static int series_fold(struct series *dst, const struct series *src)
+/* Fold src's value into dst (same metric); shared by merge and views. Gauges of different
+ * instances (sum) add up; else src's value is the latest. */
+static int series_fold_as(struct series *dst, const struct series *src, bool sum)
 {
     switch (defs[src->id].type) {
     case METRIC_COUNTER:
@@ -299,7 +300,11 @@ static int series_fold(struct series *dst, const struct series *src)
         /* Gauges have one writer; merging takes the latest value and widens the range. */
         if (!src->v.gauge.set)
             break;
-        if (dst->v.gauge.set) {
+        if (dst->v.gauge.set && sum) {
+            dst->v.gauge.value += src->v.gauge.value;
+            dst->v.gauge.min += src->v.gauge.min;
+            dst->v.gauge.max += src->v.gauge.max;
+        } else if (dst->v.gauge.set) {
             dst->v.gauge.value = src->v.gauge.value;
             dst->v.gauge.min = fmin(dst->v.gauge.min, src->v.gauge.min);
             dst->v.gauge.max = fmax(dst->v.gauge.max, src->v.gauge.max);
@@ -317,7 +322,12 @@ static int series_fold(struct series *dst, const struct series *src)
     return 0;
 }
 
-int metrics_merge(struct metrics *dst, const struct metrics *src)
+static int series_fold(struct series *dst, const struct series *src)
+{
+    return series_fold_as(dst, src, false);
+}
+
+static int merge(struct metrics *dst, const struct metrics *src, bool sum)
 {
     dst->dropped += src->dropped;
     dst->grouped += src->grouped;
@@ -327,11 +337,51 @@ int metrics_merge(struct metrics *dst, const struct metrics *src)
             continue; /* counted as dropped; only a registry of five scenarios gets here */
         if (!d)
             return -ENOMEM;
-        int rc = series_fold(d, s);
+        int rc = series_fold_as(d, s, sum);
         if (rc < 0)
             return rc;
     }
     return 0;
+}
+
+int metrics_merge(struct metrics *dst, const struct metrics *src)
+{
+    return merge(dst, src, false);
+}
+
+int series_merge(struct series *dst, const struct series *src)
+{
+    return series_fold(dst, src);
+}
+
+int series_merge_instances(struct series *dst, const struct series *src)
+{
+    return series_fold_as(dst, src, true);
+}
+
+int metrics_merge_instances(struct metrics *dst, const struct metrics *src)
+{
+    return merge(dst, src, true);
+}
+
+void metrics_zero(struct metrics *m)
+{
+    for (struct series *s = m->first; s; s = s->next) {
+        struct hist *h = defs[s->id].type == METRIC_TREND ? s->v.trend : NULL;
+        memset(&s->v, 0, sizeof(s->v));
+        if (h) {
+            hist_reset(h);
+            s->v.trend = h;
+        }
+        s->version = 0;
+    }
+    m->dropped = m->grouped = 0;
+}
+
+void metrics_add_lost(struct metrics *m, uint64_t dropped, uint64_t grouped)
+{
+    m->dropped += dropped;
+    m->grouped += grouped;
 }
 
 int metrics_view(const struct metrics *m, enum metric_id id, const struct tagset *filter,

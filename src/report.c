@@ -547,8 +547,18 @@ void report_text(FILE *out, const struct report_ctx *ctx, const struct verdict *
                 sat->saturated ? ": latency thresholds are inconclusive" : "");
     if (ctx->rw_status)
         fprintf(out, "\n   remote write: %s\n", ctx->rw_status);
-    const char *rcol = ctx->exit_code == 0 ? green : ctx->exit_code == 114 ? yellow : red;
-    const char *rword = ctx->exit_code == 0 ? "PASSED" : ctx->exit_code == 114 ? "INCONCLUSIVE" : "FAILED";
+    if (ctx->instances > 1)
+        fprintf(out, "\n   instances: %u, judged on their merged metrics%s%s%s%s\n",
+                ctx->instances, ctx->lost ? "; " : "", ctx->lost ? red : "",
+                ctx->lost ? "LOST: " : "", ctx->lost ? ctx->lost : "");
+    if (ctx->instances > 1 && ctx->lost)
+        fputs(reset, out);
+    bool incon = ctx->exit_code == 114 || ctx->exit_code == 115;
+    const char *rcol = ctx->exit_code == 0 ? green : incon ? yellow : red;
+    const char *rword = ctx->exit_code == 0   ? "PASSED"
+                        : ctx->exit_code == 115 ? "INCONCLUSIVE (peers lost)"
+                        : incon                 ? "INCONCLUSIVE"
+                                                : "FAILED";
     fprintf(out, "\n   result: %s%s%s (exit code %d)\n\n", rcol, rword, reset, ctx->exit_code);
 }
 

@@ -106,6 +106,10 @@ static struct banner banner_of(int code)
     case 114:
         return (struct banner){"inconclusive", "INCONCLUSIVE",
                                 "the run could not tell whether the deployment is good"};
+    case 115:
+        return (struct banner){"inconclusive", "PEERS LOST",
+                                "instances of the distributed run were lost: the figures cover "
+                                "what they reported"};
     case 116:
         return (struct banner){"failed", "AUTH FAILED",
                                 "the OAuth2 token could not be fetched: no journey request "
@@ -260,6 +264,12 @@ static void verdict_header(FILE *out, const struct report_ctx *ctx, const struct
     fact(out, "duration", units_format_duration(ctx->elapsed / USEC_PER_MSEC * USEC_PER_MSEC,
                                                 dur, sizeof(dur)));
     fact(out, "instance", ctx->cfg->instance);
+    if (ctx->instances > 1) {
+        snprintf(buf, sizeof(buf), "%u, merged", ctx->instances);
+        fact(out, "instances", buf);
+        if (ctx->lost)
+            fact(out, "lost", ctx->lost);
+    }
     fputs("</dl>\n</div></header>\n<main>\n", out);
 }
 

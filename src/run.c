@@ -79,6 +79,14 @@ void run_remove_source(struct run *r, struct metrics *m)
 
 int run_snapshot(struct run *r, struct metrics *dst)
 {
+    int rc = run_snapshot_local(r, dst);
+    if (rc == 0 && r->merge_others)
+        rc = r->merge_others(r->merge_ud, dst);
+    return rc;
+}
+
+int run_snapshot_local(struct run *r, struct metrics *dst)
+{
     int rc = 0;
     pthread_mutex_lock(&r->lock);
     for (size_t i = 0; i < r->nsources && rc == 0; i++) {
@@ -105,7 +113,7 @@ void run_set_gauge(struct run *r, enum metric_id id, double v)
 
 bool run_should_stop(const struct run *r)
 {
-    return *r->stop || r->aborted;
+    return *r->stop || r->aborted || r->fleet_stop;
 }
 
 bool run_check_aborts(struct run *r, const struct threshold_set *ts, const struct metrics *snap,

@@ -217,6 +217,24 @@ struct config {
         char *dashboard_url;    /* link in the digest, "{testid}" replaced; NULL: none */
     } notify;
 
+    /*
+     * A distributed run (scale-out, fleet.h): this process is instance `index` of
+     * `instances`, the pods of a Kubernetes Indexed Job, and runs its slice of the load
+     * (split.h); instance 0 coordinates. Set by the environment and --instances only (never
+     * a profile: every pod reads the same profile). instances 1: a run of its own.
+     */
+    struct {
+        int index;           /* JOB_COMPLETION_INDEX (0) */
+        int instances;       /* SYNCGATE_INSTANCES, --instances (1) */
+        char *coordinator;   /* SYNCGATE_COORDINATOR "host:port"; NULL when alone */
+        char *host;          /* its host (brackets of an IPv6 address removed) */
+        int port;
+        char *token_file;    /* SYNCGATE_PEER_TOKEN_FILE */
+        char *token;         /* secret: the shared token read from token_file */
+        int64_t register_timeout; /* usec: SYNCGATE_REGISTER_TIMEOUT (2m) */
+        bool testid_generated;    /* no TESTID: the peers take the coordinator's */
+    } scaleout;
+
     /* outputs (command line, or profile "output:" section) */
     char *summary_export;
     char *junit;
@@ -243,6 +261,7 @@ struct config_cli {
     const char *const *tags; /* --tag NAME=VALUE */
     const char *summary_trend_stats;
     bool no_thresholds;
+    const char *instances; /* --instances N (a distributed run's size) */
 };
 
 /* Built-in defaults (the KubeStock services). Returns 0 or -ENOMEM. */

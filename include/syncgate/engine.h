@@ -55,6 +55,13 @@ struct engine_opts {
     void (*unauthorized)(void *ud); /* a request that carried the token was answered 401 */
     int64_t request_timeout;    /* usec, 0: none */
     int threads;                /* 0: one per CPU this process may run on */
+    /*
+     * A distributed run: this process is instance `instance` of `instances` and runs its
+     * slice of every scenario (split.h): its share of the VUs at every instant, of the
+     * open model's iterations (k mod instances == instance) and of shared iterations.
+     * 0 instances (or 1): the whole.
+     */
+    unsigned instance, instances;
     const char *ca_file;        /* CA bundle for HTTPS (borrowed); NULL: the system's */
     /*
      * Called once per worker thread by engine_new for the registry that
@@ -83,10 +90,14 @@ int engine_threads(const struct engine *e);
 
 /*
  * Start the workers; the schedule's time 0 is start (units_now_mono()
- * clock), which should be "now". Returns 0 or a negative errno (then nothing
- * runs).
+ * clock): now, or ahead (a distributed run's T0: the workers wait for it on
+ * their own timers, so nothing is made at that instant). Returns 0 or a
+ * negative errno (then nothing runs).
  */
 int engine_start(struct engine *e, int64_t start);
+
+/* When the first worker turned at or after the start (mono usec), 0: not yet or no worker. */
+int64_t engine_first_turn(const struct engine *e);
 
 /* Ask every worker to stop now (in-flight requests are dropped). Thread-safe. */
 void engine_stop(struct engine *e);
@@ -100,7 +111,7 @@ bool engine_wait(struct engine *e, int64_t until);
 /* Wait for every worker to finish. */
 void engine_join(struct engine *e);
 
-/* VU slots of every scenario together, and when the last scenario ends (usec from start,
+/* VU slots of every scenario together (this instance's), and when the last scenario ends (usec from start,
  * graceful stops included; the engine stops earlier when every scenario is done). */
 int engine_vus_max(const struct engine *e);
 int64_t engine_duration(const struct engine *e);

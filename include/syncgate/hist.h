@@ -73,6 +73,39 @@ double hist_percentile(const struct hist *h, double p);
 bool hist_next_bucket(const struct hist *h, uint64_t *cursor, int64_t *lo, int64_t *hi,
                       uint64_t *n);
 
+/*
+ * A histogram in parts, to copy it exactly elsewhere (another process: snapshot.h): its
+ * totals and its non-empty buckets by index. Indexes run from 0 to HIST_BUCKETS - 1 in
+ * value order (hist_next_bucket's order).
+ */
+#define HIST_BUCKETS (54u * 1024u)
+struct hist_totals {
+    uint64_t count, sum_lo, sum_hi; /* sum = sum_hi * 2^64 + sum_lo, exact */
+    uint64_t min, max;              /* UINT64_MAX and 0 when empty */
+};
+void hist_get_totals(const struct hist *h, struct hist_totals *t);
+
+/* The next non-empty bucket at index *index or after: true with *index and *n set; false
+ * when there is none. Start with *index = 0 and add 1 after each bucket. */
+bool hist_next_index(const struct hist *h, uint32_t *index, uint64_t *n);
+
+/*
+ * Whether t and the buckets (index[i], n[i]), i < nb, describe a histogram: indexes
+ * strictly increasing and below HIST_BUCKETS, counts above 0 that add up to t->count, min
+ * and max in the first and last bucket (nothing at all when t->count is 0). 0 or -EINVAL.
+ */
+int hist_check_parts(const struct hist_totals *t, const uint32_t *index, const uint64_t *n,
+                     size_t nb);
+
+/*
+ * Add to h the histogram made of t and the buckets (index[i], n[i]), i < nb, as if its
+ * samples had been recorded here (hist_merge of that histogram). Returns 0, -EINVAL when
+ * the parts do not describe a histogram (hist_check_parts) or h's count would overflow (h
+ * unchanged), or -ENOMEM (h unchanged).
+ */
+int hist_add_parts(struct hist *h, const struct hist_totals *t, const uint32_t *index,
+                   const uint64_t *n, size_t nb);
+
 /* Bytes held by h (struct plus allocated ranges); for tests and memory budgets. */
 size_t hist_bytes(const struct hist *h);
 

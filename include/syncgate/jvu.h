@@ -44,6 +44,9 @@ struct jvu_ctx {
     int (*token)(void *ud, char *buf, size_t n);
     void *token_ud;
     _Atomic uint64_t *rows;     /* data rows handed out so far (shared by the phase) */
+    /* a distributed run's instance i of n takes rows i, i + n, ...: the pods go round-robin
+     * over the rows together (0 and 0 or 1: rows 0, 1, 2, ...) */
+    unsigned row_offset, row_stride;
     const char *const *extra;   /* header lines every request carries ("Name: value") */
     size_t nextra;
 };

@@ -83,6 +83,9 @@ int log_add_secret(struct log *l, const char *value);
 
 /* The phase label for the following lines ("smoke", "load"); copied. */
 void log_set_test_type(struct log *l, const char *test_type);
+/* The testid of the following lines (a distributed run's peer takes the coordinator's);
+ * copied. */
+void log_set_testid(struct log *l, const char *testid);
 
 /* A new event object with the common fields; NULL on ENOMEM (log_emit accepts NULL). */
 cJSON *log_begin(struct log *l, const char *event);

@@ -154,6 +154,28 @@ uint64_t metrics_grouped(const struct metrics *m);
  */
 int metrics_merge(struct metrics *dst, const struct metrics *src);
 
+/*
+ * metrics_merge for registries of different instances of one distributed run (processes
+ * running side by side, fleet.h): the same, except that gauges add up (value, min and
+ * max), as the VUs of pods that run together do. (A min or max added up bounds the
+ * whole's: the instances' extremes need not fall at the same moment.)
+ */
+int metrics_merge_instances(struct metrics *dst, const struct metrics *src);
+
+/* Fold src into dst, two series of the same metric, as metrics_merge does (src may live
+ * outside any registry), or as metrics_merge_instances does. Returns 0 or -ENOMEM. */
+int series_merge(struct series *dst, const struct series *src);
+int series_merge_instances(struct series *dst, const struct series *src);
+
+/*
+ * Empty every series (counters 0, rates 0/0, gauges unset, trends empty with their memory
+ * kept, versions 0) and the dropped and grouped counts; the series stay. For a registry
+ * refilled from another's copy again and again (snapshot.h).
+ */
+void metrics_zero(struct metrics *m);
+/* Add to the counts metrics_dropped and metrics_grouped return (a copy's, snapshot.h). */
+void metrics_add_lost(struct metrics *m, uint64_t dropped, uint64_t grouped);
+
 /* Aggregate over every series of one metric whose tags match a filter. */
 struct metric_view {
     enum metric_id id;

@@ -81,6 +81,10 @@ struct report_ctx {
     const char *rw_status; /* one line about metric delivery, or NULL */
     const struct baseline_set *baselines; /* NULL: none were read */
     const struct sat_report *saturation;  /* the load phase's watch; NULL or !measured: none */
+    /* A distributed run (fleet.h): its instance count (0 or 1: alone), and the instances
+     * lost, in a sentence naming each and why (NULL: none) */
+    unsigned instances;
+    const char *lost;
 };
 
 /* Evaluate thresholds; returns 0 or -ENOMEM. */

@@ -13,6 +13,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -41,6 +42,18 @@ struct run {
     struct sat_report saturation; /* the load phase's saturation watch (load_run) */
     const struct baseline_set *baselines; /* for abortOnFail on baseline thresholds; NULL */
 
+    /* A distributed run (fleet.h). */
+    volatile int fleet_stop; /* the instances must stop: a peer was lost (coordinator), the
+                                coordinator said STOP or was lost (peer); run_should_stop */
+    /* The coordinator: adds the other instances' registries to dst in every run_snapshot
+     * (NULL when alone, and on a peer). Returns 0 or -ENOMEM. */
+    int (*merge_others)(void *ud, struct metrics *dst);
+    void *merge_ud;
+    int64_t load_at; /* when the load's schedule starts (mono usec, T0); 0: when ready */
+    /* Open-model scenarios, per scenario of the profile: iterations started and due on this
+     * instance so far (load.c writes them; a peer reports them) */
+    _Atomic uint64_t started[CONFIG_MAX_SCENARIOS], due[CONFIG_MAX_SCENARIOS];
+
     pthread_mutex_t lock; /* guards the source list */
     size_t nsources;
     struct run_source sources[RUN_MAX_SOURCES];
@@ -64,8 +77,15 @@ struct metrics *run_new_source(struct run *r, pthread_mutex_t **lock);
 /* Unregister (the producer is about to free m). */
 void run_remove_source(struct run *r, struct metrics *m);
 
-/* Merge every source into dst (normally fresh). Returns 0 or -ENOMEM. */
+/*
+ * Merge every source into dst (normally fresh), and on a distributed run's coordinator
+ * every other instance's latest registry (merge_others): the whole run, which thresholds,
+ * reports and the summary judge. Returns 0 or -ENOMEM.
+ */
 int run_snapshot(struct run *r, struct metrics *dst);
+
+/* This process's sources only: what its own remote write pushes and a peer reports. */
+int run_snapshot_local(struct run *r, struct metrics *dst);
 
 /* Set every series of gauge id in every source to v (a phase's VUs gone once it ended). */
 void run_set_gauge(struct run *r, enum metric_id id, double v);

@@ -5,7 +5,8 @@ Bad inputs: run.py DIR
   Every DIR/*.yaml is one test. Comment lines at its top say how to run it:
     # expect: TEXT     stderr must contain TEXT (repeatable; at least one)
     # absent: TEXT     stderr must not contain TEXT (a secret; repeatable)
-    # env: NAME=VALUE  set in an otherwise empty environment (repeatable)
+    # env: NAME=VALUE  set in an otherwise empty environment (repeatable); {dir} in
+                       VALUE is this directory (for a file beside the cases)
     # env-escaped: NAME=VALUE  the same with escapes in VALUE: \r, \n, and \xNN
                        for any byte (non-UTF-8 values; the file stays UTF-8)
     # args: ARGS       extra command-line arguments (shell-quoted)
@@ -133,6 +134,7 @@ def check_bad(syncgate, path, tmp, recorder):
     with open(path, "rb") as f:
         data = f.read()
     d = directives(data)
+    d["env"] = [e.replace("{dir}", os.path.dirname(os.path.abspath(path))) for e in d["env"]]
     problems = []
     if not d["expect"]:
         return ["no '# expect:' line: this case could not fail"]

@@ -59,7 +59,8 @@ const SEED_STAGES = {
 };
 const ENVIRONMENTS = ['staging', 'production'];
 const KUSTOMIZATIONS = ['base', 'overlays/staging', 'overlays/production', 'observability',
-    'kong/kic', 'rollouts', 'service', 'components/test-runner-service'];
+    'kong/kic', 'rollouts', 'service', 'components/test-runner-service', 'components/scaleout',
+    'overlays/staging-scaleout'];
 const PROM_RW_URL = 'http://prometheus.observability.svc:9090/api/v1/write';
 const KEY_DIR = '/var/run/secrets/kong';
 const PROFILE_DIR = '/etc/syncgate/profiles';
@@ -298,6 +299,13 @@ function deadlineBound(cfg, command) {
     const notify = cfg.notify || {};
     if (notify.webhook_url || notify.webhook_url_file) t += durationSeconds(notify.timeout);
     return t;
+}
+
+// What a distributed run adds (docs/operations.md): waiting for every pod to register, the
+// start margin, the peers' final reports after their own final flush, the verdict read.
+function fleetBound(env) {
+    const register = env.SYNCGATE_REGISTER_TIMEOUT ? durationSeconds(env.SYNCGATE_REGISTER_TIMEOUT) : 120;
+    return register + 1 + 15 + 5;
 }
 
 // activeDeadlineSeconds of a Job spec against the formula for its container.
@@ -694,6 +702,96 @@ group('rollouts', () => {
         q.metrics.forEach((s) => seen.add(s));
     }
     ok(seen.has('k6_checks_rate') && seen.has('k6_http_req_failed_rate'), 'Prometheus metrics on k6_checks_rate and k6_http_req_failed_rate');
+});
+
+// One gate over several pods: overlays/staging-scaleout, staging with components/scaleout.
+group('scaleout', () => {
+    const objs = rendered['overlays/staging-scaleout'] || [];
+    const plain = rendered['overlays/staging'] || [];
+    if (!ok(objs.length && plain.length, 'overlays/staging-scaleout and overlays/staging rendered')) return;
+    const load = byKind(objs, 'Job').find((j) => (j.metadata.labels || {})['app.kubernetes.io/component'] === 'load');
+    const smoke = byKind(objs, 'Job').find((j) => (j.metadata.labels || {})['app.kubernetes.io/component'] === 'smoke');
+    const plainLoad = byKind(plain, 'Job').find((j) => j.metadata.name === (load || {}).metadata?.name);
+    if (!ok(load && smoke && plainLoad, 'scaleout: the load and smoke Jobs, named as staging\'s')) return;
+    const spec = load.spec;
+    const pod = spec.template.spec;
+    const c = pod.containers[0];
+    const e = envOf(c);
+    eq(spec.completionMode, 'Indexed', 'scaleout: the load Job is an Indexed Job');
+    const n = Number(e.SYNCGATE_INSTANCES);
+    ok(Number.isInteger(n) && n > 1, `scaleout: SYNCGATE_INSTANCES is a count above 1 (${e.SYNCGATE_INSTANCES})`);
+    eq([spec.completions, spec.parallelism], [n, n], 'scaleout: completions = parallelism = SYNCGATE_INSTANCES (all pods at once)');
+    eq(spec.backoffLimit, 0, 'scaleout: backoffLimit 0');
+    ok(Number.isInteger(spec.activeDeadlineSeconds) && spec.activeDeadlineSeconds > 0 &&
+        spec.activeDeadlineSeconds <= 3600, `scaleout: activeDeadlineSeconds bounded (${spec.activeDeadlineSeconds})`);
+    if (SYNCGATE) {
+        // staging's load run as one pod, plus what the pods' meeting adds
+        const cm = byKind(plain, 'ConfigMap')[0] || { data: {} };
+        const pc = plainLoad.spec.template.spec.containers[0];
+        const bound = deadlineBound(effectiveConfig(pc, cm.data || {}), (pc.args || [])[0]) + fleetBound(e);
+        ok(spec.activeDeadlineSeconds >= bound, `scaleout: activeDeadlineSeconds ${spec.activeDeadlineSeconds} ` +
+            `covers the longest run of several pods (${bound.toFixed(1)} s, docs/operations.md)`);
+    } else {
+        console.log(`ok ${++count} - scaleout: activeDeadlineSeconds covers the longest run # SKIP SYNCGATE not set`);
+    }
+    const rules = (spec.podFailurePolicy || {}).rules || [];
+    const ignore = rules.findIndex((r) => r.action === 'Ignore' &&
+        (r.onPodConditions || []).some((x) => x.type === 'DisruptionTarget' && x.status === 'True'));
+    const fail = rules.findIndex((r) => r.action === 'FailJob' && r.onExitCodes &&
+        r.onExitCodes.operator === 'In' && r.onExitCodes.containerName === 'syncgate');
+    ok(ignore >= 0 && fail > ignore, 'scaleout: podFailurePolicy ignores disruptions, then judges exit codes');
+    const codes = fail >= 0 ? rules[fail].onExitCodes.values : [];
+    const exitSection = (/^## Exit codes\n([\s\S]*?)^## /m.exec(readText('README.md')) || [])[1] || '';
+    const documented = [...exitSection.matchAll(/^\| (\d+) \|/gm)].map((m) => +m[1]).filter((x) => x !== 0);
+    ok(documented.length >= 8, `scaleout: the README's exit codes read (${documented})`);
+    eq([...documented].sort((a, b) => a - b).filter((x) => !codes.includes(x)), [],
+        'scaleout: every non-zero exit code of the README fails the Job (115, peers lost, too)');
+    ok(codes.includes(115), 'scaleout: 115 (peers lost) fails the Job');
+    // peer DNS: <job>-<index>.<service>, the Service headless, named as the Job
+    const svcs = byKind(objs, 'Service');
+    const svc = svcs.find((s) => s.metadata.name === pod.subdomain);
+    if (!ok(svc, `scaleout: the pods' subdomain (${pod.subdomain}) is a Service of the overlay`)) return;
+    eq(svc.spec.clusterIP, 'None', 'scaleout: the Service is headless');
+    eq(svc.spec.publishNotReadyAddresses, true, 'scaleout: the pods resolve before they are ready');
+    eq(svc.metadata.namespace, load.metadata.namespace, 'scaleout: the Service is in the Job\'s namespace');
+    eq(pod.subdomain, load.metadata.name, 'scaleout: the Service is named as the Job');
+    const labels = spec.template.metadata.labels || {};
+    ok(Object.keys(svc.spec.selector || {}).length &&
+        Object.entries(svc.spec.selector).every(([k, v]) => labels[k] === v), 'scaleout: the Service selects the pods');
+    const envNames = (c.env || []).map((x) => x.name);
+    const jobName = (c.env || []).find((x) => x.name === 'SYNCGATE_JOB_NAME');
+    eq(jobName && jobName.valueFrom && jobName.valueFrom.fieldRef.fieldPath,
+        "metadata.labels['batch.kubernetes.io/job-name']", 'scaleout: the Job name from the pod\'s label');
+    const port = (c.ports || []).find((p) => p.name === 'fleet');
+    eq(e.SYNCGATE_COORDINATOR, `$(SYNCGATE_JOB_NAME)-0.$(SYNCGATE_JOB_NAME):${port && port.containerPort}`,
+        'scaleout: SYNCGATE_COORDINATOR is pod 0 of the Job at the container port');
+    ok(envNames.indexOf('SYNCGATE_JOB_NAME') >= 0 && envNames.indexOf('SYNCGATE_JOB_NAME') < envNames.indexOf('SYNCGATE_COORDINATOR'),
+        'scaleout: SYNCGATE_JOB_NAME comes first, so $(SYNCGATE_JOB_NAME) expands');
+    const sp = (svc.spec.ports || [])[0] || {};
+    ok(sp.port === port.containerPort && (sp.targetPort === 'fleet' || sp.targetPort === port.containerPort),
+        'scaleout: the Service port is the coordinator\'s');
+    const tid = e.TESTID && e.TESTID.fieldRef && e.TESTID.fieldRef.fieldPath;
+    eq(tid, "metadata.labels['batch.kubernetes.io/controller-uid']", 'scaleout: one TESTID for every pod (the Job\'s uid)');
+    const vols = Object.fromEntries((pod.volumes || []).map((v) => [v.name, v]));
+    const tf = e.SYNCGATE_PEER_TOKEN_FILE || '';
+    const tm = (c.volumeMounts || []).find((m) => tf.startsWith(m.mountPath + '/'));
+    const tv = tm && vols[tm.name];
+    ok(tv && tv.secret && (tv.secret.items || []).some((i) => tf === `${tm.mountPath}/${i.path}`) && tm.readOnly,
+        'scaleout: SYNCGATE_PEER_TOKEN_FILE is an item of a Secret mounted read-only');
+    ok(tv && tv.secret && tv.secret.secretName.startsWith('staging-'), `scaleout: staging's peer token (${tv && tv.secret.secretName})`);
+    const syncgateVars = readText('src/config_scaleout.c');
+    for (const name of ['SYNCGATE_INSTANCES', 'SYNCGATE_COORDINATOR', 'SYNCGATE_PEER_TOKEN_FILE'])
+        ok(syncgateVars.includes(`"${name}"`), `scaleout: ${name} is a variable syncgate reads`);
+    checkPodSecurity('scaleout load', pod, c);
+    // the rest is staging's: same Jobs, environment, profile, args, hooks
+    const pe = envOf(plainLoad.spec.template.spec.containers[0]);
+    for (const k of ['SYNCGATE_PROFILE', 'ENVIRONMENT', 'GATEWAY_URL', 'TEST_TYPE', 'K6_PROMETHEUS_RW_SERVER_URL',
+        'K6_PROMETHEUS_RW_TREND_STATS'])
+        eq(e[k], pe[k], `scaleout: ${k} as in overlays/staging`);
+    eq(c.args, plainLoad.spec.template.spec.containers[0].args, 'scaleout: the same command as staging\'s load Job');
+    eq(load.metadata.annotations, plainLoad.metadata.annotations, 'scaleout: the same hook annotations');
+    eq(smoke, byKind(plain, 'Job').find((j) => j.metadata.name === smoke.metadata.name),
+        'scaleout: the smoke Job is staging\'s, unchanged (one pod)');
 });
 
 // The test-runner service (syncgate serve): manifests/service with its component.

@@ -838,6 +838,61 @@ static void test_k6_forms(void)
         "load.stages[0].duration", "invalid duration \"2.1d\"");
 }
 
+/* A distributed run's options: from the environment and --instances only. */
+static void test_scaleout(void)
+{
+    char tok[700], idx[32];
+    snprintf(tok, sizeof(tok), "SYNCGATE_PEER_TOKEN_FILE=%s",
+             write_file("peer-token", "s3cret-peer-token \n", 19));
+    struct config c = {0};
+    struct diag d;
+    char buf[1400];
+    struct config_cli cli = {0};
+    char *alone[] = {NULL};
+    ok(config_resolve(&c, &cli, alone, &d) == 0 && c.scaleout.instances == 1 &&
+           c.scaleout.index == 0 && !c.scaleout.coordinator && !c.scaleout.token &&
+           c.scaleout.testid_generated,
+       "scale-out: alone by default, the testid generated");
+    char host[256];
+    snprintf(host, sizeof(host), "%s", c.instance);
+    config_clear(&c);
+
+    snprintf(idx, sizeof(idx), "JOB_COMPLETION_INDEX=2");
+    char *env[] = {"SYNCGATE_INSTANCES=3", idx, "SYNCGATE_COORDINATOR=[fd00::1]:6565", tok,
+                   "SYNCGATE_REGISTER_TIMEOUT=30s", "TESTID=run-7", NULL};
+    int rc = config_resolve(&c, &cli, env, &d);
+    char want[300];
+    snprintf(want, sizeof(want), "%s-2", host);
+    ok(rc == 0 && c.scaleout.instances == 3 && c.scaleout.index == 2 &&
+           !strcmp(c.scaleout.host, "fd00::1") && c.scaleout.port == 6565 &&
+           !strcmp(c.scaleout.token, "s3cret-peer-token") &&
+           c.scaleout.register_timeout == 30 * USEC_PER_SEC && !c.scaleout.testid_generated,
+       "scale-out: index, count, an IPv6 coordinator, the token (trimmed), the timeout; TESTID "
+       "given %s", rc ? diag_format(&d, buf, sizeof(buf)) : "");
+    ok(rc == 0 && !strcmp(c.instance, want),
+       "scale-out: the instance label gets the index (%s)", c.instance);
+    size_t n = config_dump(&c, NULL, 0) + 1;
+    char *text = malloc(n);
+    config_dump(&c, text, n);
+    ok(rc == 0 && strstr(text, "# distributed run: instance 2 of 3 (a peer)") &&
+           !strstr(text, "s3cret-peer-token"),
+       "scale-out: validate says so in a comment, the token redacted");
+    free(text);
+    config_clear(&c);
+
+    /* an Indexed Job's pod name already ends with its index: left as it is */
+    char *env2[] = {"SYNCGATE_INSTANCES=3", idx, "SYNCGATE_COORDINATOR=coord:1", tok, NULL};
+    const char *sets[] = {"instance=load-test-2"};
+    struct config_cli cli2 = {.nsets = 1, .sets = sets, .instances = "4"};
+    rc = config_resolve(&c, &cli2, env2, &d);
+    ok(rc == 0 && !strcmp(c.instance, "load-test-2") && c.scaleout.instances == 4,
+       "scale-out: --instances wins over the environment; <job>-<index> keeps its name (%s)",
+       c.instance);
+    config_clear(&c);
+    bad_resolve((char *[]){"SYNCGATE_INSTANCES=2", "SYNCGATE_COORDINATOR=h:1", NULL}, NULL,
+                "env SYNCGATE_PEER_TOKEN_FILE", "peer_token_file", "not set, and 2 instances");
+}
+
 int main(void)
 {
     test_k6_forms();
@@ -853,6 +908,7 @@ int main(void)
     test_doc();
     test_profile_not_regular();
     test_diag_hygiene();
+    test_scaleout();
 
     char cmd[600];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);

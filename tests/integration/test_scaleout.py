@@ -370,7 +370,40 @@ def case_smoke_once(t):
     t.eq(len([r for r in reqs if r["path"] == "/load"]), 0, "smoke once: no load anywhere")
 
 
+def case_slow_peer(t):
+    """A peer that stalls (SIGSTOP) shorter than three intervals is waited for and the run
+    passes; one that stalls longer is lost: the coordinator stops the run with 115 naming
+    it, and the stalled peer, once it runs again, learns so and exits 115 too."""
+    with h.Fixture(["*:*:*=delay=1ms"]) as fx:
+        f = Fleet(3, profile(fx, {"c": {"executor": "constant-vus", "vus": 3,
+                                        "duration": "6s"}})).start()
+        h.wait_for(lambda: '"fleet_start"' in f.procs[2].stderr_so_far(), timeout=15)
+        time.sleep(1)
+        f.kill(2, signal.SIGSTOP)
+        time.sleep(1.5)
+        f.kill(2, signal.SIGCONT)
+        res = f.finish()
+    t.eq([res[i].rc for i in range(3)], [0, 0, 0], "slow peer: a 1.5 s stall is waited for") \
+        or t.diag(explain_all(res))
+    with h.Fixture(["*:*:*=delay=1ms"]) as fx:
+        f = Fleet(3, profile(fx, {"c": {"executor": "constant-vus", "vus": 3,
+                                        "duration": "20s"}})).start()
+        h.wait_for(lambda: '"fleet_start"' in f.procs[2].stderr_so_far(), timeout=15)
+        time.sleep(1)
+        stopped = f.kill(2, signal.SIGSTOP)
+        h.wait_for(lambda: f.procs[0].proc.poll() is not None, timeout=15 * SLOW)
+        coord_done = time.monotonic()
+        f.kill(2, signal.SIGCONT)
+        res = f.finish()
+    t.eq([res[i].rc for i in range(3)], [115, 115, 115],
+         "slow peer: a stall past three intervals is a lost peer, for all three") \
+        or t.diag(explain_all(res))
+    t.ok(coord_done - stopped <= 5.5 * SLOW,
+         "slow peer: the coordinator gave up %.1f s after the stall began" % (coord_done - stopped))
+    t.eq((res[0].event("peer_lost") or {}).get("index"), 2, "slow peer: peer_lost names it")
+
+
 if __name__ == "__main__":
     h.Tap().run(case_exact_totals, case_one_verdict, case_abort_merged, case_killed_peer,
                 case_killed_coordinator, case_wrong_token, case_never_registered,
-                case_other_profile, case_remote_write, case_smoke_once)
+                case_other_profile, case_remote_write, case_smoke_once, case_slow_peer)

@@ -686,23 +686,31 @@ static int register_secrets(struct log *log, const struct config *c)
     return rc;
 }
 
+/* The run's log, with every configured secret registered to be masked in it; NULL (after
+ * saying why when it was the secrets) when it cannot be had. */
+static struct log *open_log(const struct config *cfg)
+{
+    struct log *log = log_new(stderr, cfg->log_format, cfg->quiet, cfg->environment, cfg->testid);
+    int rc = log ? register_secrets(log, cfg) : 0;
+    if (rc < 0) {
+        fprintf(stderr, "syncgate: cannot protect the configured secrets in logs: %s\n",
+                strerror(-rc));
+        log_free(log);
+        return NULL;
+    }
+    return log;
+}
+
 /* Run a command that sends requests: phases, outputs, the exit code. */
 static int execute(const struct config *cfg, enum command cmd)
 {
-    struct log *log = log_new(stderr, cfg->log_format, cfg->quiet, cfg->environment, cfg->testid);
+    struct log *log = open_log(cfg);
     struct run r;
     struct baseline_set *baselines = NULL;
     int code = EXIT_INTERNAL;
 
     if (!log)
         return EXIT_INTERNAL;
-    int rc = register_secrets(log, cfg);
-    if (rc < 0) {
-        fprintf(stderr, "syncgate: cannot protect the configured secrets in logs: %s\n",
-                strerror(-rc));
-        log_free(log);
-        return EXIT_INTERNAL;
-    }
     run_init(&r, cfg, log, &stop_flag);
     started_wall = units_now_wall();
     command_name = command_names[cmd];
@@ -890,7 +898,7 @@ static void peer_finish(struct run *r, int code, bool own, const char *why)
  */
 static int execute_peer(struct config *cfg, enum command cmd)
 {
-    struct log *log = log_new(stderr, cfg->log_format, cfg->quiet, cfg->environment, cfg->testid);
+    struct log *log = open_log(cfg);
     struct run r;
     struct peer_status st;
     char why[512] = "", status[512];
@@ -899,12 +907,6 @@ static int execute_peer(struct config *cfg, enum command cmd)
 
     if (!log)
         return EXIT_INTERNAL;
-    if ((rc = register_secrets(log, cfg)) < 0) {
-        fprintf(stderr, "syncgate: cannot protect the configured secrets in logs: %s\n",
-                strerror(-rc));
-        log_free(log);
-        return EXIT_INTERNAL;
-    }
     run_init(&r, cfg, log, &stop_flag);
     started_wall = units_now_wall();
     set_phase(log, cfg, "load");

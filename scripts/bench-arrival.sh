@@ -6,27 +6,39 @@
 # response on 127.0.0.1 with its worker pinned to core 1; syncgate runs one
 # engine thread pinned to core 0. For each rate, a constant-arrival-rate
 # scenario of a one-request journey runs for the measurement's length, then a
-# closed-model run (constant-vus, no think time) of the same length gives the
-# CPU per request of the loop syncgate always had, on the same machine, in the
-# same sitting.
+# closed-model run (constant-vus) of the same length at about the same request
+# rate (rate/100 VUs, each waiting 10 ms between iterations) gives the CPU per
+# request of the loop syncgate always had, on the same machine, in the same
+# sitting. A closed run without think time (as fast as it goes) is printed first
+# for scale: a loop that never sleeps pays no wake-ups, so its CPU per request
+# is the floor, not a peer.
 #
 # usage: scripts/bench-arrival.sh [-d SECONDS] [-s SYNCGATE] [RATE ...]
 #   -d SECONDS   length of each measurement (default 10)
 #   -s SYNCGATE  the binary (default build/syncgate, or $SYNCGATE)
+#   -r N         runs of each measurement, closed and open in turn (default 3); the
+#                table has their medians, and the range of the CPU ratio
 #   RATE         iterations per second (default: 1000 20000)
 # Needs: nginx-light, python3, taskset (util-linux), GNU time (/usr/bin/time), two CPUs.
+#
+# Each rate runs twice in the open model: from a standing start ("rate"), and
+# ("rate ramped") ramping from 0 to the rate over 1 s first, as a real profile
+# would, so that the VUs past the pre-allocated 100 open their connections
+# while arrivals are still sparse; its figures include the ramp.
 #
 # "lateness" is how long after its due time an iteration started (the
 # iteration_lateness trend); "achieved" is iterations started / iterations due;
 # "CPU us/req" is syncgate's user + system time per request; "closed" is the
-# same for constant-vus at 50 VUs and "ratio" open / closed.
+# same for the closed run at the same rate and "ratio" open / closed.
 set -eu
 
 DURATION=10
+REPEAT=3
 SYNCGATE=${SYNCGATE:-build/syncgate}
-while getopts d:s:h opt; do
+while getopts d:r:s:h opt; do
     case $opt in
     d) DURATION=$OPTARG ;;
+    r) REPEAT=$OPTARG ;;
     s) SYNCGATE=$OPTARG ;;
     *) sed -n '2,/^set -eu/p' "$0" | sed 's/^# \{0,1\}//; /^set -eu/d'; exit 2 ;;
     esac
@@ -44,6 +56,7 @@ done
 [ -x "$SYNCGATE" ] || die "$SYNCGATE is not built (meson setup build && meson compile -C build)"
 [ "$(nproc)" -ge 2 ] || die "needs two CPUs (one for nginx, one for syncgate)"
 case $DURATION in '' | *[!0-9]*) die "-d wants whole seconds" ;; esac
+case $REPEAT in '' | *[!0-9]* | 0) die "-r wants a count" ;; esac
 ulimit -n 65536 2>/dev/null || true
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/bench-arrival.XXXXXX")
@@ -59,14 +72,15 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 start_nginx "$TMP" || die "nginx did not start"
 
-# profile FILE SCENARIO_YAML: one service at $URL, one engine thread, no thresholds to fail
+# profile FILE SCENARIO_YAML [THINK]: one service at $URL, one engine thread, no thresholds
+# to fail
 profile() {
     cat >"$1" <<EOF
 environment: bench
 services:
   - {name: nginx, url: '$URL'}
 load:
-  think_time: 0s
+  think_time: ${3:-0s}
   request_timeout: 10s
   threads: 1
   thresholds: {http_req_duration: ['p(99)<60000']}
@@ -97,25 +111,39 @@ PY
 
 profile "$TMP/closed.yaml" "    closed: {executor: constant-vus, vus: 50, duration: ${DURATION}s}"
 echo "syncgate: $("$SYNCGATE" version | head -n 1)"
-echo "nginx on core 1; syncgate (one engine thread) on core 0; ${DURATION}s per run"
+echo "nginx on core 1; syncgate (one engine thread) on core 0; ${DURATION}s per run, medians of $REPEAT"
 set -- $(run "$TMP/closed.yaml" "$DURATION")
-CLOSED_CPU=$2
-printf 'closed model (constant-vus, 50 VUs): %.0f req/s, %.1f us CPU per request\n\n' \
-    "$(python3 -c "print($1 / $DURATION)")" "$CLOSED_CPU"
-printf '%8s | %10s | %9s | %22s | %9s | %8s | %18s | %6s\n' rate "req/s" achieved \
-    "lateness p50 / p99 ms" dropped failed "CPU us/req (ratio)" ""
-printf '%s\n' "---------+------------+-----------+------------------------+-----------+----------+--------------------"
+printf 'closed model as fast as it goes (50 VUs, no think time): %.0f req/s, %.1f us CPU per request\n\n' \
+    "$(python3 -c "print($1 / $DURATION)")" "$2"
+printf '%15s | %10s | %9s | %22s | %7s | %6s | %10s | %s\n' rate "req/s" achieved \
+    "lateness p50 / p99 ms" dropped failed "closed r/s" "CPU us/req (ratio; range)"
+printf '%s\n' "----------------+------------+-----------+------------------------+---------+--------+------------+-------------------"
 for rate in $RATES; do
+    vus=$((rate / 100)); [ "$vus" -ge 1 ] || vus=1
+    profile "$TMP/closed.yaml" "    closed: {executor: constant-vus, vus: $vus, duration: ${DURATION}s}" 10ms
     profile "$TMP/open.yaml" "    open: {executor: constant-arrival-rate, rate: $rate, time_unit: 1s, duration: ${DURATION}s, pre_allocated_vus: 100, max_vus: 2000}"
-    set -- $(run "$TMP/open.yaml" "$DURATION")
-    python3 - "$rate" "$DURATION" "$@" "$CLOSED_CPU" <<'PY'
-import sys
-rate, dur, reqs, cpu, p50, p99, ach, dropped, failed, closed = sys.argv[1:]
-print("%8s | %10.0f | %8.2f%% | %9.3f / %9.3f | %9s | %8s | %9.1f (%5.2fx)"
-      % (rate, float(reqs) / float(dur), 100 * float(ach), float(p50), float(p99), dropped,
-         failed, float(cpu), float(cpu) / float(closed)))
+    profile "$TMP/warm.yaml" "    open: {executor: ramping-arrival-rate, start_rate: 0, time_unit: 1s, stages: [{duration: 1s, target: $rate}, {duration: ${DURATION}s, target: $rate}], pre_allocated_vus: 100, max_vus: 2000}"
+    : >"$TMP/rows"
+    i=0
+    while [ "$i" -lt "$REPEAT" ]; do # in turn: drift in the machine hits all three
+        echo "$(run "$TMP/closed.yaml" "$DURATION") $(run "$TMP/open.yaml" "$DURATION")" \
+            "$(run "$TMP/warm.yaml" "$DURATION")" >>"$TMP/rows"
+        i=$((i + 1))
+    done
+    python3 - "$rate" "$DURATION" "$TMP/rows" <<'PY'
+import statistics, sys
+rate, dur, rows = sys.argv[1], float(sys.argv[2]), sys.argv[3]
+runs = [[float(x) for x in line.split()] for line in open(rows) if line.strip()]
+# each row: closed, open, open after a ramp, each "reqs cpu p50 p99 achieved dropped failed"
+med = lambda k: statistics.median(r[k] for r in runs)
+for label, o, secs in ((rate, 7, dur), (rate + " ramped", 14, dur + 0.5)):
+    ratios = sorted(r[o + 1] / r[1] for r in runs)
+    print("%15s | %10.0f | %8.2f%% | %9.3f / %9.3f | %7.0f | %6.0f | %10.0f | %9.1f (%5.2fx; %.2f-%.2f)"
+          % (label, med(o) / secs, 100 * med(o + 4), med(o + 2), med(o + 3), med(o + 5),
+             med(o + 6), med(0) / dur, med(o + 1), statistics.median(ratios), ratios[0],
+             ratios[-1]))
 PY
 done
 echo
 echo "targets: p99 lateness <= 1 ms at 1000/s; achieved >= 99.5% with no drop while the server"
-echo "         keeps up; CPU per request within 1.15x of the closed model"
+echo "         keeps up; CPU per request within 1.15x of the closed model at the same rate"

@@ -190,17 +190,18 @@ def case_latency(t):
     n = r.metric("http_reqs").get("count", 0)
     t.ok(n >= 250, "enough samples for a p99 (%s requests)" % n)
     # The bound is 1% of 50 ms. When a plain client timing the same route at the same
-    # time is itself off by more than that, the machine is too busy to judge: skip.
+    # time already uses half of that on its own (one connection where syncgate has five),
+    # the machine is too busy to judge: skip.
     # Under ASan/UBSan every request carries the instrumentation's own cost: only a
     # loose bound (10%) is checked there; the plain build checks the 1%.
-    noisy = pct(ref, 50) > 50.5 or pct(ref, 99) > 50.5
+    noisy = pct(ref, 50) > 50.25 or pct(ref, 99) > 50.25
     for name, key, p in (("p50", "med", 50), ("p99", "p(99)", 99)):
         v = d.get(key, 0)
         desc = "%s %.3f ms within 1%% of 50 ms (plain client: %.3f)" % (name, v, pct(ref, p))
         if SANITIZED:
             t.ok(50.0 <= v <= 55.0, "%s %.3f ms within 10%% of 50 ms (sanitizer build)" % (name, v))
         elif not 50.0 <= v <= 50.5 and noisy:
-            t.skip(desc, "machine too busy: the plain client was off by more than 1% too")
+            t.skip(desc, "machine too busy: the plain client alone was off by more than 0.5%")
         else:
             t.ok(50.0 <= v <= 50.5, desc)
 

@@ -863,6 +863,22 @@ static int check_url(struct cvt *cv, const struct doc_node *n, const char *key, 
     return 0;
 }
 
+int cfg_read_fd(int fd, char *buf, size_t cap, size_t *len)
+{
+    *len = 0;
+    while (*len + 1 < cap) {
+        ssize_t r = read(fd, buf + *len, cap - 1 - *len);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return errno;
+        if (r == 0)
+            break;
+        *len += (size_t)r;
+    }
+    return 0;
+}
+
 /*
  * Read a file that holds one secret value (the gateway key, the webhook URL):
  * its content never reaches a message. The value goes to sf->off in c, the
@@ -881,19 +897,7 @@ static int read_key_file(struct cvt *cv, const struct doc_node *n, const char *k
         return cfg_fail(cv->d, &n->at, key, "cannot read %s %s: %s%s%s", what, q, strerror(errno),
                         sf->hint ? "; " : "", sf->hint ? sf->hint : "");
     size_t len = 0;
-    int err = 0;
-    while (len < sizeof(buf) - 1) {
-        ssize_t r = read(fd, buf + len, sizeof(buf) - 1 - len);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            err = errno;
-            break;
-        }
-        if (r == 0)
-            break;
-        len += (size_t)r;
-    }
+    int err = cfg_read_fd(fd, buf, sizeof(buf), &len);
     close(fd);
     int rc = 0;
     if (err) {

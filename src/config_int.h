@@ -33,6 +33,9 @@ bool cfg_utf8_valid(const char *s);
 
 /* Whether s holds an ASCII control character (below 0x20, or 0x7f). */
 bool cfg_has_control(const char *s);
+/* Read fd into buf until end of file or cap - 1 bytes (a longer file fills buf: the caller
+ * tells "too large" from len == cap - 1); retries EINTR. Returns 0 or an errno value. */
+int cfg_read_fd(int fd, char *buf, size_t cap, size_t *len);
 
 /* The variable that overrides the url of the service called name ("a-b" -> "A_B_SERVICE_URL")
  * into buf (n bytes; 128 holds any valid name). */

@@ -136,16 +136,7 @@ static int read_secret(struct jc *x, const struct doc_node *n, const char *key, 
     int fd = open(n->str, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return cfg_fail(x->d, &n->at, key, "cannot read %s: %s", q, strerror(errno));
-    while (len < sizeof(buf) - 1) {
-        ssize_t r = read(fd, buf + len, sizeof(buf) - 1 - len);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            err = errno;
-        if (r <= 0)
-            break;
-        len += (size_t)r;
-    }
+    err = cfg_read_fd(fd, buf, sizeof(buf), &len);
     close(fd);
     if (err)
         rc = cfg_fail(x->d, &n->at, key, "cannot read %s: %s", q, strerror(err));

@@ -94,16 +94,8 @@ static int read_token(struct diag *d, const struct doc_origin *at, const char *p
         err = errno;
     else if (!S_ISREG(st.st_mode))
         err = S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
-    while (!err && got < sizeof(buf) - 1) {
-        ssize_t r = read(fd, buf + got, sizeof(buf) - 1 - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            err = errno;
-        if (r <= 0)
-            break;
-        got += (size_t)r;
-    }
+    if (!err)
+        err = cfg_read_fd(fd, buf, sizeof(buf), &got);
     if (fd >= 0)
         close(fd);
     if (err)

@@ -529,12 +529,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 static void mhd_logger(void *cls, const char *fmt, va_list ap)
 {
-    char msg[512];
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    size_t n = strlen(msg);
-    while (n && msg[n - 1] == '\n')
-        msg[--n] = '\0';
-    log_msg(cls, LOG_DEBUG, "fleet_http", "%s", msg);
+    log_vmsg(cls, LOG_DEBUG, "fleet_http", fmt, ap);
 }
 
 static struct MHD_Daemon *listen_on(struct coord *c, unsigned extra_flags)

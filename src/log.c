@@ -555,16 +555,25 @@ void log_add_quote(struct log *l, cJSON *ev, const char *key, const char *text, 
     cJSON_free(m);
 }
 
-void log_msg(struct log *l, enum log_level level, const char *event, const char *fmt, ...)
+void log_vmsg(struct log *l, enum log_level level, const char *event, const char *fmt,
+              va_list ap)
 {
     char msg[2048];
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
+    size_t n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = '\0';
     cJSON *ev = log_begin(l, event);
     cJSON_AddStringToObject(ev, "message", msg);
     log_emit(l, level, ev);
+}
+
+void log_msg(struct log *l, enum log_level level, const char *event, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    log_vmsg(l, level, event, fmt, ap);
+    va_end(ap);
 }
 
 void log_raw(struct log *l, const char *line, size_t len)

@@ -277,12 +277,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 /* libmicrohttpd's own complaints (a broken client, a failed accept) as log lines. */
 static void mhd_logger(void *cls, const char *fmt, va_list ap)
 {
-    char msg[512];
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    size_t n = strlen(msg);
-    while (n && msg[n - 1] == '\n')
-        msg[--n] = '\0';
-    log_msg(cls, LOG_DEBUG, "http_server", "%s", msg);
+    log_vmsg(cls, LOG_DEBUG, "http_server", fmt, ap);
 }
 
 struct serve_http *serve_http_start(const struct sockaddr *addr, size_t addrlen,

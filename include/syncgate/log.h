@@ -30,6 +30,7 @@
 #ifndef SYNCGATE_LOG_H
 #define SYNCGATE_LOG_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -114,5 +115,9 @@ void log_raw(struct log *l, const char *line, size_t len);
 /* Convenience: an event with a single "message" field. */
 void log_msg(struct log *l, enum log_level level, const char *event, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* The same from a va_list, trailing line ends dropped (a library's messages, e.g.
+ * libmicrohttpd's, end with one). */
+void log_vmsg(struct log *l, enum log_level level, const char *event, const char *fmt,
+              va_list ap) __attribute__((format(printf, 4, 0)));
 
 #endif

@@ -6,22 +6,11 @@
 #include "syncgate/executor.h"
 #include "syncgate/split.h"
 #include "syncgate/units.h"
+#include "scenario_base.h"
 #include "tap.h"
 
 #define S USEC_PER_SEC
 #define MS USEC_PER_MSEC
-
-static struct scenario base(enum executor_kind kind)
-{
-    struct scenario s;
-    memset(&s, 0, sizeof(s));
-    s.executor = kind;
-    s.time_unit = S;
-    s.vus = 1;
-    s.start_vus = 1;
-    s.iterations = 1;
-    return s;
-}
 
 static void test_share(void)
 {

@@ -548,11 +548,9 @@ void report_text(FILE *out, const struct report_ctx *ctx, const struct verdict *
     if (ctx->rw_status)
         fprintf(out, "\n   remote write: %s\n", ctx->rw_status);
     if (ctx->instances > 1)
-        fprintf(out, "\n   instances: %u, judged on their merged metrics%s%s%s%s\n",
+        fprintf(out, "\n   instances: %u, judged on their merged metrics%s%s%s%s%s\n",
                 ctx->instances, ctx->lost ? "; " : "", ctx->lost ? red : "",
-                ctx->lost ? "LOST: " : "", ctx->lost ? ctx->lost : "");
-    if (ctx->instances > 1 && ctx->lost)
-        fputs(reset, out);
+                ctx->lost ? "LOST: " : "", ctx->lost ? ctx->lost : "", ctx->lost ? reset : "");
     bool incon = ctx->exit_code == 114 || ctx->exit_code == 115;
     const char *rcol = ctx->exit_code == 0 ? green : incon ? yellow : red;
     const char *rword = ctx->exit_code == 0   ? "PASSED"
